@@ -1,0 +1,104 @@
+//! Procedural macros of [livecheck]: `#[case]` and `signal!`.
+//!
+//! Use them through the runtime crate, which re-exports them: `#[livecheck::case]` and
+//! `livecheck::signal!`. The code they generate names only `::livecheck::...` (or the path given
+//! with `crate = ...`), so a user crate depends on `livecheck-runtime` alone.
+//!
+//! - [`macro@case`] turns an async fn into a registered test case and a typed handle with
+//!   `trigger` / `maybe_trigger` methods taking the fn's own parameters.
+//! - [`signal!`] declares typed signals bound to a case.
+//!
+//! Mistakes (an option that does not exist or is given twice, a probability outside `[0, 1]`, a
+//! duration that does not parse, a signal bound to something that is not a case) are compile
+//! errors pointing at the offending token.
+//!
+//! [livecheck]: https://docs.rs/livecheck-runtime
+
+mod case;
+mod duration;
+mod errors;
+mod signal;
+
+use proc_macro::TokenStream;
+
+/// Makes an async fn a livecheck test case.
+///
+/// ```ignore
+/// #[livecheck::case(probability = 0.5, frequency = "10s", fake_request = send_fake_order)]
+/// async fn test_order(side: String) -> livecheck::Result {
+///     let order = ORDER_SENT_TO_DB.wait().timeout("30s").await?;
+///     livecheck::ensure!(order.side == side, "side changed to {}", order.side);
+///     Ok(())
+/// }
+///
+/// // In the service under test:
+/// if let Some(test) = test_order.maybe_trigger(&order_id, side.clone()).await? { /* ... */ }
+/// ```
+///
+/// The fn must be a free `async fn`, not generic, whose parameters are owned types that
+/// implement `Serialize` and `DeserializeOwned` (they travel in the test execution), and which
+/// returns `()` or `Result<(), E>` with `E` convertible into `livecheck::CaseError`.
+///
+/// # Options
+///
+/// All optional, as `key = value` separated by commas. Durations are a string such as `"10s"`,
+/// `"1m30s"`, `"1m 30s"`, `"250ms"`, `"2h"`, `"1d"` (units `ns us ms s m h d`), or a number of
+/// seconds, as a literal (`10`, `0.5`) or a string (`"0.5"`).
+///
+/// | option | value | default |
+/// |---|---|---|
+/// | `name` | string | `module_path::fn_name` |
+/// | `probability` | number in `[0, 1]`: how often `maybe_trigger` triggers | 0.5 |
+/// | `warn_stalled_after` | duration without any test before a STALL report | 30 min |
+/// | `active` | `bool`; an inactive case skips its tests | `true` |
+/// | `test_expires` | duration a test (and its signals) stays valid | 3 h |
+/// | `frequency` | duration between fake requests (needs `fake_request`) | none |
+/// | `realtime_logs` | `bool`: write a test's logs as they happen | `false` |
+/// | `max_history` | integer ≥ 1: samples the medians are taken over | 100 |
+/// | `max_consecutive_failures` | integer ≥ 1: failures in a row that FAIL the case | 30 |
+/// | `url_timeout_total` | duration | 300 s |
+/// | `url_timeout_connect` | duration | none |
+/// | `url_error_retries` | integer | 10 |
+/// | `url_error_delay_min` | duration, at most `url_error_delay_max` | 0.5 s |
+/// | `url_error_delay_backoff` | number ≥ 1.0 | 1.5 |
+/// | `url_error_delay_max` | duration | 5 s |
+/// | `state_transition_delay` | duration | 60 s |
+/// | `fake_request` | path to an `async fn(livecheck::FakeRequest) -> livecheck::Result` | none |
+/// | `crate` | path to the runtime crate if renamed, e.g. `crate = ::my_livecheck` | `::livecheck` |
+///
+/// # What it generates
+///
+/// For `VIS async fn NAME(p1: T1, p2: T2) -> R`:
+///
+/// - `VIS struct NAME;`, a unit struct carrying the fn's docs: the case's handle. It implements
+///   `livecheck::Case`, so signals can be bound to it.
+/// - `NAME.trigger(id, p1, p2)` publishes a test with these arguments; `NAME.maybe_trigger(id,
+///   p1, p2)` does so with the case's probability and returns `Ok(None)` when not drawn.
+/// - A registered descriptor (name, options, parameter names, how to run a test and send a fake
+///   request), which livecheck workers discover at start-up.
+///
+/// The fn's body runs unchanged as a hidden associated fn of the handle.
+#[proc_macro_attribute]
+pub fn case(args: TokenStream, item: TokenStream) -> TokenStream {
+    case::expand(args.into(), item.into()).into()
+}
+
+/// Declares typed signals, each bound to a case.
+///
+/// ```ignore
+/// livecheck::signal! {
+///     /// The order reached the database.
+///     pub ORDER_SENT_TO_DB: Order for test_order;
+///     pub ORDER_EXECUTED: ExecutionId for test_order;
+/// }
+/// ```
+///
+/// Each declaration `VIS IDENT: Type for CASE;` (the last `;` optional) becomes
+/// `VIS static IDENT: livecheck::Signal<Type>`, sent under the name `ident` in lower case
+/// (`"order_sent_to_db"`) for the case `CASE`, a path to a `#[livecheck::case]` fn. Naming
+/// something that is not a case, declaring a signal twice, or leaving out `for CASE` is a compile
+/// error.
+#[proc_macro]
+pub fn signal(input: TokenStream) -> TokenStream {
+    signal::expand(input.into()).into()
+}

@@ -1,0 +1,181 @@
+//! `signal!`: typed signals bound to a case.
+
+use std::collections::HashMap;
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Attribute, Ident, Path, Token, Type, Visibility};
+
+use crate::errors::Errors;
+
+/// One `<attrs> VIS IDENT: Type for CASE;`.
+#[derive(Debug)]
+pub(crate) struct SignalDecl {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    ident: Ident,
+    ty: Type,
+    case: Path,
+}
+
+impl Parse for SignalDecl {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        // `static` is implied; accept it from those who write it out of habit.
+        if input.peek(Token![static]) {
+            input.parse::<Token![static]>()?;
+        }
+        let ident: Ident = input.parse()?;
+        let colon: Token![:] = input.parse()?;
+        let ty: Type = input.parse()?;
+        if !input.peek(Token![for]) {
+            return Err(syn::Error::new_spanned(
+                quote!(#ident #colon #ty),
+                "expected `for <case>`: a signal is bound to a case",
+            ));
+        }
+        input.parse::<Token![for]>()?;
+        let case: Path = input.parse()?;
+        Ok(SignalDecl {
+            attrs,
+            vis,
+            ident,
+            ty,
+            case,
+        })
+    }
+}
+
+/// The whole input: declarations separated by `;`, the last `;` optional.
+#[derive(Debug)]
+pub(crate) struct SignalList(Vec<SignalDecl>);
+
+impl Parse for SignalList {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut decls = Vec::new();
+        while !input.is_empty() {
+            decls.push(input.parse()?);
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![;]>()?;
+        }
+        Ok(SignalList(decls))
+    }
+}
+
+/// The name a signal travels under: its ident in lower case, as Faust names signal fields.
+fn wire_name(ident: &Ident) -> String {
+    ident.unraw().to_string().to_lowercase()
+}
+
+/// Expands `signal! { input }`.
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let SignalList(decls) = match syn::parse2(input) {
+        Ok(list) => list,
+        Err(error) => return error.to_compile_error(),
+    };
+    let mut errors = Errors::default();
+    let mut seen: HashMap<String, &Ident> = HashMap::new();
+    let mut statics = Vec::new();
+    for decl in &decls {
+        let name = wire_name(&decl.ident);
+        if let Some(first) = seen.get(&name) {
+            let message = if first.unraw() == decl.ident.unraw() {
+                format!("duplicate signal `{}`", decl.ident)
+            } else {
+                format!(
+                    "signal `{}` has the same name as `{first}`: both are sent as \"{name}\"",
+                    decl.ident
+                )
+            };
+            errors.push(syn::Error::new_spanned(&decl.ident, message));
+            continue;
+        }
+        seen.insert(name.clone(), &decl.ident);
+        statics.push(render(decl, &name));
+    }
+    quote!(#(#statics)* #errors)
+}
+
+fn render(decl: &SignalDecl, name: &str) -> TokenStream {
+    let SignalDecl {
+        attrs,
+        vis,
+        ident,
+        ty,
+        case,
+    } = decl;
+    // On the case's span, so that naming something that is not a case is reported there.
+    let case_name = quote_spanned!(case.span()=> <#case as ::livecheck::Case>::NAME);
+    quote! {
+        #(#attrs)*
+        #vis static #ident: ::livecheck::Signal<#ty> = ::livecheck::Signal::new(#name, #case_name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(input: &str) -> String {
+        expand(input.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn empty() {
+        assert_eq!(expand_str(""), "");
+    }
+
+    #[test]
+    fn declarations() {
+        let out = expand_str(
+            "/// Sent to the database.\n\
+             pub ORDER_SENT: Order for test_order;\n\
+             pub(crate) static EXECUTED: Vec<u8> for crate::cases::test_order",
+        );
+        assert_eq!(
+            out,
+            "# [doc = \" Sent to the database.\"] \
+             pub static ORDER_SENT : :: livecheck :: Signal < Order > = \
+             :: livecheck :: Signal :: new (\"order_sent\" , \
+             < test_order as :: livecheck :: Case > :: NAME) ; \
+             pub (crate) static EXECUTED : :: livecheck :: Signal < Vec < u8 > > = \
+             :: livecheck :: Signal :: new (\"executed\" , \
+             < crate :: cases :: test_order as :: livecheck :: Case > :: NAME) ;"
+        );
+    }
+
+    #[test]
+    fn trailing_semicolon_is_optional() {
+        let one = expand_str("A: u8 for c");
+        let two = expand_str("A: u8 for c;");
+        assert_eq!(one, two);
+    }
+
+    #[test]
+    fn duplicates() {
+        let out = expand_str("A: u8 for c; B: u8 for c; A: u16 for c; b: u8 for c;");
+        assert_eq!(out.matches("static").count(), 2, "{out}");
+        assert!(out.contains("duplicate signal `A`"), "{out}");
+        assert!(
+            out.contains(r#"signal `b` has the same name as `B`: both are sent as \"b\""#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn missing_case() {
+        let err = syn::parse_str::<SignalList>("pub A: u8;").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected `for <case>`: a signal is bound to a case"
+        );
+        assert!(syn::parse_str::<SignalList>("A: u8 for").is_err());
+        assert!(syn::parse_str::<SignalList>("A: u8 for c B: u8 for c").is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Cases: their options, the descriptor `#[case]` registers, and discovery of every registered
+//! case at start-up.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::error::{ArgumentError, StartError};
+use crate::model::TestExecution;
+
+/// A boxed, sendable future, as stored in [`CaseDescriptor`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Runs one test of a case: decodes the arguments from the execution and calls the case fn.
+pub type RunFn = fn(&TestExecution) -> BoxFuture<crate::Result>;
+
+/// Sends one fake request for a case (the `fake_request = path` option).
+pub type FakeRequestFn = fn(crate::FakeRequest) -> BoxFuture<crate::Result>;
+
+/// Options of a case, with Faust LiveCheck's defaults ([`CaseOptions::DEFAULT`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CaseOptions {
+    /// Probability that `maybe_trigger` schedules a test (0.5).
+    pub probability: f64,
+    /// Raise a STALL suite report when no test arrived for this long (30 min).
+    pub warn_stalled_after: Duration,
+    /// Inactive cases skip every test (true).
+    pub active: bool,
+    /// How long a test stays valid, and how long its signals are kept (3 h).
+    pub test_expires: Duration,
+    /// How often the fake request runs, if any (none).
+    pub frequency: Option<Duration>,
+    /// Write a test's log lines as they happen instead of as one block at its end (false).
+    pub realtime_logs: bool,
+    /// How many runtimes/latencies/intervals the medians are taken over (100).
+    pub max_history: usize,
+    /// Consecutive failures that make the case as a whole FAIL (30).
+    pub max_consecutive_failures: u32,
+    /// Total timeout of one HTTP request of the case's helpers (300 s).
+    pub url_timeout_total: Option<Duration>,
+    /// Connect timeout of the case's HTTP helpers (none).
+    pub url_timeout_connect: Option<Duration>,
+    /// Retries of a failing HTTP request before the service counts as down (10).
+    pub url_error_retries: u32,
+    /// First retry delay (0.5 s).
+    pub url_error_delay_min: Duration,
+    /// Factor the retry delay grows by (1.5).
+    pub url_error_delay_backoff: f64,
+    /// Largest retry delay (5 s).
+    pub url_error_delay_max: Duration,
+    /// A suite report is not repeated within this delay; a quiet delay recovers the case (60 s).
+    pub state_transition_delay: Duration,
+}
+
+impl CaseOptions {
+    /// Faust LiveCheck's defaults.
+    pub const DEFAULT: CaseOptions = CaseOptions {
+        probability: 0.5,
+        warn_stalled_after: Duration::from_secs(1800),
+        active: true,
+        test_expires: Duration::from_secs(3 * 3600),
+        frequency: None,
+        realtime_logs: false,
+        max_history: 100,
+        max_consecutive_failures: 30,
+        url_timeout_total: Some(Duration::from_secs(300)),
+        url_timeout_connect: None,
+        url_error_retries: 10,
+        url_error_delay_min: Duration::from_millis(500),
+        url_error_delay_backoff: 1.5,
+        url_error_delay_max: Duration::from_secs(5),
+        state_transition_delay: Duration::from_secs(60),
+    };
+}
+
+impl Default for CaseOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Everything the runtime knows about a case; `#[case]` builds one as a `static`.
+#[derive(Clone, Copy)]
+pub struct CaseDescriptor {
+    /// Unique name (default `module_path::fn_name`).
+    pub name: &'static str,
+    /// Options.
+    pub options: CaseOptions,
+    /// Names of the case fn's parameters, in order (to read named arguments).
+    pub params: &'static [&'static str],
+    /// Runs one test.
+    pub run: RunFn,
+    /// Sends a fake request, every `frequency`.
+    pub fake_request: Option<FakeRequestFn>,
+    /// Source file of the definition.
+    pub file: &'static str,
+    /// Source line of the definition.
+    pub line: u32,
+}
+
+impl fmt::Debug for CaseDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaseDescriptor")
+            .field("name", &self.name)
+            .field("options", &self.options)
+            .field("params", &self.params)
+            .field("fake_request", &self.fake_request.is_some())
+            .field("at", &format_args!("{}:{}", self.file, self.line))
+            .finish()
+    }
+}
+
+/// A case as a worker runs it: its descriptor, with options possibly overridden at start-up
+/// (e.g. by a test harness).
+#[derive(Debug, Clone, Copy)]
+pub struct CaseConfig {
+    /// What `#[case]` registered.
+    pub descriptor: &'static CaseDescriptor,
+    /// The options in effect.
+    pub options: CaseOptions,
+}
+
+impl CaseConfig {
+    /// The case's name.
+    pub fn name(&self) -> &'static str {
+        self.descriptor.name
+    }
+}
+
+impl From<&'static CaseDescriptor> for CaseConfig {
+    fn from(descriptor: &'static CaseDescriptor) -> Self {
+        CaseConfig {
+            descriptor,
+            options: descriptor.options,
+        }
+    }
+}
+
+/// A case as `inventory` collects it.
+#[derive(Debug)]
+pub struct CaseRegistration(pub &'static CaseDescriptor);
+
+inventory::collect!(CaseRegistration);
+
+/// Implemented by the handle `#[case]` generates; names the case and reaches its descriptor.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a livecheck case",
+    label = "not a `#[livecheck::case]`",
+    note = "signals are bound to an async fn marked `#[livecheck::case]`"
+)]
+pub trait Case {
+    /// The case's name.
+    const NAME: &'static str;
+    /// The case's descriptor.
+    fn descriptor(&self) -> &'static CaseDescriptor;
+}
+
+/// Every case linked into this binary, sorted by name; two cases with one name are an error.
+pub fn registered_cases() -> Result<Vec<&'static CaseDescriptor>, StartError> {
+    check_unique(inventory::iter::<CaseRegistration>.into_iter().map(|r| r.0))
+}
+
+pub(crate) fn check_unique(
+    cases: impl IntoIterator<Item = &'static CaseDescriptor>,
+) -> Result<Vec<&'static CaseDescriptor>, StartError> {
+    let mut by_name: BTreeMap<&'static str, &'static CaseDescriptor> = BTreeMap::new();
+    for case in cases {
+        if let Some(first) = by_name.insert(case.name, case) {
+            // Registration order is unspecified: name the two places in a stable order.
+            let mut places = [
+                format!("{}:{}", first.file, first.line),
+                format!("{}:{}", case.file, case.line),
+            ];
+            places.sort();
+            let [first, second] = places;
+            return Err(StartError::DuplicateCase {
+                name: case.name.to_owned(),
+                first,
+                second,
+            });
+        }
+    }
+    Ok(by_name.into_values().collect())
+}
+
+/// Reads parameter `index` (named `name`) of a test: the positional argument if there is one,
+/// else the named one.
+pub(crate) fn argument<T: serde::de::DeserializeOwned>(
+    test: &TestExecution,
+    index: usize,
+    name: &'static str,
+) -> Result<T, ArgumentError> {
+    let value = test
+        .test_args
+        .get(index)
+        .or_else(|| test.test_kwargs.get(name))
+        .ok_or(ArgumentError::Missing { index, name })?;
+    T::deserialize(value).map_err(|source| ArgumentError::Decode {
+        index,
+        name,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: &TestExecution) -> BoxFuture<crate::Result> {
+        Box::pin(async { Ok(()) })
+    }
+
+    static A: CaseDescriptor = CaseDescriptor {
+        name: "a",
+        options: CaseOptions::DEFAULT,
+        params: &[],
+        run: noop,
+        fake_request: None,
+        file: "x.rs",
+        line: 1,
+    };
+    static A2: CaseDescriptor = CaseDescriptor { line: 9, ..A };
+    static B: CaseDescriptor = CaseDescriptor { name: "b", ..A };
+
+    #[test]
+    fn sorted_and_unique() {
+        let names: Vec<_> = check_unique([&B, &A])
+            .unwrap()
+            .iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let err = check_unique([&A, &B, &A2]).unwrap_err().to_string();
+        assert!(
+            err.contains("\"a\"") && err.contains("x.rs:1") && err.contains("x.rs:9"),
+            "{err}"
+        );
+    }
+}

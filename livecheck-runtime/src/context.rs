@@ -1,0 +1,122 @@
+//! The current test and the current execution, as tokio task-locals.
+//!
+//! Faust keeps these in a context-var stack; here they are task-locals set by the runner (while a
+//! case runs), by [`with_test`] (in a service handling a test's request) and by
+//! [`Client::scope`](crate::Client::scope). Task-locals do not flow into `tokio::spawn`ed tasks by
+//! themselves: use [`spawn`] or [`propagate`] to carry them.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::client::Client;
+use crate::model::TestExecution;
+use crate::runner::Execution;
+
+#[derive(Clone)]
+pub(crate) struct Scope {
+    pub(crate) test: Arc<TestExecution>,
+    pub(crate) execution: Option<Arc<Execution>>,
+}
+
+tokio::task_local! {
+    static SCOPE: Scope;
+    pub(crate) static CLIENT: Client;
+}
+
+/// The test this task is working for, if any: inside a running case, inside [`with_test`], or
+/// inside a handler that read the test from an incoming message or request.
+pub fn current_test() -> Option<Arc<TestExecution>> {
+    SCOPE.try_with(|scope| scope.test.clone()).ok()
+}
+
+pub(crate) fn current_execution() -> Option<Arc<Execution>> {
+    SCOPE
+        .try_with(|scope| scope.execution.clone())
+        .ok()
+        .flatten()
+}
+
+pub(crate) async fn in_scope<F: Future>(scope: Scope, fut: F) -> F::Output {
+    SCOPE.scope(scope, fut).await
+}
+
+/// Runs `fut` with `test` as the current test, so signals sent and messages or requests made in
+/// it are keyed by that test.
+///
+/// # Examples
+/// ```no_run
+/// # async fn handle(test: livecheck::TestExecution) {
+/// livecheck::with_test(test, async {
+///     // ORDER_SENT_TO_DB.send(&order).await?  -- keyed by `test.id`
+/// })
+/// .await;
+/// # }
+/// ```
+pub async fn with_test<F: Future>(test: impl Into<Arc<TestExecution>>, fut: F) -> F::Output {
+    let scope = Scope {
+        test: test.into(),
+        execution: None,
+    };
+    in_scope(scope, fut).await
+}
+
+/// Wraps `fut` so that it runs with the current test and client of the calling task, wherever
+/// it is polled (e.g. in a task of its own).
+pub fn propagate<F>(fut: F) -> impl Future<Output = F::Output> + Send
+where
+    F: Future + Send,
+{
+    let scope = SCOPE.try_with(Clone::clone).ok();
+    let client = CLIENT.try_with(Clone::clone).ok();
+    async move {
+        match (scope, client) {
+            (Some(scope), Some(client)) => CLIENT.scope(client, SCOPE.scope(scope, fut)).await,
+            (Some(scope), None) => SCOPE.scope(scope, fut).await,
+            (None, Some(client)) => CLIENT.scope(client, fut).await,
+            (None, None) => fut.await,
+        }
+    }
+}
+
+/// `tokio::spawn` that carries the current test and client into the new task.
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(propagate(fut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test(id: &str) -> TestExecution {
+        let now = chrono::Utc::now();
+        TestExecution {
+            id: id.into(),
+            case_name: "c".into(),
+            timestamp: now,
+            test_args: vec![],
+            test_kwargs: Default::default(),
+            expires: now + chrono::Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn current_test_is_scoped_and_spawn_carries_it() {
+        assert!(current_test().is_none());
+        with_test(test("t1"), async {
+            assert_eq!(current_test().unwrap().id, "t1");
+            let inner = spawn(async { current_test().map(|t| t.id.clone()) });
+            assert_eq!(inner.await.unwrap().as_deref(), Some("t1"));
+            let plain = tokio::spawn(async { current_test().is_some() });
+            assert!(
+                !plain.await.unwrap(),
+                "plain tokio::spawn does not carry the test"
+            );
+        })
+        .await;
+        assert!(current_test().is_none());
+    }
+}

@@ -1,0 +1,204 @@
+//! # livecheck
+//!
+//! End-to-end testing of asynchronous systems, in production and staging — Faust's LiveCheck,
+//! rebuilt for Rust.
+//!
+//! A **case** is an async fn marked [`#[livecheck::case]`](macro@case). Live traffic triggers it
+//! (`maybe_trigger`, with the case's probability) or a timer does (its `fake_request`, every
+//! `frequency`). The services the request passes through send typed **signals** (declared with
+//! [`signal!`]); the case waits for them, checks contracts on their values with [`ensure!`], and
+//! every outcome becomes a [`TestReport`]: PASS, FAIL, ERROR, TIMEOUT or SKIP. Cases that stop
+//! receiving tests (STALL) or fail many times in a row raise suite reports.
+//!
+//! ```no_run
+//! # mod demo {
+//! # #[derive(serde::Serialize, serde::Deserialize)] pub struct Order { side: String }
+//! /// An order placed through the API reaches the database and is executed.
+//! #[livecheck::case(probability = 0.5, frequency = "10s", warn_stalled_after = "1m")]
+//! async fn test_order(side: String) -> livecheck::Result {
+//!     let order = ORDER_SENT_TO_DB.wait().timeout("30s").await?;
+//!     livecheck::ensure!(order.side == side, "side changed to {}", order.side);
+//!     ORDER_EXECUTED.wait().timeout("30s").await?;
+//!     Ok(())
+//! }
+//!
+//! livecheck::signal! {
+//!     /// The order reached the database.
+//!     pub ORDER_SENT_TO_DB: Order for test_order;
+//!     /// The order was executed.
+//!     pub ORDER_EXECUTED: u64 for test_order;
+//! }
+//!
+//! // In a service: trigger (with the case's probability), then send signals in its scope.
+//! async fn place(order: Order) -> Result<(), Box<dyn std::error::Error>> {
+//!     if let Some(test) = test_order.maybe_trigger("order-1", order.side.clone()).await? {
+//!         livecheck::with_test(test, ORDER_SENT_TO_DB.send(&order)).await?;
+//!     }
+//!     Ok(())
+//! }
+//! # }
+//! ```
+//!
+//! A binary of your own runs every case linked into it with [`main()`]; see `docs/guide.md`.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+// Lets the runtime's own tests and docs use the macros, which name `::livecheck`.
+#[allow(unused_extern_crates)]
+extern crate self as livecheck;
+
+pub mod case;
+pub mod cli;
+pub mod client;
+pub mod codec;
+pub mod context;
+pub mod duration;
+pub mod error;
+pub mod fake;
+pub mod health;
+pub mod model;
+pub mod runner;
+pub mod signal;
+mod store;
+pub mod testing;
+pub mod transport;
+pub mod worker;
+
+#[doc(inline)]
+pub use livecheck_macros::{case, signal};
+
+pub use case::{Case, CaseConfig, CaseDescriptor, CaseOptions};
+pub use cli::{main, main_with};
+pub use client::Client;
+pub use context::{current_test, propagate, spawn, with_test};
+pub use duration::{parse_duration, IntoDuration};
+pub use error::{CaseError, Result, SendError, StartError, TriggerError, WaitError};
+pub use fake::FakeRequest;
+pub use health::CaseStatus;
+pub use model::{SignalEvent, State, TestExecution, TestReport};
+pub use signal::Signal;
+pub use transport::{MemoryTransport, Transport};
+pub use worker::{Observer, Worker, WorkerHandle, WorkerSettings};
+
+/// Fails the test (FAIL) with a message unless `cond` holds.
+///
+/// ```
+/// fn check(side: &str) -> livecheck::Result {
+///     livecheck::ensure!(side == "sell", "side changed to {side}");
+///     Ok(())
+/// }
+/// assert!(check("buy").is_err());
+/// ```
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr $(,)?) => {
+        if !$cond {
+            return ::core::result::Result::Err($crate::CaseError::failed(
+                ::core::concat!("condition failed: ", ::core::stringify!($cond)),
+            ).into());
+        }
+    };
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return ::core::result::Result::Err(
+                $crate::CaseError::failed(::std::format!($($arg)+)).into()
+            );
+        }
+    };
+}
+
+/// Fails the test (FAIL) with a message.
+#[macro_export]
+macro_rules! fail {
+    ($($arg:tt)+) => {
+        return ::core::result::Result::Err(
+            $crate::CaseError::failed(::std::format!($($arg)+)).into()
+        )
+    };
+}
+
+/// Writes a line to the current test's log: buffered and written as one block when the test
+/// ends, or at once for cases with `realtime_logs = true`.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)+) => {
+        $crate::runner::log(::core::format_args!($($arg)+))
+    };
+}
+
+/// What the macros expand to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::case::{BoxFuture, CaseDescriptor, CaseOptions, CaseRegistration};
+    pub use inventory;
+
+    use crate::client::Client;
+    use crate::error::{ArgumentError, CaseError, IntoCaseResult, TriggerError};
+    use crate::model::TestExecution;
+
+    /// Reads a parameter of the case fn from a test execution.
+    pub fn argument<T: serde::de::DeserializeOwned>(
+        test: &TestExecution,
+        index: usize,
+        name: &'static str,
+    ) -> Result<T, ArgumentError> {
+        crate::case::argument(test, index, name)
+    }
+
+    /// A run that fails at once (arguments that do not decode).
+    pub fn ready_err(error: impl Into<CaseError>) -> BoxFuture<crate::Result> {
+        let error = error.into();
+        Box::pin(async move { Err(error) })
+    }
+
+    /// Serializes an argument of `trigger`.
+    pub fn encode_arg<T: serde::Serialize + ?Sized>(
+        case: &'static str,
+        param: &'static str,
+        value: &T,
+    ) -> Result<serde_json::Value, TriggerError> {
+        serde_json::to_value(value).map_err(|source| TriggerError::Encode {
+            case,
+            param,
+            source,
+        })
+    }
+
+    /// Whether `maybe_trigger` schedules a test: a uniform draw below the probability.
+    #[inline]
+    pub fn should_trigger(case: &'static CaseDescriptor) -> bool {
+        let p = case.options.probability;
+        p >= 1.0 || (p > 0.0 && rand::random::<f64>() < p)
+    }
+
+    /// Publishes a test execution of `case`.
+    pub async fn trigger(
+        case: &'static CaseDescriptor,
+        id: String,
+        args: Vec<serde_json::Value>,
+    ) -> Result<TestExecution, TriggerError> {
+        let client = Client::current().ok_or(TriggerError::NoClient)?;
+        let now = chrono::Utc::now();
+        let expires =
+            chrono::Duration::from_std(case.options.test_expires).unwrap_or(chrono::Duration::MAX);
+        let test = TestExecution {
+            id,
+            case_name: case.name.to_owned(),
+            timestamp: now,
+            test_args: args,
+            test_kwargs: serde_json::Map::new(),
+            expires: now.checked_add_signed(expires).unwrap_or(now),
+        };
+        client.transport().publish_test(&test).await?;
+        Ok(test)
+    }
+
+    /// Converts what a case fn returned.
+    pub fn into_case_result<R: IntoCaseResult>(result: R) -> crate::Result {
+        result.into_case_result()
+    }
+}

@@ -1,0 +1,346 @@
+//! The records that travel between services and workers: [`TestExecution`], [`SignalEvent`],
+//! [`TestReport`] and the [`State`] of an outcome, with Faust LiveCheck's field names, and the four
+//! `LiveCheck-Test-*` headers that carry a test across Kafka messages and HTTP requests.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// One scheduled run of a case: who triggered it, with which arguments, until when it is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestExecution {
+    /// Unique id of this test; the Kafka key of the execution and of every signal for it.
+    pub id: String,
+    /// Name of the case to run.
+    pub case_name: String,
+    /// When the test was triggered.
+    #[serde(with = "timestamp")]
+    pub timestamp: DateTime<Utc>,
+    /// Positional arguments of the case fn.
+    #[serde(default)]
+    pub test_args: Vec<Value>,
+    /// Named arguments of the case fn (Faust services may pass these instead of positional ones).
+    #[serde(default)]
+    pub test_kwargs: Map<String, Value>,
+    /// After this instant the test is skipped instead of run, and its signals may be forgotten.
+    #[serde(with = "timestamp")]
+    pub expires: DateTime<Utc>,
+}
+
+impl TestExecution {
+    /// Whether the test is past its `expires` at `now`.
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires
+    }
+
+    /// The four `LiveCheck-Test-*` headers of this test, as `(name, value)` pairs.
+    pub fn headers(&self) -> [(&'static str, String); 4] {
+        [
+            (HEADER_TEST_ID, self.id.clone()),
+            (HEADER_TEST_NAME, self.case_name.clone()),
+            (HEADER_TEST_TIMESTAMP, header_time(self.timestamp)),
+            (HEADER_TEST_EXPIRES, header_time(self.expires)),
+        ]
+    }
+
+    /// Reads a test from `LiveCheck-Test-*` headers, looked up case-insensitively by `get`.
+    ///
+    /// Returns `Ok(None)` when the message carries no test id (the common case: not a test), and
+    /// an error when the headers are present but malformed.
+    pub fn from_headers<'a>(
+        get: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Result<Option<TestExecution>, HeaderError> {
+        let Some(id) = get(HEADER_TEST_ID) else {
+            return Ok(None);
+        };
+        let text = |name: &'static str| -> Result<&'a str, HeaderError> {
+            let raw = get(name).ok_or(HeaderError::Missing(name))?;
+            std::str::from_utf8(raw).map_err(|_| HeaderError::NotUtf8(name))
+        };
+        let time = |name: &'static str| -> Result<DateTime<Utc>, HeaderError> {
+            let raw = text(name)?;
+            timestamp::parse(raw).ok_or_else(|| HeaderError::BadTimestamp(name, raw.to_owned()))
+        };
+        let id = std::str::from_utf8(id).map_err(|_| HeaderError::NotUtf8(HEADER_TEST_ID))?;
+        Ok(Some(TestExecution {
+            id: id.to_owned(),
+            case_name: text(HEADER_TEST_NAME)?.to_owned(),
+            timestamp: time(HEADER_TEST_TIMESTAMP)?,
+            test_args: Vec::new(),
+            test_kwargs: Map::new(),
+            expires: time(HEADER_TEST_EXPIRES)?,
+        }))
+    }
+}
+
+/// Header carrying the test id.
+pub const HEADER_TEST_ID: &str = "LiveCheck-Test-Id";
+/// Header carrying the case name.
+pub const HEADER_TEST_NAME: &str = "LiveCheck-Test-Name";
+/// Header carrying when the test was triggered (ISO 8601 with offset).
+pub const HEADER_TEST_TIMESTAMP: &str = "LiveCheck-Test-Timestamp";
+/// Header carrying when the test expires (ISO 8601 with offset).
+pub const HEADER_TEST_EXPIRES: &str = "LiveCheck-Test-Expires";
+
+fn header_time(t: DateTime<Utc>) -> String {
+    // Python's isoformat() of an aware datetime, which Faust sends and parses.
+    t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+}
+
+/// `LiveCheck-Test-*` headers that are present but cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The test id is there but another header is missing.
+    #[error("header {0} is missing")]
+    Missing(&'static str),
+    /// A header is not UTF-8.
+    #[error("header {0} is not UTF-8")]
+    NotUtf8(&'static str),
+    /// A timestamp header does not parse as ISO 8601.
+    #[error("header {0} is not an ISO 8601 timestamp: {1:?}")]
+    BadTimestamp(&'static str, String),
+}
+
+/// A signal sent by a service for a test: "this stage happened, with this value".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalEvent {
+    /// The signal's name, as declared in `signal!` (lower case).
+    pub signal_name: String,
+    /// The case the signal belongs to.
+    pub case_name: String,
+    /// The test id the signal is for.
+    pub key: String,
+    /// The signal's value, JSON-encoded.
+    #[serde(default)]
+    pub value: Value,
+}
+
+/// The outcome of one test, or (with `test: None`) a suite-level event of a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestReport {
+    /// The case reported on.
+    pub case_name: String,
+    /// The outcome.
+    pub state: State,
+    /// The test this report is for; `None` for suite reports (FAIL/STALL of the case, recovery).
+    pub test: Option<TestExecution>,
+    /// Seconds the test ran.
+    pub runtime: Option<f64>,
+    /// Seconds each signal took to arrive after its `wait` began (0 if it was already there).
+    #[serde(default)]
+    pub signal_latency: BTreeMap<String, f64>,
+    /// Error text of a failing outcome.
+    pub error: Option<String>,
+    /// Backtrace or source location, where known.
+    pub traceback: Option<String>,
+}
+
+impl TestReport {
+    /// Whether this report is about the case as a whole rather than one test.
+    pub fn is_suite(&self) -> bool {
+        self.test.is_none()
+    }
+}
+
+/// The state of a test outcome or of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    /// Nothing known yet.
+    Init,
+    /// The test returned `Ok`.
+    Pass,
+    /// A contract failed (`ensure!`, `fail!`, an assertion).
+    Fail,
+    /// Any other error or panic.
+    Error,
+    /// A signal did not arrive before its deadline.
+    Timeout,
+    /// The case received no test for `warn_stalled_after`.
+    Stall,
+    /// The test was not run: case inactive, or test expired.
+    Skip,
+}
+
+impl State {
+    /// Every state, in declaration order.
+    pub const ALL: [State; 7] = [
+        State::Init,
+        State::Pass,
+        State::Fail,
+        State::Error,
+        State::Timeout,
+        State::Stall,
+        State::Skip,
+    ];
+
+    /// The name used in our logs, API and metrics (`PASS`, `FAIL`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Init => "INIT",
+            State::Pass => "PASS",
+            State::Fail => "FAIL",
+            State::Error => "ERROR",
+            State::Timeout => "TIMEOUT",
+            State::Stall => "STALL",
+            State::Skip => "SKIP",
+        }
+    }
+
+    /// The string Faust writes on the wire: as [`as_str`](Self::as_str), except that a pass is
+    /// `"111/***/111"` (Faust's `DO_NOT_SHARE`).
+    pub fn wire_str(self) -> &'static str {
+        match self {
+            State::Pass => FAUST_PASS,
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether this state counts as a failure for case health (FAIL, ERROR, TIMEOUT).
+    pub fn is_failure(self) -> bool {
+        matches!(self, State::Fail | State::Error | State::Timeout)
+    }
+
+    /// Whether this state is healthy (INIT, PASS, SKIP).
+    pub fn is_ok(self) -> bool {
+        matches!(self, State::Init | State::Pass | State::Skip)
+    }
+}
+
+const FAUST_PASS: &str = "111/***/111";
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A string that names no [`State`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown state {0:?}")]
+pub struct UnknownState(String);
+
+impl FromStr for State {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == FAUST_PASS {
+            return Ok(State::Pass);
+        }
+        State::ALL
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownState(s.to_owned()))
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.wire_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Timestamps as Faust writes them: `2026-11-24T22:11:29.940777Z`; reading accepts any RFC 3339
+/// offset, and a naive time as UTC.
+pub(crate) mod timestamp {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad timestamp {s:?}")))
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<DateTime<Utc>> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Some(t.with_timezone(&Utc));
+        }
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|t| t.and_utc())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn sample() -> TestExecution {
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 22, 11, 29).unwrap()
+            + chrono::Duration::microseconds(940_777);
+        TestExecution {
+            id: "order-1".into(),
+            case_name: "orders::test_order".into(),
+            timestamp: t,
+            test_args: vec![Value::from("sell")],
+            test_kwargs: Map::new(),
+            expires: t + chrono::Duration::hours(3),
+        }
+    }
+
+    #[test]
+    fn headers_round_trip() {
+        let test = sample();
+        let headers = test.headers();
+        let back = TestExecution::from_headers(|name| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_bytes())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(back.id, test.id);
+        assert_eq!(back.case_name, test.case_name);
+        assert_eq!(back.timestamp, test.timestamp);
+        assert_eq!(back.expires, test.expires);
+        assert_eq!(headers[2].1, "2026-11-24T22:11:29.940777+00:00");
+    }
+
+    #[test]
+    fn no_headers_is_not_a_test_and_bad_headers_are_errors() {
+        assert_eq!(TestExecution::from_headers(|_| None), Ok(None));
+        let bad = TestExecution::from_headers(|name| match name {
+            HEADER_TEST_ID => Some(b"x".as_slice()),
+            HEADER_TEST_NAME => Some(b"case".as_slice()),
+            _ => Some(b"yesterday".as_slice()),
+        });
+        assert!(matches!(bad, Err(HeaderError::BadTimestamp(..))));
+    }
+
+    #[test]
+    fn json_matches_faust_shape() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["timestamp"], "2026-11-24T22:11:29.940777Z");
+        assert_eq!(json["test_args"], serde_json::json!(["sell"]));
+        assert_eq!(json["test_kwargs"], serde_json::json!({}));
+        let report = TestReport {
+            case_name: "c".into(),
+            state: State::Pass,
+            test: None,
+            runtime: None,
+            signal_latency: BTreeMap::new(),
+            error: None,
+            traceback: None,
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["state"], "111/***/111");
+        let back: TestReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back.state, State::Pass);
+        assert_eq!("PASS".parse::<State>().unwrap(), State::Pass);
+    }
+}

@@ -1,0 +1,186 @@
+//! Typed signals: what services [`send`](Signal::send) and cases [`wait`](Signal::wait) for.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::client::Client;
+use crate::context::{current_execution, current_test};
+use crate::duration::{DurationError, IntoDuration};
+use crate::error::{SendError, WaitError};
+use crate::model::SignalEvent;
+use crate::store::Lookup;
+
+/// A typed signal bound to a case; declare with [`signal!`](crate::signal!).
+pub struct Signal<T> {
+    name: &'static str,
+    case: &'static str,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Signal<T> {
+    /// A signal named `name` of the case named `case` (what `signal!` expands to).
+    pub const fn new(name: &'static str, case: &'static str) -> Self {
+        Signal {
+            name,
+            case,
+            _value: PhantomData,
+        }
+    }
+
+    /// The signal's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The name of the case it belongs to.
+    pub fn case_name(&self) -> &'static str {
+        self.case
+    }
+}
+
+impl<T> fmt::Debug for Signal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signal")
+            .field("name", &self.name)
+            .field("case", &self.case)
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Signal<T> {
+    /// Sends the signal for the current test of its case.
+    ///
+    /// Outside a test, or inside a test of another case, this does nothing (the service is not
+    /// handling a test request), as in Faust. Use [`send_to`](Self::send_to) to force a key.
+    pub async fn send(&self, value: &T) -> Result<(), SendError> {
+        match current_test() {
+            Some(test) if test.case_name == self.case => self.send_to(&test.id, value).await,
+            Some(test) => {
+                tracing::debug!(signal = self.name, case = self.case, other = %test.case_name,
+                    "signal of another case's test: not sent");
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the signal for the test `key`, whatever the current test (Faust's `force=True`).
+    pub async fn send_to(&self, key: &str, value: &T) -> Result<(), SendError> {
+        let value = serde_json::to_value(value).map_err(|source| SendError::Encode {
+            signal: self.name.to_owned(),
+            source,
+        })?;
+        let event = SignalEvent {
+            signal_name: self.name.to_owned(),
+            case_name: self.case.to_owned(),
+            key: key.to_owned(),
+            value,
+        };
+        let client = Client::current().ok_or(SendError::NoClient)?;
+        client.transport().publish_signal(&event).await?;
+        Ok(())
+    }
+
+    /// Waits for the signal of the current test. Chain [`timeout`](Wait::timeout),
+    /// [`deadline`](Wait::deadline) or [`key`](Wait::key), then `.await`.
+    ///
+    /// Without a timeout the wait lasts until the test expires. The timeout is a deadline for the
+    /// whole wait: other signals arriving meanwhile do not shorten or lengthen it (Faust's wait
+    /// subtracted elapsed time on every wake-up and gave up early).
+    pub fn wait(&self) -> Wait<'_, T> {
+        Wait {
+            signal: self,
+            key: None,
+            timeout: None,
+            deadline: None,
+        }
+    }
+}
+
+/// A pending [`Signal::wait`]; `.await` it.
+#[must_use = "a wait does nothing unless awaited"]
+pub struct Wait<'a, T> {
+    signal: &'a Signal<T>,
+    key: Option<String>,
+    timeout: Option<Result<Duration, DurationError>>,
+    deadline: Option<Instant>,
+}
+
+impl<T> fmt::Debug for Wait<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("signal", &self.signal.name)
+            .field("key", &self.key)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<T> Wait<'_, T> {
+    /// Gives up after this long: a [`Duration`], `"30s"`, or seconds.
+    pub fn timeout(mut self, timeout: impl IntoDuration) -> Self {
+        self.timeout = Some(timeout.into_duration());
+        self
+    }
+
+    /// Gives up at this instant.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Waits for the signal of another test id.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+}
+
+impl<'a, T: DeserializeOwned + Send + 'a> IntoFuture for Wait<'a, T> {
+    type Output = Result<T, WaitError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let name = self.signal.name;
+            let execution =
+                current_execution().ok_or_else(|| WaitError::NoTest(name.to_owned()))?;
+            let started = Instant::now();
+            let deadline = match (self.timeout.transpose()?, self.deadline) {
+                (Some(timeout), Some(deadline)) => deadline.min(started + timeout),
+                (Some(timeout), None) => started + timeout,
+                (None, Some(deadline)) => deadline,
+                (None, None) => started + execution.time_to_expiry(),
+            };
+            let key = self.key.as_deref().unwrap_or(&execution.test.id);
+            execution.log(format_args!("waiting for signal {name}"));
+            let value = match execution.store.wait(key, name) {
+                Lookup::Ready(value) => value,
+                Lookup::Pending(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(value)) => value,
+                    Ok(Err(_)) => return Err(WaitError::Closed(name.to_owned())),
+                    Err(_) => {
+                        execution.store.forget_waiter(key, name);
+                        return Err(WaitError::Timeout {
+                            signal: name.to_owned(),
+                            waited: started.elapsed(),
+                        });
+                    }
+                },
+            };
+            let latency = started.elapsed();
+            execution.record_signal(name, latency);
+            serde_json::from_value(value).map_err(|source| WaitError::Decode {
+                signal: name.to_owned(),
+                source,
+            })
+        })
+    }
+}

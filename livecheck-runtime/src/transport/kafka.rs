@@ -1,0 +1,766 @@
+//! The Kafka transport, on `rdkafka`: topics `livecheck` (executions), `livecheck-bus` (signals)
+//! and `livecheck-report` (reports), keyed by test id.
+//!
+//! - Workers form one consumer group on the tests topic. Offsets are committed by hand, only up
+//!   to the oldest test whose report is not yet published (at-least-once).
+//! - The bus is not consumed as a group: each worker assigns itself the bus partitions with the
+//!   numbers of its tests partitions (the topics have the same partition count and every producer
+//!   uses the same partitioner, so a test and its signals share a partition number). On a new
+//!   assignment it reads those bus partitions again from "now − signal_replay", so a test that
+//!   moved from a dead worker still finds the signals sent before the move.
+//! - The leader is the worker that owns partition 0 of the tests topic.
+//! - An undecodable message is logged, counted ([`KafkaStats`]) and skipped.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::offsets::OffsetTracker;
+use super::{Delivery, Subscription, Transport, TransportError, TransportFuture};
+use crate::codec::{encode_report, Codec};
+use crate::context::current_test;
+use crate::model::{SignalEvent, TestExecution, TestReport};
+
+/// Topic names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// Test executions (`livecheck`).
+    pub tests: String,
+    /// Signals (`livecheck-bus`).
+    pub bus: String,
+    /// Reports (`livecheck-report`).
+    pub reports: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics {
+            tests: "livecheck".into(),
+            bus: "livecheck-bus".into(),
+            reports: "livecheck-report".into(),
+        }
+    }
+}
+
+/// Settings of the Kafka transport.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// librdkafka properties, applied last, unchanged (`-X key=value`): TLS, SASL, tuning.
+    pub properties: Vec<(String, String)>,
+    /// Consumer group of the workers (`livecheck`).
+    pub group_id: String,
+    /// Topic names.
+    pub topics: Topics,
+    /// Partitions of topics created at start-up (8).
+    pub partitions: i32,
+    /// Replication factor of topics created at start-up (1).
+    pub replication: i32,
+    /// Encoding of executions and signals written (bincode); both are read.
+    pub codec: Codec,
+    /// How far back the bus is read on a new assignment (3 h, Faust's `test_expires`; a worker
+    /// sets it to the largest `test_expires` of its cases).
+    pub signal_replay: Duration,
+}
+
+impl KafkaConfig {
+    /// Defaults for these brokers.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            properties: Vec::new(),
+            group_id: "livecheck".into(),
+            topics: Topics::default(),
+            partitions: 8,
+            replication: 1,
+            codec: Codec::default(),
+            signal_replay: Duration::from_secs(3 * 3600),
+        }
+    }
+
+    /// The client settings we choose for low latency, then the user's properties on top.
+    fn client_config(&self, role: Role<'_>) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "livecheck")
+            // Signals are small and latency is what we measure: no Nagle, no batching delay.
+            .set("socket.nagle.disable", "true");
+        match role {
+            Role::Producer => {
+                config
+                    .set("linger.ms", "0")
+                    // Java's (and Faust's) partitioner, on every producer: a test and its
+                    // signals land on the same partition number.
+                    .set("partitioner", "murmur2_random");
+            }
+            Role::Consumer { group } => {
+                config
+                    .set("group.id", group)
+                    .set("enable.auto.commit", "false")
+                    .set("enable.auto.offset.store", "false")
+                    .set("auto.offset.reset", "earliest")
+                    // Brokers that hold a fetch until fetch.wait.max.ms (tansu) add it to every
+                    // hop; Apache Kafka answers as soon as data is there. 5 ms bounds both.
+                    .set("fetch.wait.max.ms", "5")
+                    .set("session.timeout.ms", "6000")
+                    .set("heartbeat.interval.ms", "1500")
+                    .set("partition.assignment.strategy", "range");
+            }
+            Role::Admin => {}
+        }
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+enum Role<'a> {
+    Producer,
+    Consumer { group: &'a str },
+    Admin,
+}
+
+/// Counters of the Kafka transport.
+#[derive(Debug, Default)]
+pub struct KafkaStats {
+    /// Messages on the tests topic that did not decode (skipped).
+    pub undecodable_tests: AtomicU64,
+    /// Messages on the bus that did not decode (skipped).
+    pub undecodable_signals: AtomicU64,
+    /// Consumer errors seen (the client reconnects by itself).
+    pub consumer_errors: AtomicU64,
+}
+
+/// The Kafka transport; also what a service's [`Client`](crate::Client) uses to trigger tests
+/// and send signals.
+pub struct KafkaTransport {
+    config: KafkaConfig,
+    producer: FutureProducer,
+    stats: Arc<KafkaStats>,
+    running: Mutex<Option<Running>>,
+}
+
+struct Running {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for KafkaTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaTransport")
+            .field("brokers", &self.config.brokers)
+            .field("topics", &self.config.topics)
+            .field("codec", &self.config.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+fn broker_error(context: impl Into<String>, error: rdkafka::error::KafkaError) -> TransportError {
+    TransportError::Broker {
+        context: context.into(),
+        source: Box::new(error),
+    }
+}
+
+impl KafkaTransport {
+    /// A transport on these settings. Creates the producer; connects lazily.
+    pub fn new(config: KafkaConfig) -> Result<Self, TransportError> {
+        let producer = config
+            .client_config(Role::Producer)
+            .create()
+            .map_err(|e| broker_error("create producer", e))?;
+        Ok(KafkaTransport {
+            config,
+            producer,
+            stats: Arc::default(),
+            running: Mutex::new(None),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &KafkaStats {
+        &self.stats
+    }
+
+    /// Creates the three topics where missing and checks that the tests and bus topics have the
+    /// same partition count (else a test and its signals could meet on different workers).
+    pub async fn ensure_topics(&self) -> Result<(), TransportError> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .config
+            .client_config(Role::Admin)
+            .create()
+            .map_err(|e| broker_error("create admin client", e))?;
+        let topics = &self.config.topics;
+        let names = [&topics.tests, &topics.bus, &topics.reports];
+        let existing = self.partition_counts(&names).await?;
+        let missing: Vec<NewTopic<'_>> = names
+            .iter()
+            .filter(|name| !existing.contains_key(name.as_str()))
+            .map(|name| {
+                NewTopic::new(
+                    name,
+                    self.config.partitions,
+                    TopicReplication::Fixed(self.config.replication),
+                )
+            })
+            .collect();
+        if !missing.is_empty() {
+            let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+            let results = admin
+                .create_topics(missing.iter(), &options)
+                .await
+                .map_err(|e| broker_error("create topics", e))?;
+            for result in results {
+                match result {
+                    Ok(name) => tracing::info!(topic = %name, "topic created"),
+                    Err((name, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                        tracing::debug!(topic = %name, "topic created meanwhile")
+                    }
+                    Err((name, code)) => {
+                        return Err(TransportError::Config(format!(
+                            "cannot create topic {name}: {code}"
+                        )))
+                    }
+                }
+            }
+        }
+        // Topic metadata can lag a creation: poll until all three are visible.
+        let mut counts = HashMap::new();
+        for _ in 0..50 {
+            counts = self.partition_counts(&names).await?;
+            if counts.len() == names.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (Some(tests), Some(bus)) = (counts.get(&topics.tests), counts.get(&topics.bus)) else {
+            return Err(TransportError::Config(format!(
+                "topics {} and {} do not exist and could not be created",
+                topics.tests, topics.bus
+            )));
+        };
+        if tests != bus {
+            return Err(TransportError::Config(format!(
+                "the tests topic {} has {tests} partitions but the bus topic {} has {bus}: they \
+                 must be equal so that a test and its signals reach the same worker",
+                topics.tests, topics.bus
+            )));
+        }
+        Ok(())
+    }
+
+    async fn partition_counts(
+        &self,
+        names: &[&String],
+    ) -> Result<HashMap<String, usize>, TransportError> {
+        let consumer: BaseConsumer = self
+            .config
+            .client_config(Role::Admin)
+            .create()
+            .map_err(|e| broker_error("create metadata client", e))?;
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let mut counts = HashMap::new();
+            for name in names {
+                let metadata = consumer
+                    .fetch_metadata(Some(&name), Duration::from_secs(10))
+                    .map_err(|e| broker_error(format!("metadata of {name}"), e))?;
+                if let Some(topic) = metadata.topics().first() {
+                    if topic.error().is_none() && !topic.partitions().is_empty() {
+                        counts.insert(name, topic.partitions().len());
+                    }
+                }
+            }
+            Ok(counts)
+        })
+        .await
+        .map_err(|e| TransportError::Config(format!("metadata task failed: {e}")))?
+    }
+
+    async fn produce(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), TransportError> {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        self.producer
+            .send(record, rdkafka::util::Timeout::Never)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| broker_error(format!("produce to {topic}"), e))
+    }
+}
+
+impl Transport for KafkaTransport {
+    fn publish_test<'a>(&'a self, test: &'a TestExecution) -> TransportFuture<'a, ()> {
+        Box::pin(async move {
+            let payload = self.config.codec.encode_test(test);
+            let headers = test_headers(test);
+            self.produce(&self.config.topics.tests, &test.id, &payload, Some(headers))
+                .await
+        })
+    }
+
+    fn publish_signal<'a>(&'a self, signal: &'a SignalEvent) -> TransportFuture<'a, ()> {
+        Box::pin(async move {
+            let payload = self.config.codec.encode_signal(signal);
+            self.produce(&self.config.topics.bus, &signal.key, &payload, None)
+                .await
+        })
+    }
+
+    fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
+        Box::pin(async move {
+            let payload = encode_report(report);
+            let key = report
+                .test
+                .as_ref()
+                .map_or(report.case_name.as_str(), |t| t.id.as_str());
+            self.produce(&self.config.topics.reports, key, &payload, None)
+                .await
+        })
+    }
+
+    fn subscribe(&self) -> TransportFuture<'_, Subscription> {
+        Box::pin(async move {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.is_some() {
+                return Err(TransportError::AlreadySubscribed);
+            }
+            let (shutdown, shutdown_rx) = watch::channel(false);
+            let (assigned_tx, assigned_rx) = watch::channel(Vec::<i32>::new());
+            let (leader_tx, leader_rx) = watch::channel(false);
+            let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+            let context = GroupContext {
+                tests_topic: self.config.topics.tests.clone(),
+                tracker: tracker.clone(),
+                assigned: assigned_tx,
+                leader: leader_tx,
+            };
+            let tests: StreamConsumer<GroupContext> = self
+                .config
+                .client_config(Role::Consumer {
+                    group: &self.config.group_id,
+                })
+                .create_with_context(context)
+                .map_err(|e| broker_error("create tests consumer", e))?;
+            tests
+                .subscribe(&[&self.config.topics.tests])
+                .map_err(|e| broker_error("subscribe", e))?;
+            let bus_group = format!("{}-bus", self.config.group_id);
+            let bus: StreamConsumer = self
+                .config
+                .client_config(Role::Consumer { group: &bus_group })
+                .create()
+                .map_err(|e| broker_error("create bus consumer", e))?;
+
+            let tests = Arc::new(tests);
+            let (tests_tx, tests_rx) = mpsc::channel(1024);
+            let (signals_tx, signals_rx) = mpsc::channel(4096);
+            let tasks = vec![
+                tokio::spawn(consume_tests(
+                    tests.clone(),
+                    tracker.clone(),
+                    tests_tx,
+                    self.stats.clone(),
+                    shutdown_rx.clone(),
+                )),
+                tokio::spawn(commit_loop(tests, tracker, shutdown_rx.clone())),
+                tokio::spawn(consume_bus(
+                    Arc::new(bus),
+                    self.config.topics.bus.clone(),
+                    self.config.signal_replay,
+                    assigned_rx,
+                    signals_tx,
+                    self.stats.clone(),
+                    shutdown_rx,
+                )),
+            ];
+            *running = Some(Running { shutdown, tasks });
+            Ok(Subscription {
+                tests: receiver_stream(tests_rx).boxed(),
+                signals: receiver_stream(signals_rx).boxed(),
+                leader: leader_rx,
+            })
+        })
+    }
+
+    fn close(&self) -> TransportFuture<'_, ()> {
+        Box::pin(async move {
+            let running = self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(running) = running {
+                running.shutdown.send_replace(true);
+                for task in running.tasks {
+                    let _ = task.await;
+                }
+            }
+            let producer = self.producer.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await;
+            Ok(())
+        })
+    }
+}
+
+fn receiver_stream<T: Send + 'static>(
+    rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
+/// Rebalance callbacks of the tests consumer: track offsets, tell the bus which partitions to
+/// read, and who leads.
+struct GroupContext {
+    tests_topic: String,
+    tracker: Arc<Mutex<OffsetTracker>>,
+    assigned: watch::Sender<Vec<i32>>,
+    leader: watch::Sender<bool>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let mut partitions: Vec<i32> = tpl
+                    .elements()
+                    .iter()
+                    .filter(|e| e.topic() == self.tests_topic)
+                    .map(|e| e.partition())
+                    .collect();
+                partitions.sort_unstable();
+                tracing::info!(?partitions, "partitions assigned");
+                self.tracker
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .assign(&partitions);
+                self.leader.send_replace(partitions.contains(&0));
+                self.assigned.send_replace(partitions);
+            }
+            Rebalance::Revoke(_) => {
+                tracing::info!("partitions revoked");
+                self.leader.send_replace(false);
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
+        }
+    }
+}
+
+async fn consume_tests(
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    tracker: Arc<Mutex<OffsetTracker>>,
+    out: mpsc::Sender<Delivery<TestExecution>>,
+    stats: Arc<KafkaStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.changed() => break,
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "tests consumer error (the client retries)");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (partition, offset) = (message.partition(), message.offset());
+        let generation = lock(&tracker).received(partition, offset);
+        let Some(generation) = generation else {
+            continue;
+        };
+        match Codec::decode_test(message.payload().unwrap_or_default()) {
+            Ok(test) => {
+                let tracker = tracker.clone();
+                let delivery = Delivery::with_ack(test, move || {
+                    lock(&tracker).done(partition, offset, generation);
+                });
+                drop(message);
+                if out.send(delivery).await.is_err() {
+                    break;
+                }
+            }
+            Err(error) => {
+                count_skip(&stats.undecodable_tests, "tests", partition, offset, &error);
+                lock(&tracker).done(partition, offset, generation);
+            }
+        }
+    }
+}
+
+fn count_skip(
+    counter: &AtomicU64,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    error: &dyn std::fmt::Display,
+) {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    // One warning, then one per hundred: a flood of bad messages must not flood the log.
+    if n == 1 || n % 100 == 0 {
+        tracing::warn!(topic, partition, offset, skipped = n, %error,
+            "undecodable message skipped");
+    } else {
+        tracing::debug!(topic, partition, offset, %error, "undecodable message skipped");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Commits what the tracker allows, every 100 ms, and once more (synchronously) at shutdown.
+async fn commit_loop(
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    tracker: Arc<Mutex<OffsetTracker>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let topic = consumer.context().tests_topic.clone();
+    let commit = |mode: CommitMode| {
+        let commits = lock(&tracker).take_commits();
+        if commits.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in commits {
+            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+        }
+        if let Err(error) = consumer.commit(&tpl, mode) {
+            tracing::warn!(%error, "offset commit failed; will retry with later offsets");
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tick.tick() => commit(CommitMode::Async),
+        }
+    }
+    tokio::task::block_in_place(|| commit(CommitMode::Sync));
+}
+
+async fn consume_bus(
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    replay: Duration,
+    mut assigned: watch::Receiver<Vec<i32>>,
+    out: mpsc::Sender<Delivery<SignalEvent>>,
+    stats: Arc<KafkaStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut current: Vec<i32> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            changed = assigned.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let wanted = assigned.borrow_and_update().clone();
+                reassign_bus(&consumer, &topic, replay, &current, &wanted).await;
+                current = wanted;
+            }
+            message = consumer.recv(), if !current.is_empty() => match message {
+                Ok(message) => match Codec::decode_signal(message.payload().unwrap_or_default()) {
+                    Ok(signal) => {
+                        drop(message);
+                        if out.send(Delivery::new(signal)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(error) => count_skip(
+                        &stats.undecodable_signals,
+                        "bus",
+                        message.partition(),
+                        message.offset(),
+                        &error,
+                    ),
+                },
+                Err(error) => {
+                    stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, "bus consumer error (the client retries)");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Assigns the bus partitions `wanted`: partitions kept continue where they are; new ones start
+/// at the first signal of the replay window, so the store is rebuilt for tests moved here.
+async fn reassign_bus(
+    consumer: &Arc<StreamConsumer>,
+    topic: &str,
+    replay: Duration,
+    current: &[i32],
+    wanted: &[i32],
+) {
+    let since = chrono::Utc::now() - chrono::Duration::from_std(replay).unwrap_or_default();
+    let consumer2 = consumer.clone();
+    let topic = topic.to_owned();
+    let current = current.to_vec();
+    let partitions = wanted.to_vec();
+    let wanted = wanted.to_vec();
+    let result = tokio::task::spawn_blocking(move || {
+        let positions = consumer2.position().unwrap_or_default();
+        let mut lookup = TopicPartitionList::new();
+        let mut tpl = TopicPartitionList::new();
+        for &partition in &wanted {
+            let kept = current.contains(&partition).then(|| {
+                positions
+                    .find_partition(&topic, partition)
+                    .map(|e| e.offset())
+                    .filter(|o| matches!(o, Offset::Offset(_)))
+            });
+            match kept.flatten() {
+                Some(offset) => {
+                    let _ = tpl.add_partition_offset(&topic, partition, offset);
+                }
+                None => {
+                    let _ = lookup.add_partition_offset(
+                        &topic,
+                        partition,
+                        Offset::Offset(since.timestamp_millis()),
+                    );
+                }
+            }
+        }
+        if lookup.count() > 0 {
+            match consumer2.offsets_for_times(lookup.clone(), Duration::from_secs(10)) {
+                Ok(found) => {
+                    for element in found.elements() {
+                        let offset = match element.offset() {
+                            Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+                            // No signal since then: start at the end.
+                            _ => Offset::End,
+                        };
+                        let _ = tpl.add_partition_offset(&topic, element.partition(), offset);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "bus offsets by time unavailable: replaying from the start");
+                    for element in lookup.elements() {
+                        let _ = tpl.add_partition_offset(&topic, element.partition(), Offset::Beginning);
+                    }
+                }
+            }
+        }
+        consumer2.assign(&tpl)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => tracing::debug!(?partitions, "bus partitions assigned"),
+        Ok(Err(error)) => tracing::error!(%error, "bus assignment failed"),
+        Err(error) => tracing::error!(%error, "bus assignment task failed"),
+    }
+}
+
+/// The `LiveCheck-Test-*` headers of `test`, as Kafka headers.
+pub fn test_headers(test: &TestExecution) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new_with_capacity(4);
+    for (key, value) in test.headers() {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        });
+    }
+    headers
+}
+
+/// Adds the current test's headers (if the task is working for a test) to an outgoing record's
+/// headers, so the next service sees the test too.
+///
+/// ```no_run
+/// # use rdkafka::message::OwnedHeaders;
+/// # use rdkafka::producer::FutureRecord;
+/// let headers = livecheck::transport::kafka::attach_test_headers(OwnedHeaders::new());
+/// let record: FutureRecord<'_, str, str> =
+///     FutureRecord::to("orders").key("o1").payload("...").headers(headers);
+/// ```
+pub fn attach_test_headers(mut headers: OwnedHeaders) -> OwnedHeaders {
+    if let Some(test) = current_test() {
+        for (key, value) in test.headers() {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+    }
+    headers
+}
+
+/// The test an incoming message is part of, read from its `LiveCheck-Test-*` headers; malformed
+/// headers are ignored with a debug log.
+pub fn test_from_message<M: Message>(message: &M) -> Option<TestExecution> {
+    let headers = message.headers()?;
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case(name))
+            .and_then(|h| h.value)
+    };
+    match TestExecution::from_headers(get) {
+        Ok(test) => test,
+        Err(error) => {
+            tracing::debug!(%error, topic = message.topic(), "malformed livecheck headers ignored");
+            None
+        }
+    }
+}
+
+/// Runs `handler` with the test of `message` (if it carries one) as the current test: signals
+/// sent in it are keyed by that test, and records built with [`attach_test_headers`] carry it on.
+pub async fn handle_message<M: Message, F: Future>(message: &M, handler: F) -> F::Output {
+    match test_from_message(message) {
+        Some(test) => crate::context::with_test(test, handler).await,
+        None => handler.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_attach_only_inside_a_test() {
+        let headers = attach_test_headers(OwnedHeaders::new());
+        assert_eq!(headers.count(), 0);
+    }
+}

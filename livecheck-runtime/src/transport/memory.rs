@@ -1,0 +1,108 @@
+//! The in-process transport: channels instead of topics. For unit tests of cases
+//! ([`crate::testing`]) and for running a worker and its services in one process.
+
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::{Delivery, Subscription, Transport, TransportError, TransportFuture};
+use crate::model::{SignalEvent, TestExecution, TestReport};
+
+/// An in-memory transport: one worker subscribes; reports can be watched with
+/// [`MemoryTransport::reports`].
+#[derive(Debug)]
+pub struct MemoryTransport {
+    tests: mpsc::UnboundedSender<TestExecution>,
+    signals: mpsc::UnboundedSender<SignalEvent>,
+    receivers: Mutex<Option<Receivers>>,
+    reports: broadcast::Sender<TestReport>,
+    leader: watch::Sender<bool>,
+}
+
+#[derive(Debug)]
+struct Receivers {
+    tests: mpsc::UnboundedReceiver<TestExecution>,
+    signals: mpsc::UnboundedReceiver<SignalEvent>,
+}
+
+impl Default for MemoryTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryTransport {
+    /// A new transport; its subscriber is the leader.
+    pub fn new() -> Self {
+        let (tests, tests_rx) = mpsc::unbounded_channel();
+        let (signals, signals_rx) = mpsc::unbounded_channel();
+        MemoryTransport {
+            tests,
+            signals,
+            receivers: Mutex::new(Some(Receivers {
+                tests: tests_rx,
+                signals: signals_rx,
+            })),
+            reports: broadcast::channel(4096).0,
+            leader: watch::channel(true).0,
+        }
+    }
+
+    /// Every report published from now on (a lagging receiver loses the oldest).
+    pub fn reports(&self) -> broadcast::Receiver<TestReport> {
+        self.reports.subscribe()
+    }
+
+    /// Makes the subscriber leader or not (a worker runs fake requests only when leader).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.send_replace(leader);
+    }
+}
+
+impl Transport for MemoryTransport {
+    fn publish_test<'a>(&'a self, test: &'a TestExecution) -> TransportFuture<'a, ()> {
+        let sent = self
+            .tests
+            .send(test.clone())
+            .map_err(|_| TransportError::Closed);
+        Box::pin(async move { sent })
+    }
+
+    fn publish_signal<'a>(&'a self, signal: &'a SignalEvent) -> TransportFuture<'a, ()> {
+        let sent = self
+            .signals
+            .send(signal.clone())
+            .map_err(|_| TransportError::Closed);
+        Box::pin(async move { sent })
+    }
+
+    fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
+        // Nobody watching is fine: reports are also seen by the worker's observers.
+        let _ = self.reports.send(report.clone());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn subscribe(&self) -> TransportFuture<'_, Subscription> {
+        let taken = self
+            .receivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let leader = self.leader.subscribe();
+        Box::pin(async move {
+            let Receivers { tests, signals } = taken.ok_or(TransportError::AlreadySubscribed)?;
+            Ok(Subscription {
+                tests: receiver_stream(tests).map(Delivery::new).boxed(),
+                signals: receiver_stream(signals).map(Delivery::new).boxed(),
+                leader,
+            })
+        })
+    }
+}
+
+fn receiver_stream<T: Send + 'static>(
+    rx: mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}

@@ -1,0 +1,148 @@
+//! How executions, signals and reports travel: the [`Transport`] trait, and the in-process
+//! [`MemoryTransport`]. The Kafka transport implements the same trait.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::stream::BoxStream;
+use tokio::sync::watch;
+
+use crate::model::{SignalEvent, TestExecution, TestReport};
+
+pub mod embedded;
+pub mod kafka;
+mod memory;
+mod offsets;
+
+pub use memory::MemoryTransport;
+
+/// A boxed future borrowing its transport.
+pub type TransportFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, TransportError>> + Send + 'a>>;
+
+/// Publishes executions, signals and reports, and feeds a worker what it consumes.
+///
+/// Publishing is what services do (through a [`Client`](crate::Client)); subscribing is what a
+/// worker does, once.
+pub trait Transport: Send + Sync + fmt::Debug + 'static {
+    /// Publishes a test execution, keyed by its id.
+    fn publish_test<'a>(&'a self, test: &'a TestExecution) -> TransportFuture<'a, ()>;
+    /// Publishes a signal, keyed by its test id.
+    fn publish_signal<'a>(&'a self, signal: &'a SignalEvent) -> TransportFuture<'a, ()>;
+    /// Publishes a report.
+    fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()>;
+    /// Starts consuming; a transport may allow only one subscription.
+    fn subscribe(&self) -> TransportFuture<'_, Subscription>;
+    /// Stops consuming, commits what is handled and flushes what is published; the worker calls
+    /// it last, once its running tests are done.
+    fn close(&self) -> TransportFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// What a worker consumes.
+pub struct Subscription {
+    /// Test executions to run, each acknowledged once its report is published.
+    pub tests: BoxStream<'static, Delivery<TestExecution>>,
+    /// Signals to resolve.
+    pub signals: BoxStream<'static, Delivery<SignalEvent>>,
+    /// Whether this worker is the leader (runs the fake-request timers).
+    pub leader: watch::Receiver<bool>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("leader", &*self.leader.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One consumed value and what to do once it is fully handled.
+pub struct Delivery<T> {
+    /// The value.
+    pub value: T,
+    ack: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl<T> Delivery<T> {
+    /// A value that needs no acknowledgement.
+    pub fn new(value: T) -> Self {
+        Delivery { value, ack: None }
+    }
+
+    /// A value whose `ack` runs once it is handled (e.g. marks its offset committable).
+    pub fn with_ack(value: T, ack: impl FnOnce() + Send + 'static) -> Self {
+        Delivery {
+            value,
+            ack: Some(Box::new(ack)),
+        }
+    }
+
+    /// Acknowledges the value: it is handled and need not be delivered again.
+    pub fn ack(self) {
+        if let Some(ack) = self.ack {
+            ack();
+        }
+    }
+
+    /// Splits into the value and an acknowledgement to run later.
+    pub fn into_parts(self) -> (T, Ack) {
+        (self.value, Ack(self.ack))
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("value", &self.value)
+            .field("ack", &self.ack.is_some())
+            .finish()
+    }
+}
+
+/// The acknowledgement of a [`Delivery`], split from its value.
+pub struct Ack(Option<Box<dyn FnOnce() + Send>>);
+
+impl Ack {
+    /// Acknowledges.
+    pub fn ack(self) {
+        if let Some(ack) = self.0 {
+            ack();
+        }
+    }
+}
+
+impl fmt::Debug for Ack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ack")
+    }
+}
+
+/// A transport failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The transport is shut down.
+    #[error("transport closed")]
+    Closed,
+    /// Subscribed twice where only one subscription is allowed.
+    #[error("transport already has a subscriber")]
+    AlreadySubscribed,
+    /// A value does not encode.
+    #[error("encode: {0}")]
+    Encode(String),
+    /// The broker or client failed.
+    #[error("{context}: {source}")]
+    Broker {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A configuration mistake found at start-up.
+    #[error("configuration: {0}")]
+    Config(String),
+}

@@ -1,0 +1,483 @@
+//! The worker: consumes test executions and signals, runs tests with bounded concurrency,
+//! publishes reports, keeps each case's health, and runs the fake-request timers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::case::{registered_cases, CaseConfig};
+use crate::client::Client;
+use crate::error::StartError;
+use crate::fake::FakeRequest;
+use crate::health::{CaseHealth, CaseStatus};
+use crate::model::{SignalEvent, TestExecution, TestReport};
+use crate::runner;
+use crate::store::SignalStore;
+use crate::transport::{Ack, Subscription, Transport};
+
+/// Settings of a worker, with Faust LiveCheck's defaults.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Tests running at once (100).
+    pub test_concurrency: usize,
+    /// Signals being decoded and stored at once (30). Storing a signal is a short, synchronous
+    /// step, so this bounds the transport's decoding work rather than a pool of actors.
+    pub bus_concurrency: usize,
+    /// Publish reports to the transport (true); observers see them either way.
+    pub send_reports: bool,
+    /// On shutdown, how long running tests may take to finish (30 s).
+    pub shutdown_grace: Duration,
+    /// How often case health (stall, quiet recovery) is checked (1 s).
+    pub health_interval: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            test_concurrency: 100,
+            bus_concurrency: 30,
+            send_reports: true,
+            shutdown_grace: Duration::from_secs(30),
+            health_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Sees what a worker does: every test start and every report, test or suite.
+///
+/// Called synchronously on the worker's tasks: keep it quick (count, push to a channel).
+pub trait Observer: Send + Sync + 'static {
+    /// A test is about to run.
+    fn on_test_start(&self, _test: &TestExecution) {}
+    /// A report was produced (a test's, or a suite report with `test: None`).
+    fn on_report(&self, _report: &TestReport) {}
+}
+
+/// Counters of a worker.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Tests received.
+    pub tests_received: AtomicU64,
+    /// Signals received.
+    pub signals_received: AtomicU64,
+    /// Tests for a case this worker does not run (logged and skipped).
+    pub unknown_case_tests: AtomicU64,
+    /// Signals for a case this worker does not run (logged and skipped).
+    pub unknown_case_signals: AtomicU64,
+    /// Reports that could not be published (their tests are not acknowledged).
+    pub report_publish_errors: AtomicU64,
+    /// Fake requests that failed.
+    pub fake_request_errors: AtomicU64,
+    /// Tests running now.
+    pub in_flight: AtomicUsize,
+}
+
+struct Shared {
+    cases: HashMap<&'static str, CaseConfig>,
+    health: HashMap<&'static str, Mutex<CaseHealth>>,
+    store: Arc<SignalStore>,
+    stats: WorkerStats,
+    ready: AtomicBool,
+    transport: Arc<dyn Transport>,
+    client: Client,
+    observers: Vec<Arc<dyn Observer>>,
+    settings: WorkerSettings,
+}
+
+/// A read-only view of a running worker, for status pages and tests.
+#[derive(Clone)]
+pub struct WorkerHandle(Arc<Shared>);
+
+impl fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("cases", &self.0.cases.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerHandle {
+    /// The health of every case, sorted by name.
+    pub fn statuses(&self) -> Vec<CaseStatus> {
+        let mut all: Vec<_> = self.0.health.values().map(|h| lock(h).status()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The health of one case.
+    pub fn status(&self, case: &str) -> Option<CaseStatus> {
+        self.0.health.get(case).map(|h| lock(h).status())
+    }
+
+    /// The cases this worker runs, sorted by name.
+    pub fn cases(&self) -> Vec<CaseConfig> {
+        let mut all: Vec<_> = self.0.cases.values().copied().collect();
+        all.sort_by_key(|c| c.name());
+        all
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.0.stats
+    }
+
+    /// Whether the worker has subscribed and is consuming.
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::Relaxed)
+    }
+
+    /// Signals held in the store (resolved, or being waited for).
+    pub fn stored_signals(&self) -> usize {
+        self.0.store.len()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Builds a [`Worker`].
+pub struct WorkerBuilder {
+    transport: Arc<dyn Transport>,
+    cases: Option<Vec<CaseConfig>>,
+    settings: WorkerSettings,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+impl fmt::Debug for WorkerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("transport", &self.transport)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerBuilder {
+    /// Runs these cases (with their options, possibly changed) instead of every registered one.
+    pub fn cases(mut self, cases: impl IntoIterator<Item = CaseConfig>) -> Self {
+        self.cases = Some(cases.into_iter().collect());
+        self
+    }
+
+    /// Worker settings.
+    pub fn settings(mut self, settings: WorkerSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Adds an observer.
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// Checks the cases (unique names, at least one) and builds the worker.
+    pub fn build(self) -> Result<Worker, StartError> {
+        let cases = match self.cases {
+            Some(cases) => {
+                crate::case::check_unique(cases.iter().map(|c| c.descriptor))?;
+                cases
+            }
+            None => registered_cases()?
+                .into_iter()
+                .map(CaseConfig::from)
+                .collect(),
+        };
+        if cases.is_empty() {
+            return Err(StartError::NoCases(
+                "no #[livecheck::case] is linked into this binary or selected".into(),
+            ));
+        }
+        let health = cases
+            .iter()
+            .map(|c| (c.name(), Mutex::new(CaseHealth::new(c.name(), c.options))))
+            .collect();
+        let shared = Shared {
+            cases: cases.iter().map(|c| (c.name(), *c)).collect(),
+            health,
+            store: Arc::new(SignalStore::default()),
+            stats: WorkerStats::default(),
+            ready: AtomicBool::new(false),
+            client: Client::from_arc(self.transport.clone()),
+            transport: self.transport,
+            observers: self.observers,
+            settings: self.settings,
+        };
+        Ok(Worker {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+/// A livecheck worker.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run() -> Result<(), livecheck::StartError> {
+/// let worker = livecheck::Worker::builder(livecheck::MemoryTransport::new()).build()?;
+/// worker.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("cases", &self.shared.cases.len())
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A builder running every registered case on `transport`.
+    pub fn builder(transport: impl Transport) -> WorkerBuilder {
+        Self::builder_arc(Arc::new(transport))
+    }
+
+    /// A builder on a shared transport.
+    pub fn builder_arc(transport: Arc<dyn Transport>) -> WorkerBuilder {
+        WorkerBuilder {
+            transport,
+            cases: None,
+            settings: WorkerSettings::default(),
+            observers: Vec::new(),
+        }
+    }
+
+    /// A view of this worker that stays valid while it runs.
+    pub fn handle(&self) -> WorkerHandle {
+        WorkerHandle(self.shared.clone())
+    }
+
+    /// The client publishing through this worker's transport.
+    pub fn client(&self) -> Client {
+        self.shared.client.clone()
+    }
+
+    /// Runs until `shutdown` completes, then stops taking tests, lets running ones finish
+    /// within the grace period, and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+        let shared = self.shared;
+        let Subscription {
+            mut tests,
+            signals,
+            leader,
+        } = shared.transport.subscribe().await?;
+        shared.ready.store(true, Ordering::Relaxed);
+        tracing::info!(
+            cases = shared.cases.len(),
+            test_concurrency = shared.settings.test_concurrency,
+            "worker started"
+        );
+
+        let mut background = JoinSet::new();
+        background.spawn(signal_loop(shared.clone(), signals));
+        background.spawn(maintenance_loop(shared.clone()));
+        for case in shared.cases.values() {
+            if let (Some(every), Some(_)) = (case.options.frequency, case.descriptor.fake_request) {
+                background.spawn(fake_request_loop(
+                    shared.clone(),
+                    *case,
+                    every,
+                    leader.clone(),
+                ));
+            }
+        }
+
+        let permits = Arc::new(Semaphore::new(shared.settings.test_concurrency.max(1)));
+        let mut running = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => permit.expect("never closed"),
+            };
+            let delivery = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                next = tests.next() => match next {
+                    Some(delivery) => delivery,
+                    None => break,
+                },
+            };
+            while running.try_join_next().is_some() {}
+            let (test, ack) = delivery.into_parts();
+            shared.stats.tests_received.fetch_add(1, Ordering::Relaxed);
+            let Some(case) = shared.cases.get(test.case_name.as_str()).copied() else {
+                shared
+                    .stats
+                    .unknown_case_tests
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(case = %test.case_name, test = %test.id,
+                    "test for a case this worker does not run: skipped");
+                ack.ack();
+                continue;
+            };
+            let shared = shared.clone();
+            running.spawn(async move {
+                handle_test(&shared, case, test, ack).await;
+                drop(permit);
+            });
+        }
+
+        tracing::info!(running = running.len(), "worker stopping");
+        let grace = shared.settings.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                left = running.len(),
+                "tests still running after the grace period"
+            );
+            running.abort_all();
+        }
+        background.abort_all();
+        shared.ready.store(false, Ordering::Relaxed);
+        shared.transport.close().await?;
+        Ok(())
+    }
+}
+
+async fn handle_test(shared: &Shared, case: CaseConfig, test: TestExecution, ack: Ack) {
+    shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    if let Some(health) = shared.health.get(case.name()) {
+        lock(health).on_test_received();
+    }
+    for observer in &shared.observers {
+        observer.on_test_start(&test);
+    }
+    let report = shared
+        .client
+        .scope(runner::execute(&case, test, shared.store.clone()))
+        .await;
+    shared.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let suite = shared
+        .health
+        .get(case.name())
+        .and_then(|health| lock(health).on_report(&report));
+    let published = publish(shared, &report).await;
+    if let Some(suite) = suite {
+        publish(shared, &suite).await;
+    }
+    if published {
+        ack.ack();
+    }
+}
+
+/// Publishes a report (if reports are sent) and shows it to the observers; false if publishing
+/// failed, so the test is not acknowledged and runs again after a restart.
+async fn publish(shared: &Shared, report: &TestReport) -> bool {
+    for observer in &shared.observers {
+        observer.on_report(report);
+    }
+    if !shared.settings.send_reports {
+        return true;
+    }
+    match shared.transport.publish_report(report).await {
+        Ok(()) => true,
+        Err(error) => {
+            shared
+                .stats
+                .report_publish_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(case = %report.case_name, %error, "report not published");
+            false
+        }
+    }
+}
+
+async fn signal_loop(
+    shared: Arc<Shared>,
+    signals: futures::stream::BoxStream<'static, crate::transport::Delivery<SignalEvent>>,
+) {
+    let mut signals = signals;
+    while let Some(delivery) = signals.next().await {
+        let (event, ack) = delivery.into_parts();
+        shared
+            .stats
+            .signals_received
+            .fetch_add(1, Ordering::Relaxed);
+        match shared.cases.get(event.case_name.as_str()) {
+            Some(case) => shared.store.resolve(
+                &event.key,
+                &event.signal_name,
+                event.value,
+                case.options.test_expires,
+            ),
+            None => {
+                shared
+                    .stats
+                    .unknown_case_signals
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(case = %event.case_name, signal = %event.signal_name,
+                    "signal for a case this worker does not run: skipped");
+            }
+        }
+        ack.ack();
+    }
+}
+
+/// Expires old signals and checks every case's health, every `health_interval`.
+async fn maintenance_loop(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.settings.health_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        shared.store.expire();
+        let mut names: Vec<_> = shared.health.keys().copied().collect();
+        names.sort_unstable();
+        for name in names {
+            let suite = lock(&shared.health[name]).check();
+            if let Some(report) = suite {
+                publish(&shared, &report).await;
+            }
+        }
+    }
+}
+
+/// Calls the case's fake request every `every`, while this worker is the leader.
+async fn fake_request_loop(
+    shared: Arc<Shared>,
+    case: CaseConfig,
+    every: Duration,
+    leader: watch::Receiver<bool>,
+) {
+    let Some(fake_request) = case.descriptor.fake_request else {
+        return;
+    };
+    // Like Faust: the first request goes out one period after start.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !*leader.borrow() {
+            continue;
+        }
+        let request = FakeRequest::new(case, shared.client.clone());
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let client = shared.client.clone();
+            if let Err(error) = client.scope(fake_request(request)).await {
+                shared
+                    .stats
+                    .fake_request_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(case = case.name(), %error, "fake request failed");
+            }
+        });
+    }
+}
