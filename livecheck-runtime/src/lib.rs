@@ -182,7 +182,8 @@ pub mod __private {
         args: Vec<serde_json::Value>,
     ) -> Result<TestExecution, TriggerError> {
         let client = Client::current().ok_or(TriggerError::NoClient)?;
-        let now = chrono::Utc::now();
+        // Microseconds: what the wire formats (and Faust) carry, so a test reads back equal.
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
         let expires =
             chrono::Duration::from_std(case.options.test_expires).unwrap_or(chrono::Duration::MAX);
         let test = TestExecution {

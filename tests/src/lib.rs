@@ -4,3 +4,5 @@
 //! that need one.
 
 pub mod broker;
+pub mod cases;
+pub mod support;

@@ -157,6 +157,7 @@ pub struct KafkaTransport {
     producer: FutureProducer,
     stats: Arc<KafkaStats>,
     running: Mutex<Option<Running>>,
+    assigned: watch::Sender<Vec<i32>>,
 }
 
 struct Running {
@@ -193,6 +194,7 @@ impl KafkaTransport {
             producer,
             stats: Arc::default(),
             running: Mutex::new(None),
+            assigned: watch::channel(Vec::new()).0,
         })
     }
 
@@ -204,6 +206,12 @@ impl KafkaTransport {
     /// Counters.
     pub fn stats(&self) -> &KafkaStats {
         &self.stats
+    }
+
+    /// The partitions of the tests topic this worker owns now (empty until the group assigns
+    /// some); watch it to know when a worker is ready.
+    pub fn assignment(&self) -> watch::Receiver<Vec<i32>> {
+        self.assigned.subscribe()
     }
 
     /// Creates the three topics where missing and checks that the tests and bus topics have the
@@ -357,7 +365,8 @@ impl Transport for KafkaTransport {
                 return Err(TransportError::AlreadySubscribed);
             }
             let (shutdown, shutdown_rx) = watch::channel(false);
-            let (assigned_tx, assigned_rx) = watch::channel(Vec::<i32>::new());
+            let assigned_tx = self.assigned.clone();
+            let assigned_rx = self.assigned.subscribe();
             let (leader_tx, leader_rx) = watch::channel(false);
             let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
             let context = GroupContext {

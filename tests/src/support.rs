@@ -1,0 +1,181 @@
+//! Helpers for integration tests on a real broker: unique topics, workers, report readers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use livecheck::{CaseConfig, Client, Worker, WorkerHandle, WorkerSettings};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+
+/// Settings with unique topics and group for one test.
+pub fn unique_config(broker: &Broker, partitions: i32) -> KafkaConfig {
+    let mut config = KafkaConfig::new(broker.bootstrap());
+    config.topics = Topics {
+        tests: Broker::unique("lc-tests"),
+        bus: Broker::unique("lc-bus"),
+        reports: Broker::unique("lc-report"),
+    };
+    config.group_id = Broker::unique("lc-group");
+    config.partitions = partitions;
+    config.signal_replay = Duration::from_secs(600);
+    config
+}
+
+/// A worker running in this process.
+#[derive(Debug)]
+pub struct RunningWorker {
+    /// Its view.
+    pub handle: WorkerHandle,
+    /// Its transport.
+    pub transport: Arc<KafkaTransport>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningWorker {
+    /// Creates topics if needed and starts a worker on `config` running `cases`.
+    pub async fn start(config: &KafkaConfig, cases: Vec<CaseConfig>) -> RunningWorker {
+        let transport = Arc::new(KafkaTransport::new(config.clone()).expect("transport"));
+        transport.ensure_topics().await.expect("topics");
+        let worker = Worker::builder_arc(transport.clone())
+            .cases(cases)
+            .settings(WorkerSettings {
+                shutdown_grace: Duration::from_secs(5),
+                ..WorkerSettings::default()
+            })
+            .build()
+            .expect("worker");
+        let handle = worker.handle();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("worker run");
+        });
+        RunningWorker {
+            handle,
+            transport,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Waits until the group gave this worker at least one partition.
+    pub async fn wait_assigned(&self, within: Duration) -> Vec<i32> {
+        let mut assignment = self.transport.assignment();
+        let assigned = tokio::time::timeout(within, assignment.wait_for(|p| !p.is_empty()))
+            .await
+            .expect("no partition assigned in time")
+            .expect("transport gone")
+            .clone();
+        assigned
+    }
+
+    /// Stops the worker gracefully.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// A client publishing as a service would, through its own producer.
+pub fn service_client(config: &KafkaConfig) -> Client {
+    Client::new(KafkaTransport::new(config.clone()).expect("service transport"))
+}
+
+/// A plain consumer of `topic` from the beginning, in a group of its own.
+pub fn plain_consumer(broker: &Broker, topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", Broker::unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// A plain producer.
+pub fn plain_producer(broker: &Broker) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer")
+}
+
+/// Produces `payload` to `topic` under `key`.
+pub async fn produce_raw(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("produce");
+}
+
+/// Reads raw JSON values from `consumer` until `done` says so, or panics after `within`.
+pub async fn read_json_until(
+    consumer: &StreamConsumer,
+    within: Duration,
+    mut done: impl FnMut(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !done(&seen) {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out with {} messages read", seen.len()))
+            .expect("consume");
+        let value: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).expect("json");
+        seen.push(value);
+    }
+    seen
+}
+
+/// Reads reports until every id in `ids` has at least one test report; returns reports by id.
+pub async fn reports_for(
+    consumer: &StreamConsumer,
+    ids: &[String],
+    within: Duration,
+) -> HashMap<String, Vec<livecheck::TestReport>> {
+    let mut by_id: HashMap<String, Vec<livecheck::TestReport>> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !ids.iter().all(|id| by_id.contains_key(id)) {
+        let message = match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(message) => message.expect("consume"),
+            Err(_) => {
+                let missing: Vec<_> = ids.iter().filter(|id| !by_id.contains_key(*id)).collect();
+                panic!(
+                    "no report in time for {} tests, e.g. {:?}",
+                    missing.len(),
+                    missing.first()
+                );
+            }
+        };
+        let report = livecheck::codec::decode_report(message.payload().unwrap_or_default())
+            .expect("report decodes");
+        if let Some(test) = &report.test {
+            by_id.entry(test.id.clone()).or_default().push(report);
+        }
+    }
+    by_id
+}
