@@ -40,7 +40,8 @@ pub(crate) const OPTIONS: &[&str] = &[
     "crate",
 ];
 
-/// The runtime's defaults of the options that [`CaseConfig::build`] compares with each other.
+/// The runtime's defaults (`CaseOptions::DEFAULT`) of the options that [`CaseConfig::build`]
+/// compares with each other; keep them in step.
 const DEFAULT_URL_ERROR_DELAY_MIN: Duration = Duration::from_millis(500);
 const DEFAULT_URL_ERROR_DELAY_MAX: Duration = Duration::from_secs(5);
 
@@ -186,13 +187,15 @@ impl CaseConfig {
             "test_expires" => self.test_expires = setting!(duration_value(expr)?),
             "frequency" => self.frequency = setting!(frequency_value(expr)?),
             "realtime_logs" => self.realtime_logs = setting!(bool_value(expr)?),
-            "max_history" => self.max_history = setting!(int_value(expr, "usize", 1)?),
+            "max_history" => self.max_history = setting!(int_value(expr, &name, "usize", 1)?),
             "max_consecutive_failures" => {
-                self.max_consecutive_failures = setting!(int_value(expr, "u32", 1)?);
+                self.max_consecutive_failures = setting!(int_value(expr, &name, "u32", 1)?);
             }
             "url_timeout_total" => self.url_timeout_total = setting!(duration_value(expr)?),
             "url_timeout_connect" => self.url_timeout_connect = setting!(duration_value(expr)?),
-            "url_error_retries" => self.url_error_retries = setting!(int_value(expr, "u32", 0)?),
+            "url_error_retries" => {
+                self.url_error_retries = setting!(int_value(expr, &name, "u32", 0)?);
+            }
             "url_error_delay_min" => self.url_error_delay_min = setting!(duration_value(expr)?),
             "url_error_delay_backoff" => {
                 self.url_error_delay_backoff = setting!(backoff_value(expr)?);
@@ -229,6 +232,8 @@ impl CaseConfig {
             let offender = min.or(max).expect("a default min is below the default max");
             errors.push(syn::Error::new_spanned(&offender.expr, message));
         }
+        // The worker only runs a timer for a case with both (as Faust's timer only calls the
+        // case's fake request): `frequency` alone would be silently ignored.
         if let (Some(frequency), None) = (&self.frequency, &self.fake_request) {
             errors.push(syn::Error::new_spanned(
                 &frequency.key,
@@ -432,24 +437,23 @@ fn bool_value(expr: &Expr) -> syn::Result<bool> {
     }
 }
 
-/// An unsigned integer literal of type `ty` (`usize` or `u32`), at least `min`.
-fn int_value<N>(expr: &Expr, ty: &str, min: N) -> syn::Result<N>
+/// An unsigned integer literal of type `ty` (`usize` or `u32`), at least `min`, for `option`.
+fn int_value<N>(expr: &Expr, option: &str, ty: &str, min: N) -> syn::Result<N>
 where
     N: std::str::FromStr + PartialOrd + std::fmt::Display,
-    N::Err: std::fmt::Display,
 {
     match lit(expr) {
-        Some(Lit::Int(int)) => {
-            let n: N = int.base10_parse()?;
-            if n < min {
-                Err(syn::Error::new_spanned(
-                    int,
-                    format!("must be at least {min}"),
-                ))
-            } else {
-                Ok(n)
-            }
-        }
+        Some(Lit::Int(int)) => match int.base10_digits().parse::<N>() {
+            Ok(n) if n < min => Err(syn::Error::new_spanned(
+                int,
+                format!("`{option}` must be at least {min}"),
+            )),
+            Ok(n) => Ok(n),
+            Err(_) => Err(syn::Error::new_spanned(
+                int,
+                format!("`{option}` does not fit in a {ty}"),
+            )),
+        },
         _ => Err(syn::Error::new_spanned(
             expr,
             format!("expected an unsigned integer literal ({ty})"),
@@ -665,15 +669,23 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
             syn::ReturnType::Default => ident.span(),
             syn::ReturnType::Type(_, ty) => ty.span(),
         };
-        let into_result = quote_spanned!(output_span=> #root::__private::into_case_result);
+        // Whole call on the return type's span: a return type that is no case result is
+        // reported there.
+        let mut handle = ident.clone();
+        handle.set_span(output_span);
+        let call = quote_spanned! {output_span=>
+            #root::__private::into_case_result(#handle::__livecheck_body(#(#args),*).await)
+        };
+        // On the fn's name: a body whose future is not `Send` is reported there.
+        let boxed = quote_spanned! {ident.span()=>
+            ::std::boxed::Box::pin(async move { #call })
+        };
         quote! {{
             fn __livecheck_run(
                 __livecheck_test: &#root::TestExecution,
             ) -> #root::__private::BoxFuture<#root::Result> {
                 #(#decode)*
-                ::std::boxed::Box::pin(async move {
-                    #into_result(#ident::__livecheck_body(#(#args),*).await)
-                })
+                #boxed
             }
             __livecheck_run
         }}
@@ -763,6 +775,9 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
         }
 
         #(#cfg)*
+        // Keeps "the trait `Case` is implemented for ..." (every case in the build) out of the
+        // error for a signal bound to something that is not a case.
+        #[diagnostic::do_not_recommend]
         #[allow(deprecated)]
         impl #root::Case for #ident {
             const NAME: &'static ::core::primitive::str = #name;
@@ -978,15 +993,18 @@ mod tests {
                 "max_history = 1.5",
                 "expected an unsigned integer literal (usize)",
             ),
-            ("max_history = 0", "must be at least 1"),
-            ("max_consecutive_failures = 0", "must be at least 1"),
+            ("max_history = 0", "`max_history` must be at least 1"),
+            (
+                "max_consecutive_failures = 0",
+                "`max_consecutive_failures` must be at least 1",
+            ),
             (
                 "url_error_retries = -1",
                 "expected an unsigned integer literal (u32)",
             ),
             (
                 "url_error_retries = 5000000000",
-                "number too large to fit in target type",
+                "`url_error_retries` does not fit in a u32",
             ),
             (
                 "url_error_delay_backoff = 0.5",

@@ -64,7 +64,7 @@ use proc_macro::TokenStream;
 /// | `url_error_delay_max` | duration | 5 s |
 /// | `state_transition_delay` | duration | 60 s |
 /// | `fake_request` | path to an `async fn(livecheck::FakeRequest) -> livecheck::Result` | none |
-/// | `crate` | path to the runtime crate if renamed, e.g. `crate = ::my_livecheck` | `::livecheck` |
+/// | `crate` | path to the runtime crate if renamed: `crate = ::my_livecheck` | `::livecheck` |
 ///
 /// # What it generates
 ///

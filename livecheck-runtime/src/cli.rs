@@ -208,6 +208,7 @@ where
     F: FnOnce(Started) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let shutdown = shutdown_signal();
     let cases: Vec<CaseConfig> = registered_cases()?
         .into_iter()
         .map(CaseConfig::from)
@@ -254,7 +255,7 @@ where
         kafka,
         client,
     }));
-    let result = worker.run(shutdown_signal()).await;
+    let result = worker.run(shutdown).await;
     hook.abort();
     // Clients (the installed one among them) outlive this function; stopping the embedded broker
     // under them would only make them log "all brokers down". It goes with the process.
@@ -310,26 +311,34 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal during start-up is not lost (nor fatal).
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -14,7 +14,8 @@
 //! # mod demo {
 //! # #[derive(serde::Serialize, serde::Deserialize)] pub struct Order { side: String }
 //! /// An order placed through the API reaches the database and is executed.
-//! #[livecheck::case(probability = 0.5, frequency = "10s", warn_stalled_after = "1m")]
+//! #[livecheck::case(probability = 0.5, frequency = "10s", warn_stalled_after = "1m",
+//!                   fake_request = send_fake_order)]
 //! async fn test_order(side: String) -> livecheck::Result {
 //!     let order = ORDER_SENT_TO_DB.wait().timeout("30s").await?;
 //!     livecheck::ensure!(order.side == side, "side changed to {}", order.side);
@@ -27,6 +28,11 @@
 //!     pub ORDER_SENT_TO_DB: Order for test_order;
 //!     /// The order was executed.
 //!     pub ORDER_EXECUTED: u64 for test_order;
+//! }
+//!
+//! // Every `frequency`, on one worker: make a request as real traffic would.
+//! async fn send_fake_order(_request: livecheck::FakeRequest) -> livecheck::Result {
+//!     Ok(())
 //! }
 //!
 //! // In a service: trigger (with the case's probability), then send signals in its scope.

@@ -10,6 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -98,16 +99,37 @@ pub fn service_client(config: &KafkaConfig) -> Client {
     Client::new(KafkaTransport::new(config.clone()).expect("service transport"))
 }
 
-/// A plain consumer of `topic` from the beginning, in a group of its own.
+/// A plain consumer of every partition of `topic`, from the beginning. It assigns the partitions
+/// itself rather than joining a group: a reader needs no coordination, and starts at once.
 pub fn plain_consumer(broker: &Broker, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .set("group.id", Broker::unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
         .create()
         .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut partitions = 0;
+    for _ in 0..50 {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len());
+        if partitions > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(partitions > 0, "topic {topic} has no partitions");
+    let mut tpl = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, partition, Offset::Offset(0))
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
     consumer
 }
 
@@ -151,7 +173,9 @@ pub async fn read_json_until(
     seen
 }
 
-/// Reads reports until every id in `ids` has at least one test report; returns reports by id.
+/// Reads reports until every id in `ids` has at least one test report; returns the reports read
+/// (of these tests and others) by test id. What is read is consumed: merge the results of
+/// successive calls.
 pub async fn reports_for(
     consumer: &StreamConsumer,
     ids: &[String],
@@ -161,7 +185,12 @@ pub async fn reports_for(
     let deadline = tokio::time::Instant::now() + within;
     while !ids.iter().all(|id| by_id.contains_key(id)) {
         let message = match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(message) => message.expect("consume"),
+            Ok(Ok(message)) => message,
+            // The client reconnects by itself (e.g. across a broker restart).
+            Ok(Err(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             Err(_) => {
                 let missing: Vec<_> = ids.iter().filter(|id| !by_id.contains_key(*id)).collect();
                 panic!(

@@ -6,13 +6,15 @@ impl Orders {
 }
 
 #[livecheck::case]
-async fn generic<T: serde::de::DeserializeOwned>(value: T) {}
+async fn generic<T: serde::de::DeserializeOwned>(_value: T) {}
 
 #[livecheck::case]
-async fn borrowed(side: &str, check: impl Fn() -> bool) {}
+async fn borrowed(_side: &str, _check: impl Fn() -> bool) {}
 
 #[livecheck::case]
-async fn order(order: u64) {}
+async fn order(order: u64) {
+    let _ = order;
+}
 
 #[livecheck::case]
 struct NotAFn;

@@ -57,7 +57,10 @@ livecheck::signal! {
 
 /// What a service does: trigger a test with the case's probability, or always.
 pub async fn place(order: Order) -> Result<(), livecheck::TriggerError> {
-    if let Some(test) = test_order.maybe_trigger("order-1", order.side.clone(), 3).await? {
+    if let Some(test) = test_order
+        .maybe_trigger("order-1", order.side.clone(), 3)
+        .await?
+    {
         let _: livecheck::TestExecution = test;
     }
     let id = String::from("order-2");

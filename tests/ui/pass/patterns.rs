@@ -23,9 +23,15 @@ async fn failing(r#type: String) -> Result<(), std::io::Error> {
 
 /// Both trigger methods take the case's own parameters, patterns and all.
 pub async fn trigger() -> Result<(), livecheck::TriggerError> {
-    pairs.trigger("t-1", (1, 2), 3, "x".to_owned(), true).await?;
-    pairs.maybe_trigger("t-2", (1, 2), 3, "x".to_owned(), false).await?;
-    failing.trigger(String::from("t-3"), "kind".to_owned()).await?;
+    pairs
+        .trigger("t-1", (1, 2), 3, "x".to_owned(), true)
+        .await?;
+    pairs
+        .maybe_trigger("t-2", (1, 2), 3, "x".to_owned(), false)
+        .await?;
+    failing
+        .trigger(String::from("t-3"), "kind".to_owned())
+        .await?;
     Ok(())
 }
 
@@ -55,6 +61,8 @@ fn main() {
     assert!(error.contains("argument n (#1) does not decode"), "{error}");
 
     let run = failing.descriptor().run;
-    let error = rt.block_on(run(&execution(failing::NAME, serde_json::json!(["k"])))).unwrap_err();
+    let error = rt
+        .block_on(run(&execution(failing::NAME, serde_json::json!(["k"]))))
+        .unwrap_err();
     assert_eq!(error.to_string(), "boom");
 }

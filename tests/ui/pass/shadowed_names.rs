@@ -42,8 +42,12 @@ mod shadowed {
     }
 
     pub async fn trigger() {
-        let _ = shadowed_case.trigger("t", 1, ::std::string::String::new()).await;
-        let _ = shadowed_case.maybe_trigger("t", 1, ::std::string::String::new()).await;
+        let _ = shadowed_case
+            .trigger("t", 1, ::std::string::String::new())
+            .await;
+        let _ = shadowed_case
+            .maybe_trigger("t", 1, ::std::string::String::new())
+            .await;
     }
 }
 
