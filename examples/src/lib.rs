@@ -1,7 +1,12 @@
-//! Example cases for livecheck, run by the `livecheck` binary of this crate.
+//! Examples for livecheck: the orders system of Faust's stock-order example, its services and the
+//! case that watches it.
 //!
-//! `greeting` is a case whose fake request plays both parts: it triggers a test, then acts as
-//! the service under test and sends the signals the case waits for. Run it with
-//! `cargo run --bin livecheck`.
+//! - `cargo run --bin livecheck`: an embedded broker, the orders services and a livecheck worker
+//!   in one process; a fake order every 2 s; one line per test outcome.
+//! - `cargo run --bin livecheck -- --brokers HOST:PORT`: only the worker, against real brokers;
+//!   run the services with `cargo run --bin orders -- --brokers HOST:PORT` (and tell the worker
+//!   where their API is with `ORDERS_URL`, default `http://127.0.0.1:8080`).
+//! - `ORDERS_BREAK=execution` breaks the execution agent on purpose: TIMEOUT reports, then a
+//!   suite FAIL after three in a row.
 
-pub mod greeting;
+pub mod orders;

@@ -1,19 +1,32 @@
 //! The `livecheck` command line: [`main`] for a binary of your own, [`Options`] for its flags.
+//!
+//! Every flag can also be set by an environment variable (`LIVECHECK_*`, shown in `--help`). A
+//! bad value is a one-line error naming the flag, with exit code 2. `docs/operations.md` lists
+//! the flags, the status server's endpoints and the metrics.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::case::{registered_cases, CaseConfig};
+use crate::alerts::{AlertError, Webhook, WebhookConfig};
+use crate::case::{registered_cases, CaseConfig, CaseDescriptor};
 use crate::client::Client;
 use crate::codec::Codec;
+use crate::error::StartError;
+use crate::metrics::Metrics;
 use crate::model::TestReport;
+use crate::status::{StatusError, StatusServer};
 use crate::transport::embedded::EmbeddedCluster;
 use crate::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use crate::transport::TransportError;
 use crate::worker::{Observer, Worker, WorkerSettings};
+
+/// The default `--web-bind`: loopback only; expose it on purpose.
+pub const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
 
 /// Flags of a `livecheck` binary; each can also be set by the environment variable shown.
 #[derive(Debug, Clone, Parser)]
@@ -22,60 +35,120 @@ use crate::worker::{Observer, Worker, WorkerSettings};
     version,
     about = "End-to-end tests of a live system: runs every livecheck case linked into this binary",
     after_help = "With no --brokers, an embedded in-process Kafka (librdkafka's mock cluster) is \
-                  started, for demos and local runs."
+                  started, for demos and local runs.\n\
+                  The status page (dashboard, /api/cases, /metrics, /healthz, /readyz) is on \
+                  --web-bind unless --no-web is given."
 )]
 pub struct Options {
     /// Kafka bootstrap servers (host:port,...); none starts an embedded broker.
-    #[arg(long, env = "LIVECHECK_BROKERS")]
+    #[arg(long, env = "LIVECHECK_BROKERS", help_heading = "Kafka")]
     pub brokers: Option<String>,
     /// librdkafka property passed through unchanged, e.g. -X security.protocol=SSL (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property,
-          env = "LIVECHECK_KAFKA_PROPERTIES", value_delimiter = ',')]
+          env = "LIVECHECK_KAFKA_PROPERTIES", value_delimiter = ',', help_heading = "Kafka")]
     pub properties: Vec<(String, String)>,
     /// Consumer group of the workers.
-    #[arg(long, env = "LIVECHECK_GROUP_ID", default_value = "livecheck")]
+    #[arg(
+        long,
+        env = "LIVECHECK_GROUP_ID",
+        default_value = "livecheck",
+        help_heading = "Kafka"
+    )]
     pub group_id: String,
     /// Topic of test executions.
-    #[arg(long, env = "LIVECHECK_TESTS_TOPIC", default_value = "livecheck")]
+    #[arg(
+        long,
+        env = "LIVECHECK_TESTS_TOPIC",
+        default_value = "livecheck",
+        help_heading = "Kafka"
+    )]
     pub tests_topic: String,
     /// Topic of signals.
-    #[arg(long, env = "LIVECHECK_BUS_TOPIC", default_value = "livecheck-bus")]
+    #[arg(
+        long,
+        env = "LIVECHECK_BUS_TOPIC",
+        default_value = "livecheck-bus",
+        help_heading = "Kafka"
+    )]
     pub bus_topic: String,
     /// Topic of reports.
     #[arg(
         long,
         env = "LIVECHECK_REPORT_TOPIC",
-        default_value = "livecheck-report"
+        default_value = "livecheck-report",
+        help_heading = "Kafka"
     )]
     pub report_topic: String,
     /// Partitions of topics created at start-up.
     #[arg(long, env = "LIVECHECK_PARTITIONS", default_value_t = 8,
-          value_parser = clap::value_parser!(i32).range(1..))]
+          value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka")]
     pub partitions: i32,
     /// Replication factor of topics created at start-up.
     #[arg(long, env = "LIVECHECK_REPLICATION", default_value_t = 1,
-          value_parser = clap::value_parser!(i32).range(1..))]
+          value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka")]
     pub replication: i32,
     /// Encoding of executions and signals written (both are read).
-    #[arg(long, env = "LIVECHECK_CODEC", default_value = "bincode", value_enum)]
+    #[arg(
+        long,
+        env = "LIVECHECK_CODEC",
+        default_value = "bincode",
+        value_enum,
+        help_heading = "Kafka"
+    )]
     pub codec: CodecArg,
+    /// Run only the cases whose name matches this glob (`*` any text, `?` one character);
+    /// repeatable, or comma-separated.
+    #[arg(
+        long = "case",
+        value_name = "GLOB",
+        env = "LIVECHECK_CASE",
+        value_delimiter = ',',
+        global = true,
+        help_heading = "Worker"
+    )]
+    pub cases: Vec<String>,
     /// Tests running at once.
     #[arg(long, env = "LIVECHECK_TEST_CONCURRENCY", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker")]
     pub test_concurrency: u32,
     /// Signals handled at once.
     #[arg(long, env = "LIVECHECK_BUS_CONCURRENCY", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker")]
     pub bus_concurrency: u32,
     /// Don't publish reports to the report topic (they are still logged).
-    #[arg(long, env = "LIVECHECK_NO_REPORTS")]
+    #[arg(long, env = "LIVECHECK_NO_REPORTS", help_heading = "Worker")]
     pub no_reports: bool,
-    /// Log format on stderr.
+    /// Address of the status page, API and metrics (loopback by default).
+    #[arg(long, value_name = "ADDR", env = "LIVECHECK_WEB_BIND",
+          default_value = DEFAULT_WEB_BIND, help_heading = "Status page and alerts")]
+    pub web_bind: SocketAddr,
+    /// Don't start the status page (nor the metrics endpoint).
+    #[arg(
+        long,
+        env = "LIVECHECK_NO_WEB",
+        help_heading = "Status page and alerts"
+    )]
+    pub no_web: bool,
+    /// POST suite FAIL, STALL and recovery alerts as JSON to this URL (Slack-compatible `text`).
+    #[arg(long, value_name = "URL", env = "LIVECHECK_ALERT_WEBHOOK",
+          value_parser = parse_webhook, help_heading = "Status page and alerts")]
+    pub alert_webhook: Option<WebhookConfig>,
+    /// Retries of an alert the webhook did not accept (backoff 1 s, doubling, at most 30 s).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "LIVECHECK_ALERT_RETRIES",
+        default_value_t = 5,
+        help_heading = "Status page and alerts"
+    )]
+    pub alert_retries: u32,
+    /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=livecheck=debug).
     #[arg(
         long,
         env = "LIVECHECK_LOG_FORMAT",
         default_value = "pretty",
-        value_enum
+        value_enum,
+        help_heading = "Logging"
     )]
     pub log_format: LogFormat,
     /// What to do (default: run the worker).
@@ -88,7 +161,7 @@ pub struct Options {
 pub enum Command {
     /// Run the worker (the default).
     Run,
-    /// List the registered cases with their options.
+    /// List the registered cases (those --case selects) with their options.
     Cases,
 }
 
@@ -106,7 +179,7 @@ pub enum CodecArg {
 pub enum LogFormat {
     /// Human-readable lines.
     Pretty,
-    /// One JSON object per line.
+    /// One JSON object per line, with the test's span (case, test id) on each event.
     Json,
 }
 
@@ -117,6 +190,10 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
+}
+
+fn parse_webhook(s: &str) -> Result<WebhookConfig, String> {
+    WebhookConfig::new(s).map_err(|e| e.to_string())
 }
 
 impl Options {
@@ -142,6 +219,130 @@ impl Options {
             reports: self.report_topic.clone(),
         }
     }
+
+    /// The registered cases that `--case` selects (all of them without it), sorted by name.
+    pub fn selected_cases(&self) -> Result<Vec<&'static CaseDescriptor>, CliError> {
+        let all = registered_cases()?;
+        if self.cases.is_empty() {
+            return Ok(all);
+        }
+        for glob in &self.cases {
+            if !all.iter().any(|c| glob_match(glob, c.name)) {
+                let names: Vec<_> = all.iter().map(|c| c.name).collect();
+                return Err(CliError::Usage(format!(
+                    "--case {glob:?} matches no registered case (there are: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(all
+            .into_iter()
+            .filter(|c| self.cases.iter().any(|glob| glob_match(glob, c.name)))
+            .collect())
+    }
+}
+
+/// Whether `text` matches `glob`: `*` is any run of characters (`::` included), `?` is one
+/// character, anything else matches itself.
+pub fn glob_match(glob: &str, text: &str) -> bool {
+    let (glob, text): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
+    let (mut g, mut t) = (0, 0);
+    // Where the last `*` was, and the text position it has swallowed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match glob.get(g) {
+            Some('*') => {
+                star = Some((g, t));
+                g += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                g += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_g, star_t)) => {
+                    g = star_g + 1;
+                    t = star_t + 1;
+                    star = Some((star_g, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    glob[g..].iter().all(|&c| c == '*')
+}
+
+/// Why the `livecheck` command stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// A flag's value is wrong (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The cases are invalid (e.g. two with one name).
+    #[error(transparent)]
+    Cases(#[from] StartError),
+    /// The transport could not start.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The status server could not start.
+    #[error("--web-bind: {0}")]
+    Status(#[from] StatusError),
+    /// The alert webhook could not start.
+    #[error("--alert-webhook: {0}")]
+    Alerts(#[from] AlertError),
+    /// The tokio runtime could not start.
+    #[error("cannot start the tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl CliError {
+    /// 2 for a bad flag value (as clap does), 1 for anything else.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Parses the flags as `livecheck` does: `--help` and `--version` print and exit 0; a mistake
+/// is one line naming the flag, and exit code 2.
+pub fn parse_options<I, T>(args: I) -> Result<Options, ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Options::try_parse_from(args).map_err(|error| {
+        use clap::error::ErrorKind;
+        match error.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = error.print();
+                if error.exit_code() == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                }
+            }
+            _ => {
+                eprintln!("livecheck: {} (see --help)", one_line(&error));
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
+/// The first line of clap's message, without its `error: ` prefix: it names the flag and the
+/// problem; the usage and tips that follow are what `--help` is for.
+fn one_line(error: &clap::Error) -> String {
+    let text = error.to_string();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.strip_prefix("error: ")
+        .unwrap_or(line)
+        .trim()
+        .to_owned()
 }
 
 /// What a binary's set-up hook gets once the worker's transport is up (see [`main_with`]).
@@ -149,12 +350,14 @@ impl Options {
 pub struct Started {
     /// The bootstrap servers in use (the embedded broker's, if it was started).
     pub brokers: String,
-    /// Whether the embedded broker was started.
-    pub embedded: bool,
+    /// The embedded broker, if it was started (e.g. to create the topics a demo's services use).
+    pub embedded: Option<Arc<EmbeddedCluster>>,
     /// The Kafka settings in use.
     pub kafka: KafkaConfig,
     /// The worker's client (also installed for the process).
     pub client: Client,
+    /// Where the status page listens, unless `--no-web`.
+    pub status: Option<SocketAddr>,
 }
 
 /// Runs a livecheck worker with every case linked into this binary, until Ctrl-C or SIGTERM.
@@ -179,40 +382,42 @@ where
     F: FnOnce(Started) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let options = Options::parse();
-    init_tracing(options.log_format);
-    if let Some(Command::Cases) = options.command {
-        return list_cases();
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("livecheck: cannot start the tokio runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let options = match parse_options(std::env::args_os()) {
+        Ok(options) => options,
+        Err(code) => return code,
     };
-    match runtime.block_on(run(options, setup)) {
+    init_tracing(options.log_format);
+    let result = options.selected_cases().and_then(|cases| {
+        if let Some(Command::Cases) = options.command {
+            list_cases(&cases);
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(CliError::Runtime)?;
+        runtime.block_on(run(options, cases, setup))
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("livecheck: {error}");
-            ExitCode::FAILURE
+            error.exit_code()
         }
     }
 }
 
-async fn run<F, Fut>(options: Options, setup: F) -> Result<(), Box<dyn std::error::Error>>
+async fn run<F, Fut>(
+    options: Options,
+    cases: Vec<&'static CaseDescriptor>,
+    setup: F,
+) -> Result<(), CliError>
 where
     F: FnOnce(Started) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let shutdown = shutdown_signal();
-    let cases: Vec<CaseConfig> = registered_cases()?
-        .into_iter()
-        .map(CaseConfig::from)
-        .collect();
+    let cases: Vec<CaseConfig> = cases.into_iter().map(CaseConfig::from).collect();
     let (brokers, embedded) = match &options.brokers {
         Some(brokers) => (brokers.clone(), None),
         None => {
@@ -222,7 +427,7 @@ where
                  cluster) at {}",
                 cluster.bootstrap()
             );
-            (cluster.bootstrap().to_owned(), Some(cluster))
+            (cluster.bootstrap().to_owned(), Some(Arc::new(cluster)))
         }
     };
     let mut kafka = options.kafka_config(&brokers);
@@ -232,18 +437,51 @@ where
         .max()
         .unwrap_or(Duration::from_secs(3 * 3600));
     let transport = Arc::new(KafkaTransport::new(kafka.clone())?);
-    transport.ensure_topics().await?;
     let settings = WorkerSettings {
         test_concurrency: options.test_concurrency as usize,
         bus_concurrency: options.bus_concurrency as usize,
         send_reports: !options.no_reports,
         ..WorkerSettings::default()
     };
-    let worker = Worker::builder_arc(transport)
+    let metrics = (!options.no_web).then(Metrics::new);
+    let webhook = match options.alert_webhook.clone() {
+        Some(mut config) => {
+            config.retries = options.alert_retries;
+            Some(Webhook::start(config)?)
+        }
+        None => None,
+    };
+    let mut builder = Worker::builder_arc(transport.clone())
         .cases(cases)
         .settings(settings)
-        .observer(ConsoleReports)
-        .build()?;
+        .observer(ConsoleReports);
+    if let Some(metrics) = &metrics {
+        builder = builder.observer(metrics.clone());
+    }
+    if let Some(webhook) = &webhook {
+        builder = builder.observer(webhook.clone());
+        if let Some(metrics) = &metrics {
+            metrics.track_alerts(webhook.stats());
+        }
+    }
+    let worker = builder.build()?;
+    // Up before the topics are checked, so /healthz answers and /readyz says "not yet" while a
+    // slow broker is reached; a port in use fails the start at once.
+    let status = match metrics {
+        Some(metrics) => {
+            let server = StatusServer::start(options.web_bind, worker.handle(), metrics).await?;
+            eprintln!(
+                "livecheck: status page at {} (JSON at api/cases, Prometheus at metrics)",
+                server.url()
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    if let Some(webhook) = &options.alert_webhook {
+        eprintln!("livecheck: alerts go to {}", redact(&webhook.url));
+    }
+    transport.ensure_topics().await?;
     let client = worker.client();
     client.install();
     for case in worker.handle().cases() {
@@ -251,51 +489,60 @@ where
     }
     let hook = tokio::spawn(setup(Started {
         brokers,
-        embedded: embedded.is_some(),
+        embedded: embedded.clone(),
         kafka,
         client,
+        status: status.as_ref().map(StatusServer::local_addr),
     }));
     let result = worker.run(shutdown).await;
     hook.abort();
+    if let Some(webhook) = webhook {
+        // A last alert (e.g. a recovery) raised during shutdown still goes out.
+        webhook.flush(Duration::from_secs(10)).await;
+    }
+    if let Some(status) = status {
+        status.stop().await;
+    }
     // Clients (the installed one among them) outlive this function; stopping the embedded broker
     // under them would only make them log "all brokers down". It goes with the process.
     std::mem::forget(embedded);
     Ok(result?)
 }
 
-fn list_cases() -> ExitCode {
-    match registered_cases() {
-        Ok(cases) => {
-            for case in cases {
-                let o = &case.options;
-                println!("{}", case.name);
-                println!(
-                    "    probability={} active={} frequency={} fake_request={} \
-                     warn_stalled_after={:?} test_expires={:?}",
-                    o.probability,
-                    o.active,
-                    o.frequency.map_or("none".into(), |f| format!("{f:?}")),
-                    case.fake_request.is_some(),
-                    o.warn_stalled_after,
-                    o.test_expires,
-                );
-                println!(
-                    "    max_consecutive_failures={} state_transition_delay={:?} \
-                     max_history={} realtime_logs={} defined at {}:{}",
-                    o.max_consecutive_failures,
-                    o.state_transition_delay,
-                    o.max_history,
-                    o.realtime_logs,
-                    case.file,
-                    case.line
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("livecheck: {error}");
-            ExitCode::FAILURE
-        }
+/// A URL without its path, query and credentials: webhook URLs carry secrets (Slack's do).
+fn redact(url: &reqwest::Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{port}/…",
+        url.scheme(),
+        url.host_str().unwrap_or("?")
+    )
+}
+
+fn list_cases(cases: &[&'static CaseDescriptor]) {
+    for case in cases {
+        let o = &case.options;
+        println!("{}", case.name);
+        println!(
+            "    probability={} active={} frequency={} fake_request={} \
+             warn_stalled_after={:?} test_expires={:?}",
+            o.probability,
+            o.active,
+            o.frequency.map_or("none".into(), |f| format!("{f:?}")),
+            case.fake_request.is_some(),
+            o.warn_stalled_after,
+            o.test_expires,
+        );
+        println!(
+            "    max_consecutive_failures={} state_transition_delay={:?} \
+             max_history={} realtime_logs={} defined at {}:{}",
+            o.max_consecutive_failures,
+            o.state_transition_delay,
+            o.max_history,
+            o.realtime_logs,
+            case.file,
+            case.line
+        );
     }
 }
 
@@ -380,5 +627,67 @@ pub(crate) fn format_report_line(report: &TestReport) -> String {
             report.case_name,
             error
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn globs_match_case_names() {
+        assert!(glob_match("orders::*", "orders::test_order"));
+        assert!(glob_match("*order*", "orders::test_order"));
+        assert!(glob_match("it.fl?w", "it.flow"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "a-b-b-c"));
+        assert!(!glob_match("orders::*", "payments::test_pay"));
+        assert!(!glob_match("it.flow", "it.flows"));
+        assert!(!glob_match("a*b*c", "a-b-b-d"));
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        let command = Options::command();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            assert!(
+                env.as_deref().is_some_and(|e| e.starts_with("LIVECHECK_")),
+                "--{id} has no LIVECHECK_* variable"
+            );
+        }
+        command.debug_assert();
+    }
+
+    #[test]
+    fn mistakes_are_one_line_naming_the_flag() {
+        let error = Options::try_parse_from(["livecheck", "--web-bind", "nowhere"]).unwrap_err();
+        let line = one_line(&error);
+        assert!(line.contains("--web-bind"), "{line}");
+        assert!(!line.contains('\n'));
+        let error =
+            Options::try_parse_from(["livecheck", "--alert-webhook", "ftp://x/"]).unwrap_err();
+        assert!(one_line(&error).contains("--alert-webhook"));
+    }
+
+    #[test]
+    fn defaults_are_loopback_with_the_status_page_on() {
+        let options = Options::try_parse_from(["livecheck"]).unwrap();
+        assert_eq!(options.web_bind, DEFAULT_WEB_BIND.parse().unwrap());
+        assert!(options.web_bind.ip().is_loopback());
+        assert!(!options.no_web);
+        assert!(options.alert_webhook.is_none());
+    }
+
+    #[test]
+    fn webhook_urls_are_shown_without_their_secret_path() {
+        let url = reqwest::Url::parse("http://hooks.example:8080/services/T0/B0/secret").unwrap();
+        assert_eq!(redact(&url), "http://hooks.example:8080/…");
     }
 }

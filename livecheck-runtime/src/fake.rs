@@ -1,18 +1,42 @@
 //! Fake requests: what a case's `fake_request` fn receives every `frequency`.
 
+use bytes::Bytes;
+
 use crate::case::{CaseConfig, CaseOptions};
 use crate::client::Client;
+use crate::http::{HttpError, UrlClient};
 
 /// The context of one fake request: the case it is for, its options, and the client.
 #[derive(Debug, Clone)]
 pub struct FakeRequest {
     case: CaseConfig,
     client: Client,
+    http: UrlClient,
 }
 
 impl FakeRequest {
-    pub(crate) fn new(case: CaseConfig, client: Client) -> Self {
-        FakeRequest { case, client }
+    pub(crate) fn new(case: CaseConfig, client: Client, http: UrlClient) -> Self {
+        FakeRequest { case, client, http }
+    }
+
+    /// The case's URL helpers (its timeouts and retries; retries exhausted is a "service down"
+    /// suite failure of the case).
+    pub fn http(&self) -> &UrlClient {
+        &self.http
+    }
+
+    /// `GET url` with the case's helpers.
+    pub async fn get_url(&self, url: &str) -> Result<Bytes, HttpError> {
+        self.http.get_url(url).await
+    }
+
+    /// `POST url` with a JSON body, with the case's helpers.
+    pub async fn post_url<T: serde::Serialize + ?Sized>(
+        &self,
+        url: &str,
+        body: &T,
+    ) -> Result<Bytes, HttpError> {
+        self.http.post_url(url, body).await
     }
 
     /// The case's name.

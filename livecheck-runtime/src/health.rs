@@ -42,6 +42,7 @@ pub struct CaseHealth {
     signal_history: BTreeMap<String, VecDeque<f64>>,
     tests_per_minute: VecDeque<(u64, u64)>,
     started: Instant,
+    service_down: bool,
 }
 
 /// A snapshot of a case's health, for the status page, the API and logs.
@@ -106,6 +107,7 @@ impl CaseHealth {
             signal_history: BTreeMap::new(),
             tests_per_minute: VecDeque::new(),
             started: now,
+            service_down: false,
         }
     }
 
@@ -226,6 +228,22 @@ impl CaseHealth {
             return self.recover("no failure for the state transition delay");
         }
         None
+    }
+
+    /// A request of the case's HTTP helpers failed every retry: the service counts as down.
+    pub fn on_service_down(&mut self, message: String) -> Option<TestReport> {
+        self.service_down = true;
+        self.suite_fail(State::Fail, message, Instant::now())
+    }
+
+    /// A request of the case's HTTP helpers succeeded: recovers a case that was down.
+    pub fn on_service_up(&mut self) -> Option<TestReport> {
+        if !std::mem::take(&mut self.service_down) {
+            return None;
+        }
+        self.status = State::Pass;
+        self.consecutive_failures = 0;
+        self.recover("the service is back")
     }
 
     fn suite_fail(&mut self, state: State, message: String, now: Instant) -> Option<TestReport> {

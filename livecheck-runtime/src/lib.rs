@@ -57,6 +57,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as livecheck;
 
+pub mod alerts;
 pub mod case;
 pub mod cli;
 pub mod client;
@@ -66,9 +67,12 @@ pub mod duration;
 pub mod error;
 pub mod fake;
 pub mod health;
+pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod runner;
 pub mod signal;
+pub mod status;
 mod store;
 pub mod testing;
 pub mod transport;

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::case::CaseConfig;
 use crate::context::{current_execution, in_scope, Scope};
 use crate::error::CaseError;
+use crate::http::UrlClient;
 use crate::model::{State, TestExecution, TestReport};
 use crate::store::SignalStore;
 
@@ -24,6 +25,7 @@ use crate::store::SignalStore;
 pub(crate) struct Execution {
     pub(crate) test: Arc<TestExecution>,
     pub(crate) store: Arc<SignalStore>,
+    pub(crate) http: Option<UrlClient>,
     realtime_logs: bool,
     logs: Mutex<Vec<String>>,
     signal_latency: Mutex<BTreeMap<String, f64>>,
@@ -73,6 +75,7 @@ pub(crate) async fn execute(
     case: &CaseConfig,
     test: TestExecution,
     store: Arc<SignalStore>,
+    http: Option<UrlClient>,
 ) -> TestReport {
     let skip = if !case.options.active {
         Some("case is inactive")
@@ -99,6 +102,7 @@ pub(crate) async fn execute(
     let execution = Arc::new(Execution {
         test: test.clone(),
         store,
+        http,
         realtime_logs: case.options.realtime_logs,
         logs: Mutex::new(Vec::new()),
         signal_latency: Mutex::new(BTreeMap::new()),

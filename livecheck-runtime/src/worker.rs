@@ -17,10 +17,11 @@ use crate::client::Client;
 use crate::error::StartError;
 use crate::fake::FakeRequest;
 use crate::health::{CaseHealth, CaseStatus};
+use crate::http::{ServiceHealth, UrlClient};
 use crate::model::{SignalEvent, TestExecution, TestReport};
 use crate::runner;
 use crate::store::SignalStore;
-use crate::transport::{Ack, Subscription, Transport};
+use crate::transport::{Ack, Subscription, Transport, TransportCounters};
 
 /// Settings of a worker, with Faust LiveCheck's defaults.
 #[derive(Debug, Clone)]
@@ -85,6 +86,7 @@ struct Shared {
     store: Arc<SignalStore>,
     stats: WorkerStats,
     ready: AtomicBool,
+    leader: Mutex<Option<watch::Receiver<bool>>>,
     transport: Arc<dyn Transport>,
     client: Client,
     observers: Vec<Arc<dyn Observer>>,
@@ -136,6 +138,25 @@ impl WorkerHandle {
     /// Signals held in the store (resolved, or being waited for).
     pub fn stored_signals(&self) -> usize {
         self.0.store.len()
+    }
+
+    /// Whether the transport has given this worker something to consume (for Kafka: partitions
+    /// of the tests topic). A worker is ready to serve once [`is_ready`](Self::is_ready) and
+    /// this both hold.
+    pub fn is_assigned(&self) -> bool {
+        self.0.transport.is_assigned()
+    }
+
+    /// Whether this worker is the leader now (runs the fake-request timers).
+    pub fn is_leader(&self) -> bool {
+        lock(&self.0.leader)
+            .as_ref()
+            .is_some_and(|leader| *leader.borrow())
+    }
+
+    /// The transport's counters (undecodable messages skipped, consumer errors).
+    pub fn transport_counters(&self) -> TransportCounters {
+        self.0.transport.counters()
     }
 }
 
@@ -206,6 +227,7 @@ impl WorkerBuilder {
             store: Arc::new(SignalStore::default()),
             stats: WorkerStats::default(),
             ready: AtomicBool::new(false),
+            leader: Mutex::new(None),
             client: Client::from_arc(self.transport.clone()),
             transport: self.transport,
             observers: self.observers,
@@ -274,6 +296,7 @@ impl Worker {
             signals,
             leader,
         } = shared.transport.subscribe().await?;
+        *lock(&shared.leader) = Some(leader.clone());
         shared.ready.store(true, Ordering::Relaxed);
         tracing::info!(
             cases = shared.cases.len(),
@@ -352,7 +375,7 @@ impl Worker {
     }
 }
 
-async fn handle_test(shared: &Shared, case: CaseConfig, test: TestExecution, ack: Ack) {
+async fn handle_test(shared: &Arc<Shared>, case: CaseConfig, test: TestExecution, ack: Ack) {
     shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
     if let Some(health) = shared.health.get(case.name()) {
         lock(health).on_test_received();
@@ -360,9 +383,15 @@ async fn handle_test(shared: &Shared, case: CaseConfig, test: TestExecution, ack
     for observer in &shared.observers {
         observer.on_test_start(&test);
     }
+    let http = UrlClient::with_health(case.options, Some(CaseLink::new(shared, case)));
     let report = shared
         .client
-        .scope(runner::execute(&case, test, shared.store.clone()))
+        .scope(runner::execute(
+            &case,
+            test,
+            shared.store.clone(),
+            Some(http),
+        ))
         .await;
     shared.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     let suite = shared
@@ -467,7 +496,8 @@ async fn fake_request_loop(
         if !*leader.borrow() {
             continue;
         }
-        let request = FakeRequest::new(case, shared.client.clone());
+        let http = UrlClient::with_health(case.options, Some(CaseLink::new(&shared, case)));
+        let request = FakeRequest::new(case, shared.client.clone(), http);
         let shared = shared.clone();
         tokio::spawn(async move {
             let client = shared.client.clone();
@@ -479,5 +509,44 @@ async fn fake_request_loop(
                 tracing::warn!(case = case.name(), %error, "fake request failed");
             }
         });
+    }
+}
+
+/// Lets a case's HTTP helpers report a service down or back to the case's health.
+struct CaseLink {
+    shared: Arc<Shared>,
+    case: &'static str,
+}
+
+impl CaseLink {
+    fn new(shared: &Arc<Shared>, case: CaseConfig) -> Arc<dyn ServiceHealth> {
+        Arc::new(CaseLink {
+            shared: shared.clone(),
+            case: case.name(),
+        })
+    }
+
+    async fn apply(&self, change: impl FnOnce(&mut CaseHealth) -> Option<TestReport>) {
+        let suite = self
+            .shared
+            .health
+            .get(self.case)
+            .and_then(|h| change(&mut lock(h)));
+        if let Some(report) = suite {
+            publish(&self.shared, &report).await;
+        }
+    }
+}
+
+impl ServiceHealth for CaseLink {
+    fn service_down(
+        &self,
+        message: String,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.apply(move |health| health.on_service_down(message)))
+    }
+
+    fn service_up(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.apply(CaseHealth::on_service_up))
     }
 }

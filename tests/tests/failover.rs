@@ -35,6 +35,8 @@ fn spawn_worker(config: &KafkaConfig, log: &std::path::Path) -> Child {
         .args(["--bus-topic", &config.topics.bus])
         .args(["--report-topic", &config.topics.reports])
         .args(["--partitions", &config.partitions.to_string()])
+        // Several workers run at once here: each takes a free port for its status page.
+        .args(["--web-bind", "127.0.0.1:0"])
         .env(
             "RUST_LOG",
             std::env::var("WORKER_LOG").unwrap_or("livecheck=info".into()),
@@ -224,6 +226,7 @@ async fn the_cli_uses_the_embedded_broker_without_brokers_and_the_given_ones_wit
     let log = dir.path().join("embedded.log");
     let mut child = Command::new(WORKER)
         .env_remove("LIVECHECK_BROKERS")
+        .args(["--web-bind", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

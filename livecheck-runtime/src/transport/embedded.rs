@@ -1,7 +1,7 @@
 //! The embedded broker: librdkafka's in-process mock cluster, so a worker runs on a bare machine
 //! with no broker configured. For demos and quick tests; not a substitute for a real broker.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread;
 
 use rdkafka::mocking::MockCluster;
@@ -9,11 +9,20 @@ use rdkafka::mocking::MockCluster;
 use super::kafka::Topics;
 use super::TransportError;
 
+/// A request to the thread that owns the mock cluster.
+enum Request {
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        done: mpsc::Sender<rdkafka::error::KafkaResult<()>>,
+    },
+}
+
 /// A running mock cluster; stops when dropped.
 #[derive(Debug)]
 pub struct EmbeddedCluster {
     bootstrap: String,
-    stop: Option<mpsc::Sender<()>>,
+    requests: Mutex<Option<mpsc::Sender<Request>>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -27,7 +36,7 @@ impl EmbeddedCluster {
             topics.reports.clone(),
         ];
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (requests_tx, requests_rx) = mpsc::channel::<Request>();
         // The mock cluster is not Send: it lives on a thread of its own until stopped.
         let thread = thread::Builder::new()
             .name("livecheck-embedded-kafka".into())
@@ -41,7 +50,18 @@ impl EmbeddedCluster {
                 match started {
                     Ok(cluster) => {
                         let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
-                        let _ = stop_rx.recv();
+                        // Serve requests until the handle is dropped.
+                        while let Ok(request) = requests_rx.recv() {
+                            match request {
+                                Request::CreateTopic {
+                                    name,
+                                    partitions,
+                                    done,
+                                } => {
+                                    let _ = done.send(cluster.create_topic(&name, partitions, 1));
+                                }
+                            }
+                        }
                         drop(cluster);
                     }
                     Err(error) => {
@@ -61,9 +81,35 @@ impl EmbeddedCluster {
             })?;
         Ok(EmbeddedCluster {
             bootstrap,
-            stop: Some(stop_tx),
+            requests: Mutex::new(Some(requests_tx)),
             thread: Some(thread),
         })
+    }
+
+    /// Creates a topic (e.g. one the services of a demo use); creating an existing topic is fine.
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), TransportError> {
+        let (done, result) = mpsc::channel();
+        let sent = self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|requests| {
+                requests.send(Request::CreateTopic {
+                    name: name.to_owned(),
+                    partitions,
+                    done,
+                })
+            });
+        let closed = || TransportError::Config("the embedded broker is stopped".into());
+        sent.ok_or_else(closed)?.map_err(|_| closed())?;
+        result
+            .recv()
+            .map_err(|_| closed())?
+            .map_err(|e| TransportError::Broker {
+                context: format!("create topic {name} on the embedded broker"),
+                source: Box::new(e),
+            })
     }
 
     /// `bootstrap.servers` of the cluster.
@@ -74,7 +120,12 @@ impl EmbeddedCluster {
 
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(
+            self.requests
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -32,7 +32,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::offsets::OffsetTracker;
-use super::{Delivery, Subscription, Transport, TransportError, TransportFuture};
+use super::{
+    Delivery, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
+};
 use crate::codec::{encode_report, Codec};
 use crate::context::current_test;
 use crate::model::{SignalEvent, TestExecution, TestReport};
@@ -93,6 +95,19 @@ impl KafkaConfig {
             codec: Codec::default(),
             signal_replay: Duration::from_secs(3 * 3600),
         }
+    }
+
+    /// The settings of livecheck's producers (ours for low latency, then
+    /// [`properties`](Self::properties) on top): for code that must produce exactly as livecheck
+    /// does, such as a service's own producer or the benchmark's bare-Kafka floor.
+    pub fn producer_config(&self) -> ClientConfig {
+        self.client_config(Role::Producer)
+    }
+
+    /// The settings of a worker's consumers, in consumer group `group` (ours, then
+    /// [`properties`](Self::properties) on top).
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        self.client_config(Role::Consumer { group })
     }
 
     /// The client settings we choose for low latency, then the user's properties on top.
@@ -421,6 +436,18 @@ impl Transport for KafkaTransport {
                 leader: leader_rx,
             })
         })
+    }
+
+    fn counters(&self) -> TransportCounters {
+        TransportCounters {
+            undecodable_tests: self.stats.undecodable_tests.load(Ordering::Relaxed),
+            undecodable_signals: self.stats.undecodable_signals.load(Ordering::Relaxed),
+            consumer_errors: self.stats.consumer_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn is_assigned(&self) -> bool {
+        !self.assigned.borrow().is_empty()
     }
 
     fn close(&self) -> TransportFuture<'_, ()> {

@@ -39,6 +39,26 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     fn close(&self) -> TransportFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }
+    /// Counters of what the transport skipped or retried, for metrics (zeros by default).
+    fn counters(&self) -> TransportCounters {
+        TransportCounters::default()
+    }
+    /// Whether the subscriber has what it needs to consume: for Kafka, a partition assignment
+    /// of the tests topic. True by default (nothing to wait for).
+    fn is_assigned(&self) -> bool {
+        true
+    }
+}
+
+/// Counters a transport keeps about its consumers, exported as metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TransportCounters {
+    /// Messages on the tests topic that did not decode (logged and skipped).
+    pub undecodable_tests: u64,
+    /// Messages on the bus that did not decode (logged and skipped).
+    pub undecodable_signals: u64,
+    /// Consumer errors seen (the client reconnects by itself).
+    pub consumer_errors: u64,
 }
 
 /// What a worker consumes.

@@ -1,0 +1,272 @@
+//! Memory: the resident set of a worker process with 100,000 tests in flight (triggered, each
+//! waiting for its signals), after they pass (their 300,000 signals held), and after
+//! `test_expires` has passed (the signals expired).
+//!
+//! The worker runs as a child process (`livecheck-bench memory-worker`), so its RSS
+//! (`VmRSS` of `/proc/self/status`) is its own; this process is the service that triggers the
+//! tests and sends the signals. To hold every test in flight at once the child sets
+//! `test_concurrency` to the number of tests (the default, 100, would leave the rest in Kafka);
+//! to see the expiry within the run it sets the case's `test_expires` to a few seconds (the
+//! tests themselves are triggered valid for an hour). The child reports on stdout, one line per
+//! stage: `STAGE rss_kib stored_signals`. Part of `cargo run --release -p bench`.
+
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use livecheck::{Case, CaseConfig, WorkerSettings};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+
+use crate::cases::{held, FALSE_TIMEOUTS, HELD_1, HELD_2, HELD_3};
+use crate::setup::{service_client, unique_config, Reports, RunningWorker, PARTITIONS};
+use crate::stats::rss_kib;
+
+/// How long one stage may take.
+const STAGE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Requests the service makes at once.
+const SERVICE_CONCURRENCY: usize = 1024;
+
+/// The worker's resident set at each stage, in KiB.
+#[derive(Debug)]
+pub(crate) struct Memory {
+    /// Tests in flight.
+    pub(crate) tests: u64,
+    /// Subscribed and assigned, no test yet.
+    pub(crate) baseline_kib: u64,
+    /// Every test running, waiting for its first signal.
+    pub(crate) in_flight_kib: u64,
+    /// Signals in the store then (one waiter per test).
+    pub(crate) in_flight_stored: u64,
+    /// Every test passed; their signals held until `test_expires` after they arrived.
+    pub(crate) done_kib: u64,
+    /// Signals in the store then.
+    pub(crate) done_stored: u64,
+    /// The signals expired.
+    pub(crate) expired_kib: u64,
+    /// Signals in the store then.
+    pub(crate) expired_stored: u64,
+    /// The worker's `test_expires`.
+    pub(crate) expires: Duration,
+}
+
+/// The arguments of the child: where to consume, and how much.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct WorkerArgs {
+    /// Bootstrap servers.
+    #[arg(long)]
+    brokers: String,
+    /// Tests topic.
+    #[arg(long)]
+    tests_topic: String,
+    /// Bus topic.
+    #[arg(long)]
+    bus_topic: String,
+    /// Reports topic.
+    #[arg(long)]
+    report_topic: String,
+    /// Consumer group.
+    #[arg(long)]
+    group: String,
+    /// Tests to hold in flight.
+    #[arg(long)]
+    tests: u64,
+    /// The case's `test_expires`, in seconds.
+    #[arg(long)]
+    expires_secs: u64,
+}
+
+/// Runs the worker child with `tests` tests and `expires` as `test_expires`.
+pub(crate) async fn run(brokers: &str, tests: u64, expires: Duration) -> Result<Memory, String> {
+    let config = unique_config(brokers, "memory");
+    KafkaTransport::new(config.clone())
+        .map_err(|e| e.to_string())?
+        .ensure_topics()
+        .await
+        .map_err(|e| format!("topics: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+    let mut child = Command::new(exe)
+        .arg("memory-worker")
+        .args(["--brokers", brokers])
+        .args(["--tests-topic", &config.topics.tests])
+        .args(["--bus-topic", &config.topics.bus])
+        .args(["--report-topic", &config.topics.reports])
+        .args(["--group", &config.group_id])
+        .args(["--tests", &tests.to_string()])
+        .args(["--expires-secs", &expires.as_secs().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("start the worker process: {e}"))?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+
+    let [baseline_kib, _] = stage(&mut lines, "READY").await?;
+    let service = service_client(&config)?;
+    let started = Instant::now();
+    service
+        .scope(
+            futures::stream::iter(0..tests)
+                .map(|n| async move {
+                    held.trigger(format!("memory-{n}"), n)
+                        .await
+                        .map_err(|e| format!("trigger: {e}"))
+                })
+                .buffer_unordered(SERVICE_CONCURRENCY)
+                .try_for_each(|_| async { Ok(()) }),
+        )
+        .await?;
+    eprintln!(
+        "memory: {tests} tests triggered in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let [in_flight_kib, in_flight_stored] = stage(&mut lines, "INFLIGHT").await?;
+    let started = Instant::now();
+    service
+        .scope(
+            futures::stream::iter(0..tests)
+                .map(|n| async move {
+                    let key = format!("memory-{n}");
+                    for signal in [&HELD_1, &HELD_2, &HELD_3] {
+                        signal
+                            .send_to(&key, &n)
+                            .await
+                            .map_err(|e| format!("send: {e}"))?;
+                    }
+                    Ok::<(), String>(())
+                })
+                .buffer_unordered(SERVICE_CONCURRENCY)
+                .try_for_each(|_| async { Ok(()) }),
+        )
+        .await?;
+    eprintln!(
+        "memory: {} signals sent in {:.1} s",
+        3 * tests,
+        started.elapsed().as_secs_f64()
+    );
+    let [done_kib, done_stored] = stage(&mut lines, "DONE").await?;
+    let [expired_kib, expired_stored] = stage(&mut lines, "EXPIRED").await?;
+    let status = tokio::time::timeout(STAGE_TIMEOUT, child.wait())
+        .await
+        .map_err(|_| "the worker process did not exit".to_owned())?
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("the worker process exited with {status}"));
+    }
+    Ok(Memory {
+        tests,
+        baseline_kib,
+        in_flight_kib,
+        in_flight_stored,
+        done_kib,
+        done_stored,
+        expired_kib,
+        expired_stored,
+        expires,
+    })
+}
+
+/// Reads the child's line `NAME rss stored`.
+async fn stage(lines: &mut Lines<BufReader<ChildStdout>>, name: &str) -> Result<[u64; 2], String> {
+    let line = tokio::time::timeout(STAGE_TIMEOUT, lines.next_line())
+        .await
+        .map_err(|_| format!("the worker process did not reach {name} in time"))?
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the worker process exited before {name}"))?;
+    let mut words = line.split_whitespace();
+    if words.next() != Some(name) {
+        return Err(format!(
+            "expected {name} from the worker process, got {line:?}"
+        ));
+    }
+    let mut numbers = words.map(|w| w.parse::<u64>());
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(rss)), Some(Ok(stored))) => {
+            eprintln!(
+                "memory: {name}: worker RSS {:.1} MiB, {stored} signals stored",
+                rss as f64 / 1024.0
+            );
+            Ok([rss, stored])
+        }
+        _ => Err(format!("bad line from the worker process: {line:?}")),
+    }
+}
+
+/// The child: a worker holding every test in flight, reporting its RSS at each stage.
+pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
+    let mut config = KafkaConfig::new(&args.brokers);
+    config.topics = Topics {
+        tests: args.tests_topic,
+        bus: args.bus_topic,
+        reports: args.report_topic,
+    };
+    config.group_id = args.group;
+    config.partitions = PARTITIONS;
+    config.signal_replay = Duration::from_secs(3600);
+    let expires = Duration::from_secs(args.expires_secs);
+    let mut case = CaseConfig::from(held.descriptor());
+    case.options.test_expires = expires;
+    let reports = Reports::default();
+    let worker = RunningWorker::start(
+        &config,
+        vec![case],
+        WorkerSettings {
+            test_concurrency: usize::try_from(args.tests).unwrap_or(usize::MAX),
+            ..WorkerSettings::default()
+        },
+        reports.clone(),
+    )
+    .await?;
+    let handle = worker.handle.clone();
+    let report = |name: &str| {
+        println!("{name} {} {}", rss_kib(), handle.stored_signals());
+    };
+    settle().await;
+    report("READY");
+
+    let stats = handle.stats();
+    poll_until(|| stats.in_flight.load(Ordering::Relaxed) as u64 >= args.tests).await?;
+    settle().await;
+    report("INFLIGHT");
+
+    poll_until(|| reports.total() >= args.tests).await?;
+    settle().await;
+    report("DONE");
+    let done = Instant::now();
+    if reports.passed() != args.tests || FALSE_TIMEOUTS.load(Ordering::Relaxed) != 0 {
+        eprintln!(
+            "memory: {} of {} tests passed, {} false timeouts",
+            reports.passed(),
+            args.tests,
+            FALSE_TIMEOUTS.load(Ordering::Relaxed)
+        );
+    }
+
+    poll_until(|| handle.stored_signals() == 0).await?;
+    eprintln!(
+        "memory: signals expired {:.1} s after the last test passed",
+        done.elapsed().as_secs_f64()
+    );
+    settle().await;
+    report("EXPIRED");
+    worker.stop().await;
+    Ok(())
+}
+
+/// Lets allocations in flight (consumer buffers, reports being published) land before a reading.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+async fn poll_until(mut done: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + STAGE_TIMEOUT;
+    while !done() {
+        if Instant::now() > deadline {
+            return Err("a stage did not complete in time".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

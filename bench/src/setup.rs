@@ -1,0 +1,211 @@
+//! Shared set-up of `livecheck-bench` (`cargo run --release -p bench`): unique topics, a worker
+//! in this process, a report counter, logging as the `livecheck` binary does it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use livecheck::{CaseConfig, Client, Observer, State, TestReport, Worker, WorkerHandle};
+use livecheck::{TestExecution, WorkerSettings};
+use livecheck_tests::broker::Broker;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Partitions of every topic the benchmark creates: `KafkaConfig`'s default.
+pub(crate) const PARTITIONS: i32 = 8;
+
+/// Kafka settings with topics and a group of their own (`tag` names the measurement).
+pub(crate) fn unique_config(brokers: &str, tag: &str) -> KafkaConfig {
+    let mut config = KafkaConfig::new(brokers);
+    config.topics = Topics {
+        tests: Broker::unique(&format!("bench-{tag}")),
+        bus: Broker::unique(&format!("bench-{tag}-bus")),
+        reports: Broker::unique(&format!("bench-{tag}-report")),
+    };
+    config.group_id = Broker::unique(&format!("bench-{tag}-group"));
+    config.partitions = PARTITIONS;
+    config.signal_replay = Duration::from_secs(3600);
+    config
+}
+
+/// Creates `topic` with [`PARTITIONS`] partitions through the admin API.
+pub(crate) async fn create_topic(brokers: &str, topic: &str) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|e| format!("admin client: {e}"))?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(
+            [&NewTopic::new(
+                topic,
+                PARTITIONS,
+                TopicReplication::Fixed(1),
+            )],
+            &options,
+        )
+        .await
+        .map_err(|e| format!("create topic {topic}: {e}"))?;
+    for result in results {
+        result.map_err(|(name, code)| format!("create topic {name}: {code}"))?;
+    }
+    Ok(())
+}
+
+/// Logs as the `livecheck` binary does (`warn,livecheck=info`, or `RUST_LOG`), to stderr, so the
+/// worker pays for its tracing spans as a deployed one does.
+pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,livecheck=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Counts the test reports of a worker and when they came.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reports(Arc<ReportsInner>);
+
+#[derive(Debug, Default)]
+struct ReportsInner {
+    passed: AtomicU64,
+    timeouts: AtomicU64,
+    others: AtomicU64,
+    started: AtomicU64,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Observer for Reports {
+    fn on_test_start(&self, _test: &TestExecution) {
+        self.0.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_report(&self, report: &TestReport) {
+        if report.test.is_none() {
+            return; // a suite report
+        }
+        let counter = match report.state {
+            State::Pass => &self.0.passed,
+            State::Timeout => &self.0.timeouts,
+            _ => &self.0.others,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+}
+
+impl Reports {
+    /// Test reports so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.passed() + self.timeouts() + self.others()
+    }
+
+    /// PASS reports.
+    pub(crate) fn passed(&self) -> u64 {
+        self.0.passed.load(Ordering::Relaxed)
+    }
+
+    /// TIMEOUT reports.
+    pub(crate) fn timeouts(&self) -> u64 {
+        self.0.timeouts.load(Ordering::Relaxed)
+    }
+
+    /// Reports of any other state (FAIL, ERROR, SKIP).
+    pub(crate) fn others(&self) -> u64 {
+        self.0.others.load(Ordering::Relaxed)
+    }
+
+    /// When the last test report came.
+    pub(crate) fn last(&self) -> Option<Instant> {
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Polls until `n` test reports came; false if `within` passed first.
+    pub(crate) async fn wait_for(&self, n: u64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self.total() < n {
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+}
+
+/// A worker running in this process on the Kafka transport.
+#[derive(Debug)]
+pub(crate) struct RunningWorker {
+    /// Its view (counters, stored signals).
+    pub(crate) handle: WorkerHandle,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningWorker {
+    /// Creates the topics, starts a worker running `cases`, and waits until the group assigned
+    /// it its partitions.
+    pub(crate) async fn start(
+        config: &KafkaConfig,
+        cases: Vec<CaseConfig>,
+        settings: WorkerSettings,
+        reports: Reports,
+    ) -> Result<RunningWorker, String> {
+        let transport = Arc::new(KafkaTransport::new(config.clone()).map_err(|e| e.to_string())?);
+        transport
+            .ensure_topics()
+            .await
+            .map_err(|e| format!("topics: {e}"))?;
+        let worker = Worker::builder_arc(transport.clone())
+            .cases(cases)
+            .settings(settings)
+            .observer(reports)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let handle = worker.handle();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(error) = worker.run(shutdown).await {
+                eprintln!("worker failed: {error}");
+            }
+        });
+        let mut assignment = transport.assignment();
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            assignment.wait_for(|p| p.len() == PARTITIONS as usize),
+        )
+        .await
+        .map_err(|_| "the worker got no partitions within 60 s".to_owned())?
+        .map_err(|_| "the transport is gone".to_owned())?;
+        Ok(RunningWorker {
+            handle,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Stops the worker (running tests get its grace period).
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// A service's client: a producer of its own, as a service process has.
+pub(crate) fn service_client(config: &KafkaConfig) -> Result<Client, String> {
+    KafkaTransport::new(config.clone())
+        .map(Client::new)
+        .map_err(|e| e.to_string())
+}

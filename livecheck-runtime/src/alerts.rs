@@ -1,0 +1,423 @@
+//! Alerts: a case's suite FAIL, STALL and recovery, POSTed as JSON to a webhook.
+//!
+//! [`Webhook`] is an [`Observer`]: it turns every suite report (a `TestReport` with no test)
+//! into an [`Alert`] and queues it; a task of its own delivers the queue in order, retrying with
+//! backoff, so a slow or dead endpoint never holds up the worker's tasks. The payload has a
+//! Slack-compatible `text` field (a Slack incoming webhook, or anything that accepts the same,
+//! shows it as is) plus structured fields for other receivers:
+//!
+//! ```json
+//! {"text": ":red_circle: livecheck: case `orders::test_order` is failing: 30 consecutive failures (max 30); last: ...",
+//!  "event": "fail", "case": "orders::test_order", "state": "FAIL",
+//!  "error": "30 consecutive failures (max 30); last: ...",
+//!  "timestamp": "2026-11-24T22:11:29.940777Z", "source": "livecheck"}
+//! ```
+//!
+//! Which reports become alerts is case health's business ([`crate::health`]): a suite FAIL after
+//! `max_consecutive_failures`, a STALL after `warn_stalled_after`, neither repeated within
+//! `state_transition_delay`, and one recovery when the case passes again.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::{State, TestReport};
+use crate::worker::Observer;
+
+/// What happened to the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertEvent {
+    /// The case failed `max_consecutive_failures` times in a row.
+    Fail,
+    /// The case received no test for `warn_stalled_after`.
+    Stall,
+    /// The case passes again after a FAIL or STALL.
+    Recovery,
+}
+
+/// The JSON body POSTed to the webhook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// One line for humans (Slack's `text`), with an emoji by event.
+    pub text: String,
+    /// What happened.
+    pub event: AlertEvent,
+    /// The case.
+    pub case: String,
+    /// The suite report's state: FAIL, STALL, or PASS for a recovery.
+    pub state: String,
+    /// Why (the suite report's error text); none for a recovery.
+    pub error: Option<String>,
+    /// When the alert was raised.
+    pub timestamp: DateTime<Utc>,
+    /// Always `"livecheck"`, for receivers that take several sources.
+    pub source: &'static str,
+}
+
+impl Alert {
+    /// The alert a report raises: only suite reports do (FAIL, STALL, and PASS = recovery).
+    pub fn from_report(report: &TestReport) -> Option<Alert> {
+        if !report.is_suite() {
+            return None;
+        }
+        let case = &report.case_name;
+        let why = report
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        let (event, text) = match report.state {
+            State::Fail => (
+                AlertEvent::Fail,
+                format!(":red_circle: livecheck: case `{case}` is failing{why}"),
+            ),
+            State::Stall => (
+                AlertEvent::Stall,
+                format!(":warning: livecheck: case `{case}` stalled{why}"),
+            ),
+            State::Pass => (
+                AlertEvent::Recovery,
+                format!(":large_green_circle: livecheck: case `{case}` recovered"),
+            ),
+            _ => return None,
+        };
+        Some(Alert {
+            text,
+            event,
+            case: case.clone(),
+            state: report.state.as_str().to_owned(),
+            error: report.error.clone(),
+            timestamp: Utc::now(),
+            source: "livecheck",
+        })
+    }
+}
+
+/// Where and how alerts are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The endpoint (http, or https with the `tls` feature).
+    pub url: reqwest::Url,
+    /// Retries of a failed delivery after the first attempt (5).
+    pub retries: u32,
+    /// Delay before the first retry (1 s); it doubles with each retry.
+    pub first_retry_delay: Duration,
+    /// Largest delay between retries (30 s); also caps a server's `Retry-After`.
+    pub max_retry_delay: Duration,
+    /// Timeout of one attempt (10 s).
+    pub timeout: Duration,
+    /// Alerts waiting for delivery at most (256); more are dropped and counted.
+    pub queue: usize,
+}
+
+impl WebhookConfig {
+    /// Defaults for this URL; it must be http or https (https needs the `tls` feature).
+    pub fn new(url: &str) -> Result<Self, AlertError> {
+        let url = reqwest::Url::parse(url).map_err(|e| AlertError::BadUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        match url.scheme() {
+            "http" => {}
+            "https" if cfg!(feature = "tls") => {}
+            "https" => return Err(AlertError::TlsNotBuilt),
+            other => {
+                return Err(AlertError::BadUrl {
+                    url: url.to_string(),
+                    reason: format!("scheme {other} is not http or https"),
+                })
+            }
+        }
+        Ok(WebhookConfig {
+            url,
+            retries: 5,
+            first_retry_delay: Duration::from_secs(1),
+            max_retry_delay: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+            queue: 256,
+        })
+    }
+}
+
+/// Counters of a webhook, exported as `livecheck_alerts_total`.
+#[derive(Debug, Default)]
+pub struct AlertStats {
+    /// Alerts the endpoint accepted (2xx).
+    pub sent: AtomicU64,
+    /// Alerts given up on (retries exhausted, or refused with a 4xx other than 408/429).
+    pub failed: AtomicU64,
+    /// Alerts dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// HTTP attempts made, retries included.
+    pub attempts: AtomicU64,
+}
+
+/// Why a webhook could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlertError {
+    /// The URL does not parse or is not http(s).
+    #[error("bad webhook URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An https URL, but this build has no TLS.
+    #[error("https webhooks need livecheck-runtime's `tls` feature (this build has no TLS)")]
+    TlsNotBuilt,
+    /// Started outside a tokio runtime (the delivery task needs one).
+    #[error("the alert webhook must be started inside a tokio runtime")]
+    NoRuntime,
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+enum Message {
+    Alert(Alert),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Delivers alerts to a webhook; add it to a worker as an [`Observer`]. Clones share the queue.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use livecheck::alerts::{Webhook, WebhookConfig};
+///
+/// let webhook = Webhook::start(WebhookConfig::new("http://127.0.0.1:8080/hooks/livecheck")?)?;
+/// let worker = livecheck::Worker::builder(livecheck::MemoryTransport::new())
+///     .observer(webhook.clone())
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Webhook {
+    queue: mpsc::Sender<Message>,
+    stats: Arc<AlertStats>,
+    url: reqwest::Url,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url.as_str())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Webhook {
+    /// Starts the delivery task on the current tokio runtime. It ends once every clone is
+    /// dropped and the queue is delivered.
+    pub fn start(config: WebhookConfig) -> Result<Webhook, AlertError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| AlertError::NoRuntime)?;
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("livecheck/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let (queue, rx) = mpsc::channel(config.queue.max(1));
+        let stats = Arc::new(AlertStats::default());
+        let url = config.url.clone();
+        runtime.spawn(deliver(client, config, rx, stats.clone()));
+        Ok(Webhook { queue, stats, url })
+    }
+
+    /// The webhook's counters.
+    pub fn stats(&self) -> Arc<AlertStats> {
+        self.stats.clone()
+    }
+
+    /// Queues an alert without waiting; false (and counted as dropped) if the queue is full.
+    pub fn send(&self, alert: Alert) -> bool {
+        match self.queue.try_send(Message::Alert(alert)) {
+            Ok(()) => true,
+            Err(error) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                let alert = match error.into_inner() {
+                    Message::Alert(alert) => alert,
+                    Message::Flush(_) => return false,
+                };
+                tracing::error!(case = %alert.case, event = ?alert.event,
+                    "alert dropped: the webhook queue is full");
+                false
+            }
+        }
+    }
+
+    /// Waits until every alert queued before this call is delivered or given up on, at most
+    /// `within`; true if it got there. Call it before exiting so a last alert is not lost.
+    pub async fn flush(&self, within: Duration) -> bool {
+        let (done, flushed) = oneshot::channel();
+        let queued = tokio::time::timeout(within, self.queue.send(Message::Flush(done)));
+        let deadline = tokio::time::Instant::now() + within;
+        match queued.await {
+            Ok(Ok(())) => matches!(tokio::time::timeout_at(deadline, flushed).await, Ok(Ok(()))),
+            _ => false,
+        }
+    }
+}
+
+impl Observer for Webhook {
+    fn on_report(&self, report: &TestReport) {
+        if let Some(alert) = Alert::from_report(report) {
+            self.send(alert);
+        }
+    }
+}
+
+async fn deliver(
+    client: reqwest::Client,
+    config: WebhookConfig,
+    mut queue: mpsc::Receiver<Message>,
+    stats: Arc<AlertStats>,
+) {
+    // One alert at a time, in order: a recovery must not overtake the FAIL it ends.
+    while let Some(message) = queue.recv().await {
+        match message {
+            Message::Alert(alert) => deliver_one(&client, &config, &alert, &stats).await,
+            Message::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+async fn deliver_one(
+    client: &reqwest::Client,
+    config: &WebhookConfig,
+    alert: &Alert,
+    stats: &AlertStats,
+) {
+    let mut delay = config.first_retry_delay;
+    for attempt in 0..=config.retries {
+        stats.attempts.fetch_add(1, Ordering::Relaxed);
+        let mut wait = delay;
+        match client.post(config.url.clone()).json(alert).send().await {
+            Ok(response) if response.status().is_success() => {
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(case = %alert.case, event = ?alert.event, "alert sent");
+                return;
+            }
+            Ok(response) => {
+                let status = response.status();
+                if !retryable(status) {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(case = %alert.case, event = ?alert.event, %status,
+                        "alert refused by the webhook; not retried");
+                    return;
+                }
+                if let Some(after) = retry_after(&response) {
+                    wait = after;
+                }
+                tracing::warn!(case = %alert.case, %status, attempt, "alert not accepted; will retry");
+            }
+            Err(error) => {
+                tracing::warn!(case = %alert.case, %error, attempt, "alert not delivered; will retry");
+            }
+        }
+        if attempt < config.retries {
+            tokio::time::sleep(wait.min(config.max_retry_delay)).await;
+            delay = (delay * 2).min(config.max_retry_delay);
+        }
+    }
+    stats.failed.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(case = %alert.case, event = ?alert.event, attempts = config.retries + 1,
+        "alert not delivered: giving up");
+}
+
+/// Server errors, throttling and request timeouts may pass; other client errors will not.
+fn retryable(status: reqwest::StatusCode) -> bool {
+    status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+}
+
+/// A `Retry-After` in seconds (what Slack sends when it throttles).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let seconds: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn suite(state: State, error: Option<&str>) -> TestReport {
+        TestReport {
+            case_name: "orders::test_order".into(),
+            state,
+            test: None,
+            runtime: None,
+            signal_latency: BTreeMap::new(),
+            error: error.map(Into::into),
+            traceback: None,
+        }
+    }
+
+    #[test]
+    fn suite_reports_become_alerts() {
+        let fail = Alert::from_report(&suite(State::Fail, Some("3 consecutive failures"))).unwrap();
+        assert_eq!(fail.event, AlertEvent::Fail);
+        assert_eq!(fail.state, "FAIL");
+        assert!(fail
+            .text
+            .contains("`orders::test_order` is failing: 3 consecutive failures"));
+        let stall = Alert::from_report(&suite(State::Stall, Some("no test"))).unwrap();
+        assert_eq!(stall.event, AlertEvent::Stall);
+        let recovery = Alert::from_report(&suite(State::Pass, None)).unwrap();
+        assert_eq!(recovery.event, AlertEvent::Recovery);
+        assert!(recovery.text.contains("recovered"));
+        let json = serde_json::to_value(&recovery).unwrap();
+        assert_eq!(json["event"], "recovery");
+        assert_eq!(json["state"], "PASS");
+        assert_eq!(json["case"], "orders::test_order");
+    }
+
+    #[test]
+    fn test_reports_raise_no_alert() {
+        let mut report = suite(State::Fail, Some("x"));
+        report.test = Some(crate::TestExecution {
+            id: "t".into(),
+            case_name: report.case_name.clone(),
+            timestamp: Utc::now(),
+            test_args: Vec::new(),
+            test_kwargs: serde_json::Map::new(),
+            expires: Utc::now(),
+        });
+        assert_eq!(Alert::from_report(&report), None);
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(WebhookConfig::new("http://127.0.0.1:1/x").is_ok());
+        assert!(matches!(
+            WebhookConfig::new("ftp://example.invalid/"),
+            Err(AlertError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            WebhookConfig::new("not a url"),
+            Err(AlertError::BadUrl { .. })
+        ));
+        let https = WebhookConfig::new("https://example.invalid/hook");
+        assert_eq!(https.is_ok(), cfg!(feature = "tls"));
+    }
+
+    #[test]
+    fn only_transient_statuses_are_retried() {
+        assert!(retryable(reqwest::StatusCode::SERVICE_UNAVAILABLE));
+        assert!(retryable(reqwest::StatusCode::TOO_MANY_REQUESTS));
+        assert!(!retryable(reqwest::StatusCode::NOT_FOUND));
+        assert!(!retryable(reqwest::StatusCode::BAD_REQUEST));
+    }
+}

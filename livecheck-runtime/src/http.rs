@@ -1,0 +1,436 @@
+//! HTTP: the current test travels over HTTP as over Kafka, and cases get Faust's URL helpers.
+//!
+//! - Outgoing: [`PropagateTest`], a `reqwest-middleware` middleware, adds the current test's
+//!   `LiveCheck-Test-*` headers to every request made inside a test scope (nothing is patched
+//!   globally; requests outside a scope are left alone). [`client`] builds a client with it.
+//! - Incoming: [`TestContextLayer`], a tower `Layer` (axum: `.layer(TestContextLayer)`), reads
+//!   those headers and runs the handler with that test as the current test; malformed headers
+//!   are ignored with a debug log.
+//! - Helpers: [`UrlClient`] (`get_url`, `post_url`, `url_request`) applies the case's
+//!   `url_timeout_total`, `url_timeout_connect`, and retries a failing request
+//!   `url_error_retries` times, waiting `url_error_delay_min` × `url_error_delay_backoff`ⁿ
+//!   (capped at `url_error_delay_max`). Retries exhausted → a "service down" suite FAIL report
+//!   for the case; a later success recovers it. A fake request gets one with its case's options
+//!   ([`FakeRequest::http`](crate::FakeRequest::http)); so does a running case
+//!   ([`current`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
+use tokio::time::Instant;
+
+use crate::case::CaseOptions;
+use crate::context::{current_execution, current_test, with_test};
+use crate::model::TestExecution;
+
+/// Adds the current test's `LiveCheck-Test-*` headers to outgoing requests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PropagateTest;
+
+#[async_trait::async_trait]
+impl Middleware for PropagateTest {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if let Some(test) = current_test() {
+            insert_test_headers(request.headers_mut(), &test);
+        }
+        next.run(request, extensions).await
+    }
+}
+
+/// Inserts `test`'s headers into an HTTP header map.
+pub fn insert_test_headers(headers: &mut HeaderMap, test: &TestExecution) {
+    for (name, value) in test.headers() {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// The test an incoming request is part of; malformed headers are ignored with a debug log.
+pub fn test_from_headers(headers: &HeaderMap) -> Option<TestExecution> {
+    match TestExecution::from_headers(|name| headers.get(name).map(HeaderValue::as_bytes)) {
+        Ok(test) => test,
+        Err(error) => {
+            tracing::debug!(%error, "malformed livecheck headers ignored");
+            None
+        }
+    }
+}
+
+/// A reqwest client that propagates the current test.
+pub fn client() -> ClientWithMiddleware {
+    with_propagation(reqwest::Client::new())
+}
+
+/// Wraps a reqwest client of your own so that it propagates the current test.
+pub fn with_propagation(client: reqwest::Client) -> ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(client)
+        .with(PropagateTest)
+        .build()
+}
+
+/// A tower layer running each request's handler with the request's test as the current test.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestContextLayer;
+
+impl<S> tower::Layer<S> for TestContextLayer {
+    type Service = TestContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TestContext { inner }
+    }
+}
+
+/// The service [`TestContextLayer`] wraps around a handler.
+#[derive(Debug, Clone)]
+pub struct TestContext<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for TestContext<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let test = test_from_headers(request.headers());
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            match test {
+                Some(test) => with_test(test, future).await,
+                None => future.await,
+            }
+        })
+    }
+}
+
+/// Why an HTTP helper failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// Every attempt failed (connection error, timeout or 5xx): the service counts as down.
+    #[error("service down: {method} {url} failed {attempts} times; last: {last}")]
+    ServiceDown {
+        /// Method.
+        method: Method,
+        /// URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The service answered with a client error (4xx): not retried.
+    #[error("{method} {url}: {status}")]
+    Status {
+        /// Method.
+        method: Method,
+        /// URL.
+        url: String,
+        /// The status.
+        status: reqwest::StatusCode,
+    },
+    /// The request could not be built (bad URL, body that does not serialize).
+    #[error("{0}")]
+    Build(String),
+}
+
+/// What a [`UrlClient`] reports to its case's health.
+pub(crate) trait ServiceHealth: Send + Sync {
+    fn service_down(&self, message: String) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    fn service_up(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// Faust's URL helpers with a case's timeouts and retries.
+#[derive(Clone)]
+pub struct UrlClient {
+    client: ClientWithMiddleware,
+    options: CaseOptions,
+    health: Option<Arc<dyn ServiceHealth>>,
+}
+
+impl std::fmt::Debug for UrlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlClient")
+            .field("url_timeout_total", &self.options.url_timeout_total)
+            .field("url_error_retries", &self.options.url_error_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UrlClient {
+    /// Helpers with these options, reporting to no case (for use outside a worker).
+    pub fn new(options: CaseOptions) -> Self {
+        Self::with_health(options, None)
+    }
+
+    pub(crate) fn with_health(
+        options: CaseOptions,
+        health: Option<Arc<dyn ServiceHealth>>,
+    ) -> Self {
+        let mut builder = reqwest::Client::builder();
+        if let Some(connect) = options.url_timeout_connect {
+            builder = builder.connect_timeout(connect);
+        }
+        let client = builder.build().unwrap_or_default();
+        UrlClient {
+            client: with_propagation(client),
+            options,
+            health,
+        }
+    }
+
+    /// `GET url`; the body of the response.
+    pub async fn get_url(&self, url: &str) -> Result<Bytes, HttpError> {
+        self.url_request(Method::GET, url, None).await
+    }
+
+    /// `POST url` with a JSON body; the body of the response.
+    pub async fn post_url<T: serde::Serialize + ?Sized>(
+        &self,
+        url: &str,
+        body: &T,
+    ) -> Result<Bytes, HttpError> {
+        let body = serde_json::to_vec(body).map_err(|e| HttpError::Build(e.to_string()))?;
+        self.url_request(Method::POST, url, Some(body)).await
+    }
+
+    /// Any request, with an optional JSON body, retried as the case's options say.
+    pub async fn url_request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, HttpError> {
+        let attempt = || {
+            let mut request = self.client.request(method.clone(), url);
+            if let Some(total) = self.options.url_timeout_total {
+                request = request.timeout(total);
+            }
+            if let Some(body) = &body {
+                request = request
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            async move {
+                match request.send().await {
+                    Ok(response) if response.status().is_server_error() => {
+                        Err(Attempt::Retry(format!("{}", response.status())))
+                    }
+                    Ok(response) if response.status().is_client_error() => {
+                        Err(Attempt::Fatal(response.status()))
+                    }
+                    Ok(response) => response
+                        .bytes()
+                        .await
+                        .map_err(|e| Attempt::Retry(e.to_string())),
+                    Err(reqwest_middleware::Error::Reqwest(e)) if e.is_builder() => {
+                        Err(Attempt::Build(e.to_string()))
+                    }
+                    Err(e) => Err(Attempt::Retry(error_chain(&e))),
+                }
+            }
+        };
+        match retry(&self.options, attempt).await {
+            Ok(bytes) => {
+                if let Some(health) = &self.health {
+                    health.service_up().await;
+                }
+                Ok(bytes)
+            }
+            Err(Failure::Fatal(status)) => Err(HttpError::Status {
+                method,
+                url: url.to_owned(),
+                status,
+            }),
+            Err(Failure::Build(message)) => Err(HttpError::Build(message)),
+            Err(Failure::Exhausted { attempts, last }) => {
+                let error = HttpError::ServiceDown {
+                    method,
+                    url: url.to_owned(),
+                    attempts,
+                    last,
+                };
+                if let Some(health) = &self.health {
+                    health.service_down(error.to_string()).await;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The URL helpers of the running case (or default options outside one).
+pub fn current() -> UrlClient {
+    current_execution()
+        .and_then(|execution| execution.http.clone())
+        .unwrap_or_else(|| UrlClient::new(CaseOptions::DEFAULT))
+}
+
+/// `GET url` with the running case's helpers.
+pub async fn get_url(url: &str) -> Result<Bytes, HttpError> {
+    current().get_url(url).await
+}
+
+/// `POST url` with a JSON body, with the running case's helpers.
+pub async fn post_url<T: serde::Serialize + ?Sized>(
+    url: &str,
+    body: &T,
+) -> Result<Bytes, HttpError> {
+    current().post_url(url, body).await
+}
+
+/// One attempt's failure.
+pub(crate) enum Attempt {
+    /// Worth retrying: connection error, timeout, 5xx.
+    Retry(String),
+    /// Not worth retrying: 4xx.
+    Fatal(reqwest::StatusCode),
+    /// The request itself is wrong.
+    Build(String),
+}
+
+pub(crate) enum Failure {
+    Fatal(reqwest::StatusCode),
+    Build(String),
+    Exhausted { attempts: u32, last: String },
+}
+
+/// The delays before retry 1, 2, ...: `min × backoffⁿ⁻¹`, capped at `max` (Faust's schedule).
+pub(crate) fn retry_delays(options: &CaseOptions) -> impl Iterator<Item = Duration> + '_ {
+    let mut delay = options.url_error_delay_min;
+    (0..options.url_error_retries).map(move |_| {
+        let this = delay.min(options.url_error_delay_max);
+        delay = delay
+            .mul_f64(options.url_error_delay_backoff)
+            .min(options.url_error_delay_max);
+        this
+    })
+}
+
+/// Runs `attempt` until it succeeds, fails fatally, or the retries are used up.
+pub(crate) async fn retry<T, F, Fut>(options: &CaseOptions, mut attempt: F) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Attempt>>,
+{
+    let mut delays = retry_delays(options);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let last = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(Attempt::Fatal(status)) => return Err(Failure::Fatal(status)),
+            Err(Attempt::Build(message)) => return Err(Failure::Build(message)),
+            Err(Attempt::Retry(last)) => last,
+        };
+        match delays.next() {
+            Some(delay) => {
+                tracing::debug!(attempts, ?delay, %last, "HTTP request failed; retrying");
+                tokio::time::sleep_until(Instant::now() + delay).await;
+            }
+            None => return Err(Failure::Exhausted { attempts, last }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_follow_faust_backoff_and_cap() {
+        let options = CaseOptions {
+            url_error_retries: 6,
+            url_error_delay_min: Duration::from_millis(500),
+            url_error_delay_backoff: 1.5,
+            url_error_delay_max: Duration::from_secs(2),
+            ..CaseOptions::DEFAULT
+        };
+        let delays: Vec<u128> = retry_delays(&options).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [500, 750, 1125, 1687, 2000, 2000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_wait_the_backoff_on_the_paused_clock_then_give_up() {
+        let options = CaseOptions {
+            url_error_retries: 4,
+            ..CaseOptions::DEFAULT
+        };
+        let start = Instant::now();
+        let mut at = Vec::new();
+        let result: Result<(), Failure> = retry(&options, || {
+            at.push(start.elapsed().as_millis());
+            async { Err(Attempt::Retry("connection refused".into())) }
+        })
+        .await;
+        // 0, then +0.5 s, +0.75 s, +1.125 s, +1.6875 s (tokio's timer has 1 ms resolution).
+        let want = [0, 500, 1250, 2375, 4062];
+        assert_eq!(at.len(), want.len());
+        for (got, want) in at.iter().zip(want) {
+            assert!(got.abs_diff(want) <= 1, "attempts at {at:?} ms");
+        }
+        match result {
+            Err(Failure::Exhausted { attempts, last }) => {
+                assert_eq!(attempts, 5);
+                assert_eq!(last, "connection refused");
+            }
+            _ => panic!("expected the retries to be exhausted"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_error_is_not_retried_and_a_success_stops_retrying() {
+        let mut calls = 0;
+        let result: Result<(), Failure> = retry(&CaseOptions::DEFAULT, || {
+            calls += 1;
+            async { Err(Attempt::Fatal(reqwest::StatusCode::NOT_FOUND)) }
+        })
+        .await;
+        assert!(matches!(result, Err(Failure::Fatal(_))));
+        assert_eq!(calls, 1);
+        let mut calls = 0;
+        let result = retry(&CaseOptions::DEFAULT, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(Attempt::Retry("503".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert!(matches!(result, Ok(3)));
+    }
+}

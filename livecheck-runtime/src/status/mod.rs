@@ -1,0 +1,365 @@
+//! The status server of a worker (axum): a dashboard, a JSON API, Prometheus metrics, and
+//! health and readiness probes.
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /` | the dashboard: one self-contained HTML page (no CDN), refreshing itself from `/api/cases` |
+//! | `GET /api/cases` | `{"worker": {...}, "cases": [...]}`: the worker's counters and every case's health |
+//! | `GET /api/cases/{name}` | one case's health (404 with `{"error": ...}` if there is no such case) |
+//! | `GET /metrics` | Prometheus text format ([`Metrics`]) |
+//! | `GET /healthz` | 200 while the server answers |
+//! | `GET /readyz` | 200 once the worker consumes and (Kafka) has a partition assignment, else 503 |
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use livecheck::metrics::Metrics;
+//! use livecheck::status::StatusServer;
+//!
+//! let metrics = Metrics::new();
+//! let worker = livecheck::Worker::builder(livecheck::MemoryTransport::new())
+//!     .observer(metrics.clone())
+//!     .build()?;
+//! let server = StatusServer::start("127.0.0.1:9999".parse()?, worker.handle(), metrics).await?;
+//! println!("status page at {}", server.url());
+//! worker.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State as Extract};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::case::CaseConfig;
+use crate::health::CaseStatus;
+use crate::metrics::{self, Metrics};
+use crate::worker::WorkerHandle;
+
+/// The dashboard: HTML with its CSS and JavaScript inline (the machines it runs on may have no
+/// internet, and a status page must not depend on a CDN being up).
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// Why the status server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatusError {
+    /// The address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `GET /api/cases`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CasesView {
+    /// The worker as a whole.
+    pub worker: WorkerView,
+    /// Every case, sorted by name.
+    pub cases: Vec<CaseView>,
+}
+
+/// One case: its health and its options (`GET /api/cases/{name}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    /// The health (its fields are at the top level of the JSON object).
+    #[serde(flatten)]
+    pub status: CaseStatus,
+    /// The options in effect.
+    pub options: OptionsView,
+}
+
+/// A case's options, durations in seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionsView {
+    /// Probability that `maybe_trigger` schedules a test.
+    pub probability: f64,
+    /// Whether the case runs its tests.
+    pub active: bool,
+    /// Seconds between fake requests, if any.
+    pub frequency: Option<f64>,
+    /// Whether the case has a fake request.
+    pub fake_request: bool,
+    /// Seconds without a test before a STALL.
+    pub warn_stalled_after: f64,
+    /// Seconds a test stays valid.
+    pub test_expires: f64,
+    /// Failures in a row before a suite FAIL.
+    pub max_consecutive_failures: u32,
+    /// Seconds within which a suite report is not repeated.
+    pub state_transition_delay: f64,
+    /// How many tests the percentiles are over.
+    pub max_history: usize,
+}
+
+impl From<&CaseConfig> for OptionsView {
+    fn from(case: &CaseConfig) -> Self {
+        let o = &case.options;
+        OptionsView {
+            probability: o.probability,
+            active: o.active,
+            frequency: o.frequency.map(|f| f.as_secs_f64()),
+            fake_request: case.descriptor.fake_request.is_some(),
+            warn_stalled_after: o.warn_stalled_after.as_secs_f64(),
+            test_expires: o.test_expires.as_secs_f64(),
+            max_consecutive_failures: o.max_consecutive_failures,
+            state_transition_delay: o.state_transition_delay.as_secs_f64(),
+            max_history: o.max_history,
+        }
+    }
+}
+
+/// The worker as a whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerView {
+    /// livecheck's version.
+    pub version: &'static str,
+    /// Consuming, with a partition assignment (what `/readyz` says).
+    pub ready: bool,
+    /// Whether this worker is the leader (runs the fake requests).
+    pub leader: bool,
+    /// Seconds since the status server started.
+    pub uptime_seconds: f64,
+    /// Tests running now.
+    pub in_flight: usize,
+    /// Test executions received.
+    pub tests_received: u64,
+    /// Signals received.
+    pub signals_received: u64,
+    /// Signals in the store.
+    pub stored_signals: usize,
+    /// Bad messages skipped, by kind.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Reports that could not be published.
+    pub report_publish_errors: u64,
+    /// Fake requests that failed.
+    pub fake_request_errors: u64,
+    /// Kafka consumer errors.
+    pub consumer_errors: u64,
+}
+
+#[derive(Clone)]
+struct AppState {
+    worker: WorkerHandle,
+    metrics: Metrics,
+    started: Instant,
+}
+
+impl AppState {
+    fn worker_view(&self) -> WorkerView {
+        use std::sync::atomic::Ordering::Relaxed;
+        let w = &self.worker;
+        let stats = w.stats();
+        let transport = w.transport_counters();
+        WorkerView {
+            version: env!("CARGO_PKG_VERSION"),
+            ready: is_ready(w),
+            leader: w.is_leader(),
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            in_flight: stats.in_flight.load(Relaxed),
+            tests_received: stats.tests_received.load(Relaxed),
+            signals_received: stats.signals_received.load(Relaxed),
+            stored_signals: w.stored_signals(),
+            skipped: BTreeMap::from([
+                ("undecodable_tests", transport.undecodable_tests),
+                ("undecodable_signals", transport.undecodable_signals),
+                ("unknown_case_tests", stats.unknown_case_tests.load(Relaxed)),
+                (
+                    "unknown_case_signals",
+                    stats.unknown_case_signals.load(Relaxed),
+                ),
+            ]),
+            report_publish_errors: stats.report_publish_errors.load(Relaxed),
+            fake_request_errors: stats.fake_request_errors.load(Relaxed),
+            consumer_errors: transport.consumer_errors,
+        }
+    }
+
+    fn case_view(&self, status: CaseStatus, cases: &[CaseConfig]) -> Option<CaseView> {
+        let case = cases.iter().find(|c| c.name() == status.name)?;
+        Some(CaseView {
+            options: OptionsView::from(case),
+            status,
+        })
+    }
+}
+
+fn is_ready(worker: &WorkerHandle) -> bool {
+    worker.is_ready() && worker.is_assigned()
+}
+
+/// The status server's routes, to serve them yourself (e.g. merged into a service's router).
+pub fn router(worker: WorkerHandle, metrics: Metrics) -> Router {
+    let state = AppState {
+        worker,
+        metrics,
+        started: Instant::now(),
+    };
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/api/cases", get(cases))
+        .route("/api/cases/{name}", get(case))
+        .route("/metrics", get(prometheus))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(Arc::new(state))
+}
+
+async fn dashboard() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-store")], Html(DASHBOARD))
+}
+
+async fn cases(Extract(state): Extract<Arc<AppState>>) -> Json<CasesView> {
+    let configs = state.worker.cases();
+    let cases = state
+        .worker
+        .statuses()
+        .into_iter()
+        .filter_map(|status| state.case_view(status, &configs))
+        .collect();
+    Json(CasesView {
+        worker: state.worker_view(),
+        cases,
+    })
+}
+
+async fn case(Extract(state): Extract<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let view = state
+        .worker
+        .status(&name)
+        .and_then(|status| state.case_view(status, &state.worker.cases()));
+    match view {
+        Some(view) => Json(view).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no case named {name:?}") })),
+        )
+            .into_response(),
+    }
+}
+
+async fn prometheus(Extract(state): Extract<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(&state.worker),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(Extract(state): Extract<Arc<AppState>>) -> (StatusCode, &'static str) {
+    let worker = &state.worker;
+    if is_ready(worker) {
+        (StatusCode::OK, "ready\n")
+    } else if !worker.is_ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: not consuming\n",
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: waiting for a partition assignment\n",
+        )
+    }
+}
+
+/// A running status server; stops when [`stop`](Self::stop)ped or dropped.
+pub struct StatusServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for StatusServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatusServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StatusServer {
+    /// Listens on `bind` (port 0 picks a free port) and serves [`router`] in a task of its own.
+    pub async fn start(
+        bind: SocketAddr,
+        worker: WorkerHandle,
+        metrics: Metrics,
+    ) -> Result<StatusServer, StatusError> {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|source| StatusError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StatusError::Bind { addr: bind, source })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = router(worker, metrics);
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%error, "status server failed");
+            }
+        });
+        tracing::info!(%addr, "status server started");
+        Ok(StatusServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The dashboard's URL, e.g. `http://127.0.0.1:9999/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops taking connections and lets the requests being served finish (5 s at most).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for StatusServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
