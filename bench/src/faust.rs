@@ -89,7 +89,11 @@ pub(crate) async fn run(
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let mut result = None;
     while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
-        match line.strip_prefix("FAUST_RESULT ") {
+        // Faust's worker may put terminal escapes before it on the same line.
+        match line
+            .find("FAUST_RESULT ")
+            .map(|at| &line[at + "FAUST_RESULT ".len()..])
+        {
             Some(json) => {
                 result = Some(
                     serde_json::from_str::<FaustResult>(json)

@@ -98,6 +98,10 @@ struct Options {
     /// Only these measurements.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
+    /// A librdkafka property for every client, on top of livecheck's settings (repeatable), as
+    /// the `livecheck` binary's `-X`: to explore settings, not for the reference figures.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = setup::parse_property)]
+    property: Vec<(String, String)>,
 }
 
 /// One measurement.
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
         }
     };
     setup::init_tracing();
+    setup::set_properties(cli.options.property.clone());
     let result = match cli.command {
         Some(Command::MemoryWorker(args)) => runtime.block_on(memory::worker(args)),
         None => runtime.block_on(bench(cli.options.scaled())),

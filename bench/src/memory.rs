@@ -76,6 +76,9 @@ pub(crate) struct WorkerArgs {
     /// The case's `test_expires`, in seconds.
     #[arg(long)]
     expires_secs: u64,
+    /// librdkafka properties on top of livecheck's settings.
+    #[arg(short = 'X', value_parser = crate::setup::parse_property)]
+    property: Vec<(String, String)>,
 }
 
 /// Runs the worker child with `tests` tests and `expires` as `test_expires`.
@@ -87,7 +90,18 @@ pub(crate) async fn run(brokers: &str, tests: u64, expires: Duration) -> Result<
         .await
         .map_err(|e| format!("topics: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
-    let mut child = Command::new(exe)
+    // To profile the worker: LIVECHECK_BENCH_WRAP="valgrind --tool=dhat" (a command prefix).
+    let wrap = std::env::var("LIVECHECK_BENCH_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut child = match wrap.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(wrap).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
+    let mut child = child
         .arg("memory-worker")
         .args(["--brokers", brokers])
         .args(["--tests-topic", &config.topics.tests])
@@ -96,6 +110,12 @@ pub(crate) async fn run(brokers: &str, tests: u64, expires: Duration) -> Result<
         .args(["--group", &config.group_id])
         .args(["--tests", &tests.to_string()])
         .args(["--expires-secs", &expires.as_secs().to_string()])
+        .args(
+            config
+                .properties
+                .iter()
+                .flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")]),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -197,6 +217,7 @@ async fn stage(lines: &mut Lines<BufReader<ChildStdout>>, name: &str) -> Result<
 /// The child: a worker holding every test in flight, reporting its RSS at each stage.
 pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
     let mut config = KafkaConfig::new(&args.brokers);
+    config.properties = args.property;
     config.topics = Topics {
         tests: args.tests_topic,
         bus: args.bus_topic,

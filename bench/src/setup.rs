@@ -2,7 +2,7 @@
 //! in this process, a report counter, logging as the `livecheck` binary does it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
@@ -18,9 +18,31 @@ use tokio::task::JoinHandle;
 /// Partitions of every topic the benchmark creates: `KafkaConfig`'s default.
 pub(crate) const PARTITIONS: i32 = 8;
 
+static PROPERTIES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Sets the librdkafka properties (`-X key=value`) every client of this process gets on top of
+/// livecheck's settings (none by default: the figures are for livecheck's own settings).
+pub(crate) fn set_properties(properties: Vec<(String, String)>) {
+    let _ = PROPERTIES.set(properties);
+}
+
+/// The `-X` properties in effect.
+pub(crate) fn properties() -> &'static [(String, String)] {
+    PROPERTIES.get().map_or(&[], Vec::as_slice)
+}
+
+/// Parses `key=value`.
+pub(crate) fn parse_property(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got {text:?}"))
+}
+
 /// Kafka settings with topics and a group of their own (`tag` names the measurement).
 pub(crate) fn unique_config(brokers: &str, tag: &str) -> KafkaConfig {
     let mut config = KafkaConfig::new(brokers);
+    config.properties = properties().to_vec();
     config.topics = Topics {
         tests: Broker::unique(&format!("bench-{tag}")),
         bus: Broker::unique(&format!("bench-{tag}-bus")),

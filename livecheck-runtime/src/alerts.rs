@@ -208,7 +208,7 @@ pub struct Webhook {
 impl fmt::Debug for Webhook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Webhook")
-            .field("url", &self.url.as_str())
+            .field("url", &redacted(&self.url))
             .field("stats", &self.stats)
             .finish()
     }
@@ -333,6 +333,17 @@ async fn deliver_one(
         "alert not delivered: giving up");
 }
 
+/// The URL without its path, query and credentials, for logs: webhook URLs carry secrets (a
+/// Slack webhook's path is its token).
+pub fn redacted(url: &reqwest::Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{port}/…",
+        url.scheme(),
+        url.host_str().unwrap_or("?")
+    )
+}
+
 /// Server errors, throttling and request timeouts may pass; other client errors will not.
 fn retryable(status: reqwest::StatusCode) -> bool {
     status.is_server_error()
@@ -411,6 +422,15 @@ mod tests {
         ));
         let https = WebhookConfig::new("https://example.invalid/hook");
         assert_eq!(https.is_ok(), cfg!(feature = "tls"));
+    }
+
+    #[tokio::test]
+    async fn urls_are_logged_without_their_secret_path() {
+        let url = reqwest::Url::parse("http://hooks.example:8080/services/T0/B0/secret").unwrap();
+        assert_eq!(redacted(&url), "http://hooks.example:8080/…");
+        let webhook = Webhook::start(WebhookConfig::new(url.as_str()).unwrap()).unwrap();
+        let shown = format!("{webhook:?}");
+        assert!(!shown.contains("secret"), "{shown}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::alerts::{AlertError, Webhook, WebhookConfig};
+use crate::alerts::{redacted, AlertError, Webhook, WebhookConfig};
 use crate::case::{registered_cases, CaseConfig, CaseDescriptor};
 use crate::client::Client;
 use crate::codec::Codec;
@@ -116,7 +116,8 @@ pub struct Options {
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker")]
     pub bus_concurrency: u32,
     /// Don't publish reports to the report topic (they are still logged).
-    #[arg(long, env = "LIVECHECK_NO_REPORTS", help_heading = "Worker")]
+    #[arg(long, env = "LIVECHECK_NO_REPORTS",
+        value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Worker")]
     pub no_reports: bool,
     /// Address of the status page, API and metrics (loopback by default).
     #[arg(long, value_name = "ADDR", env = "LIVECHECK_WEB_BIND",
@@ -126,6 +127,7 @@ pub struct Options {
     #[arg(
         long,
         env = "LIVECHECK_NO_WEB",
+        value_parser = clap::builder::BoolishValueParser::new(),
         help_heading = "Status page and alerts"
     )]
     pub no_web: bool,
@@ -479,7 +481,7 @@ where
         None => None,
     };
     if let Some(webhook) = &options.alert_webhook {
-        eprintln!("livecheck: alerts go to {}", redact(&webhook.url));
+        eprintln!("livecheck: alerts go to {}", redacted(&webhook.url));
     }
     transport.ensure_topics().await?;
     let client = worker.client();
@@ -507,16 +509,6 @@ where
     // under them would only make them log "all brokers down". It goes with the process.
     std::mem::forget(embedded);
     Ok(result?)
-}
-
-/// A URL without its path, query and credentials: webhook URLs carry secrets (Slack's do).
-fn redact(url: &reqwest::Url) -> String {
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    format!(
-        "{}://{}{port}/…",
-        url.scheme(),
-        url.host_str().unwrap_or("?")
-    )
 }
 
 fn list_cases(cases: &[&'static CaseDescriptor]) {
@@ -683,11 +675,5 @@ mod tests {
         assert!(options.web_bind.ip().is_loopback());
         assert!(!options.no_web);
         assert!(options.alert_webhook.is_none());
-    }
-
-    #[test]
-    fn webhook_urls_are_shown_without_their_secret_path() {
-        let url = reqwest::Url::parse("http://hooks.example:8080/services/T0/B0/secret").unwrap();
-        assert_eq!(redact(&url), "http://hooks.example:8080/…");
     }
 }

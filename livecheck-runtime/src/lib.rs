@@ -46,6 +46,8 @@
 //! ```
 //!
 //! A binary of your own runs every case linked into it with [`main()`]; see `docs/guide.md`.
+//! Such a worker serves a status page, a JSON API and Prometheus metrics ([`status`],
+//! [`metrics`]) and posts suite alerts to a webhook ([`alerts`]); see `docs/operations.md`.
 #![warn(
     missing_docs,
     missing_debug_implementations,

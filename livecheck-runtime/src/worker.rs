@@ -383,7 +383,7 @@ async fn handle_test(shared: &Arc<Shared>, case: CaseConfig, test: TestExecution
     for observer in &shared.observers {
         observer.on_test_start(&test);
     }
-    let http = UrlClient::with_health(case.options, Some(CaseLink::new(shared, case)));
+    let http = UrlClient::with_health(case.options, Some(CaseLink::link(shared, case)));
     let report = shared
         .client
         .scope(runner::execute(
@@ -496,7 +496,7 @@ async fn fake_request_loop(
         if !*leader.borrow() {
             continue;
         }
-        let http = UrlClient::with_health(case.options, Some(CaseLink::new(&shared, case)));
+        let http = UrlClient::with_health(case.options, Some(CaseLink::link(&shared, case)));
         let request = FakeRequest::new(case, shared.client.clone(), http);
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -519,7 +519,7 @@ struct CaseLink {
 }
 
 impl CaseLink {
-    fn new(shared: &Arc<Shared>, case: CaseConfig) -> Arc<dyn ServiceHealth> {
+    fn link(shared: &Arc<Shared>, case: CaseConfig) -> Arc<dyn ServiceHealth> {
         Arc::new(CaseLink {
             shared: shared.clone(),
             case: case.name(),

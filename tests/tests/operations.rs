@@ -925,6 +925,9 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
     assert_eq!(event["level"], "WARN");
 }
 
+/// Arguments, an environment variable, and the flag the error must name.
+type BadValue<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn help_lists_every_flag_and_a_bad_value_is_one_line_with_exit_code_2() {
     let out = Command::new(WORKER).arg("--help").output().unwrap();
@@ -955,7 +958,7 @@ fn help_lists_every_flag_and_a_bad_value_is_one_line_with_exit_code_2() {
     }
     assert!(help.contains("[default: 127.0.0.1:9999]"), "{help}");
 
-    let bad: &[(&[&str], Option<(&str, &str)>, &str)] = &[
+    let bad: &[BadValue<'_>] = &[
         (&["--web-bind", "nowhere"], None, "--web-bind"),
         (&[], Some(("LIVECHECK_WEB_BIND", "nowhere")), "--web-bind"),
         (

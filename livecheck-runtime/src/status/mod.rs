@@ -322,7 +322,7 @@ impl StatusServer {
                 tracing::error!(%error, "status server failed");
             }
         });
-        tracing::info!(%addr, "status server started");
+        tracing::debug!(%addr, "status server started");
         Ok(StatusServer {
             addr,
             stop: Some(stop),

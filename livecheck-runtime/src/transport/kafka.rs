@@ -122,6 +122,13 @@ impl KafkaConfig {
             Role::Producer => {
                 config
                     .set("linger.ms", "0")
+                    // librdkafka's default (1,000,000) sends a request per message under load:
+                    // a broker then sees thousands of one-message batches a second (on tansu,
+                    // whose fetches cost O(stored batches), one worker did ~800 tests/s instead
+                    // of ~7,000; docs/benchmarks.md). With Java's default of 5 in flight,
+                    // messages queued behind them share the next request, and a lone message
+                    // still goes out at once: no latency is added.
+                    .set("max.in.flight.requests.per.connection", "5")
                     // Java's (and Faust's) partitioner, on every producer: a test and its
                     // signals land on the same partition number.
                     .set("partitioner", "murmur2_random");
