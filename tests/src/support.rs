@@ -208,3 +208,23 @@ pub async fn reports_for(
     }
     by_id
 }
+
+/// The text of a log file (empty if it does not exist yet).
+pub fn read_log(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Stops a worker process with SIGTERM, as an orchestrator would, and waits up to 30 s for it.
+pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().expect("wait for the worker") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("the worker did not exit within 30 s of SIGTERM");
+}

@@ -1,7 +1,6 @@
 //! Failures on a real broker: a worker killed mid-test, a broker that goes away, and the
 //! `livecheck` command line with and without brokers.
 
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use livecheck::{Case, CaseConfig, State};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
 use livecheck_tests::support::{
-    plain_consumer, reports_for, service_client, unique_config, RunningWorker,
+    plain_consumer, read_log, reports_for, service_client, terminate, unique_config, RunningWorker,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_livecheck-test-worker");
@@ -195,28 +194,6 @@ async fn the_worker_reconnects_after_a_broker_outage() {
         assert_eq!(by_id[id][0].state, State::Pass, "{id}");
     }
     worker.stop().await;
-}
-
-fn read_log(path: &std::path::Path) -> String {
-    let mut text = String::new();
-    if let Ok(mut file) = std::fs::File::open(path) {
-        let _ = file.read_to_string(&mut text);
-    }
-    text
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    for _ in 0..200 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    panic!("the worker did not exit within 20 s of SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,6 @@
 //! Every server here listens on 127.0.0.1 and is stopped by the test that started it.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +24,7 @@ use livecheck::{
     TestReport, Worker, WorkerHandle,
 };
 use livecheck_tests::cases::{flow, Step, FIRST};
-use livecheck_tests::support::service_client;
+use livecheck_tests::support::{read_log, service_client, terminate};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
@@ -761,29 +760,6 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
     run.stop().await;
 }
 
-fn read(path: &Path) -> String {
-    let mut text = String::new();
-    if let Ok(mut file) = std::fs::File::open(path) {
-        let _ = file.read_to_string(&mut text);
-    }
-    text
-}
-
-/// Stops a worker process with SIGTERM, as an orchestrator would.
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    for _ in 0..300 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    panic!("the worker did not exit within 30 s of SIGTERM");
-}
-
 /// Kills the worker process if the test fails while it runs, and shows its log.
 struct Guard {
     child: Child,
@@ -795,7 +771,7 @@ impl Drop for Guard {
         if std::thread::panicking() {
             let _ = self.child.kill();
             let _ = self.child.wait();
-            eprintln!("--- {} ---\n{}", self.log.display(), read(&self.log));
+            eprintln!("--- {} ---\n{}", self.log.display(), read_log(&self.log));
         }
     }
 }
@@ -827,7 +803,7 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
     // It says where its status page and its embedded broker are.
     let mut text = String::new();
     for _ in 0..300 {
-        text = read(&log);
+        text = read_log(&log);
         if text.contains("status page at") && text.contains("embedded Kafka") {
             break;
         }
@@ -915,7 +891,7 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
     assert!(status.success(), "{status:?}");
 
     // JSON logs: the failed test's log carries its span, with the case and the test id.
-    let text = read(&log);
+    let text = read_log(&log);
     let in_span = text
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())

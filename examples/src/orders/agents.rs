@@ -28,6 +28,28 @@ fn consumer(
     Ok(consumer)
 }
 
+/// The next record of `consumer` that is an order; others are logged and skipped, and consumer
+/// errors are retried (the client reconnects by itself).
+async fn next_order<'c>(
+    consumer: &'c StreamConsumer,
+    agent: &str,
+) -> (rdkafka::message::BorrowedMessage<'c>, Order) {
+    loop {
+        let message = match consumer.recv().await {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, agent, "consume failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match message.payload().map(serde_json::from_slice::<Order>) {
+            Some(Ok(order)) => return (message, order),
+            _ => tracing::warn!(offset = message.offset(), agent, "not an order, skipped"),
+        }
+    }
+}
+
 /// Consumes `orders`: writes each order to the "database", passes it on for execution, records
 /// it in the store — signalling each stage for orders that are tests.
 pub async fn orders_agent(
@@ -38,24 +60,7 @@ pub async fn orders_agent(
     let consumer = consumer(&config, "agent", &config.orders_topic)?;
     let producer: FutureProducer = config.client_config(false).create()?;
     loop {
-        let message = match consumer.recv().await {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(%error, "orders agent: consume failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(order) = message
-            .payload()
-            .and_then(|p| serde_json::from_slice::<Order>(p).ok())
-        else {
-            tracing::warn!(
-                offset = message.offset(),
-                "orders agent: not an order, skipped"
-            );
-            continue;
-        };
+        let (message, order) = next_order(&consumer, "orders").await;
         let handled = client.scope(handle_message(&message, async {
             // "Database" write.
             ORDER_SENT_TO_DB.send(&order).await?;
@@ -85,20 +90,7 @@ pub async fn orders_agent(
 pub async fn execution_agent(config: OrdersConfig, client: livecheck::Client) -> AgentResult {
     let consumer = consumer(&config, "execution", &config.execution_topic)?;
     loop {
-        let message = match consumer.recv().await {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(%error, "execution agent: consume failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(order) = message
-            .payload()
-            .and_then(|p| serde_json::from_slice::<Order>(p).ok())
-        else {
-            continue;
-        };
+        let (message, order) = next_order(&consumer, "execution").await;
         if config.break_execution {
             tracing::warn!(order = %order.id, "execution agent broken on purpose: order dropped");
             continue;
