@@ -24,6 +24,11 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct Latency {
     /// Every signal.
     pub(crate) all: Samples,
+    /// The first signal of each test: sent when the case starts waiting, right after the
+    /// worker's tests consumer got the test, so at any point of the bus consumer's fetch.
+    pub(crate) first: Samples,
+    /// The second and third: sent right after the bus consumer delivered the one before.
+    pub(crate) later: Samples,
 }
 
 /// Measures `samples` signals (after `warmup` unrecorded ones).
@@ -40,6 +45,7 @@ pub(crate) async fn run(brokers: &str, samples: usize, warmup: usize) -> Result<
     let mut probes = probes();
     let signals = [&LAT_1, &LAT_2, &LAT_3];
     let mut recorded = Vec::with_capacity(samples);
+    let (mut first, mut later) = (Vec::new(), Vec::new());
     let mut seen = 0;
     let mut n = 0;
     while recorded.len() < samples {
@@ -68,6 +74,11 @@ pub(crate) async fn run(brokers: &str, samples: usize, warmup: usize) -> Result<
                     seen += 1;
                     if seen > warmup && recorded.len() < samples {
                         recorded.push(latency);
+                        if index == 0 {
+                            first.push(latency)
+                        } else {
+                            later.push(latency)
+                        }
                     }
                 }
                 other => return Err(format!("unexpected {other:?}")),
@@ -77,6 +88,8 @@ pub(crate) async fn run(brokers: &str, samples: usize, warmup: usize) -> Result<
     worker.stop().await;
     Ok(Latency {
         all: Samples::new(recorded),
+        first: Samples::new(first),
+        later: Samples::new(later),
     })
 }
 

@@ -171,8 +171,11 @@ fn main() -> ExitCode {
 struct Results {
     floor: Option<Samples>,
     latency: Option<Samples>,
+    latency_first: Option<Samples>,
+    latency_later: Option<Samples>,
     throughput: Option<throughput::Throughput>,
     memory: Option<memory::Memory>,
+    memory_fixed_glibc: Option<memory::Memory>,
     micro: Option<micro::Micro>,
     faust: Option<Result<faust::FaustResult, String>>,
 }
@@ -209,15 +212,21 @@ async fn bench(options: Options) -> Result<(), String> {
     if options.wants(Part::Latency) {
         // Two interleaved halves, so a drift of the broker over the run hits both alike.
         let half = options.samples.div_ceil(2);
-        let (mut floor, mut latency) = (Vec::new(), Vec::new());
+        let (mut floor, mut all, mut first, mut later) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 1..=2 {
             eprintln!("livecheck-bench: floor, half {round}");
             floor.push(floor::run(&brokers, half, options.warmup).await?);
             eprintln!("livecheck-bench: signal latency, half {round}");
-            latency.push(latency::run(&brokers, half, options.warmup).await?.all);
+            let latency = latency::run(&brokers, half, options.warmup).await?;
+            all.push(latency.all);
+            first.push(latency.first);
+            later.push(latency.later);
         }
         results.floor = Some(Samples::merge(floor));
-        results.latency = Some(Samples::merge(latency));
+        results.latency = Some(Samples::merge(all));
+        results.latency_first = Some(Samples::merge(first));
+        results.latency_later = Some(Samples::merge(later));
     }
     if options.wants(Part::Throughput) {
         eprintln!("livecheck-bench: throughput, {} tests", options.tests);
@@ -228,14 +237,14 @@ async fn bench(options: Options) -> Result<(), String> {
             "livecheck-bench: memory, {} tests in flight",
             options.memory_tests
         );
-        results.memory = Some(
-            memory::run(
-                &brokers,
-                options.memory_tests,
-                Duration::from_secs(options.memory_expires),
-            )
-            .await?,
-        );
+        let expires = Duration::from_secs(options.memory_expires);
+        results.memory = Some(memory::run(&brokers, options.memory_tests, expires, None).await?);
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            eprintln!("livecheck-bench: memory again, glibc's malloc thresholds fixed");
+            let tunables = Some(memory::FIXED_GLIBC_THRESHOLDS);
+            results.memory_fixed_glibc =
+                Some(memory::run(&brokers, options.memory_tests, expires, tunables).await?);
+        }
     }
     if options.wants(Part::Faust) {
         let log = faust_log();
@@ -268,7 +277,9 @@ fn faust_log() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let _ = std::fs::create_dir_all(&target);
-    target.join("bench-faust.log")
+    std::fs::canonicalize(&target)
+        .unwrap_or(target)
+        .join("bench-faust.log")
 }
 
 fn tansu_version() -> String {
@@ -418,6 +429,10 @@ fn render(
     }
     if let Some(m) = &r.memory {
         let grown = m.in_flight_kib.saturating_sub(m.baseline_kib);
+        let peak = m
+            .in_flight_kib
+            .max(m.done_kib)
+            .saturating_sub(m.baseline_kib);
         let left = m.expired_kib.saturating_sub(m.baseline_kib);
         let _ = writeln!(
             out,
@@ -436,15 +451,25 @@ fn render(
         );
         let _ = writeln!(
             out,
-            "| worker RSS, signals expired (`test_expires` {} s; {} left) | {:.0} MB ({:.0} MB above baseline) | {dash} | {dash} | near baseline | {} |",
+            "| worker RSS, signals expired (`test_expires` {} s; {} left) | {:.0} MB ({:.0} MB above baseline, {:.0} % of the peak's growth) | {dash} | {dash} | near baseline | {} |",
             m.expires.as_secs(),
             m.expired_stored,
             mb(m.expired_kib),
             mb(left),
-            // "Near": at least 90 % of what the tests took is given back.
-            yes_no(m.expired_stored == 0 && left * 10 <= grown)
+            100.0 * left as f64 / peak.max(1) as f64,
+            // "Near": no signal left, and at most a quarter of the peak's growth still held.
+            yes_no(m.expired_stored == 0 && left * 4 <= peak)
         );
-        let _ = m.in_flight_stored;
+    }
+    if let Some(m) = &r.memory_fixed_glibc {
+        let _ = writeln!(
+            out,
+            "| the same, glibc's malloc thresholds fixed (in flight {:.0} MB, all passed {:.0} MB) | {:.0} MB ({:.0} MB above baseline) | {dash} | {dash} | | |",
+            mb(m.in_flight_kib),
+            mb(m.done_kib),
+            mb(m.expired_kib),
+            mb(m.expired_kib.saturating_sub(m.baseline_kib)),
+        );
     }
     if let Some(micro) = &r.micro {
         let _ = writeln!(
@@ -470,6 +495,16 @@ fn render(
             latency.len()
         );
     }
+    if let (Some(first), Some(later)) = (&r.latency_first, &r.latency_later) {
+        let [f50, _, f99] = first.p50_p90_p99_ms();
+        let [l50, _, l99] = later.p50_p90_p99_ms();
+        let _ = writeln!(
+            out,
+            "- latency by signal: first of a test p50 {f50:.2} ms, p99 {f99:.2} ms ({} signals); second and third p50 {l50:.2} ms, p99 {l99:.2} ms ({}).",
+            first.len(),
+            later.len()
+        );
+    }
     if let Some(t) = &r.throughput {
         let _ = writeln!(
             out,
@@ -482,8 +517,10 @@ fn render(
     if let Some(m) = &r.memory {
         let _ = writeln!(
             out,
-            "- memory: worker process with `test_concurrency` = {}, {} signals stored (waiting) in flight; VmRSS.",
-            m.tests, m.in_flight_stored
+            "- memory: a worker process with `test_concurrency` = {}, {} signals stored (waited for) in flight; VmRSS. The second run sets `GLIBC_TUNABLES={}`.",
+            m.tests,
+            m.in_flight_stored,
+            memory::FIXED_GLIBC_THRESHOLDS
         );
     }
     match &r.faust {

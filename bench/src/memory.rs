@@ -81,8 +81,19 @@ pub(crate) struct WorkerArgs {
     property: Vec<(String, String)>,
 }
 
-/// Runs the worker child with `tests` tests and `expires` as `test_expires`.
-pub(crate) async fn run(brokers: &str, tests: u64, expires: Duration) -> Result<Memory, String> {
+/// glibc tunables that fix malloc's trim and mmap thresholds (glibc raises them as large
+/// blocks are freed, and then keeps that much free memory in each thread's arena).
+pub(crate) const FIXED_GLIBC_THRESHOLDS: &str =
+    "glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072";
+
+/// Runs the worker child with `tests` tests and `expires` as `test_expires`; with
+/// `glibc_tunables`, as its `GLIBC_TUNABLES`.
+pub(crate) async fn run(
+    brokers: &str,
+    tests: u64,
+    expires: Duration,
+    glibc_tunables: Option<&str>,
+) -> Result<Memory, String> {
     let config = unique_config(brokers, "memory");
     KafkaTransport::new(config.clone())
         .map_err(|e| e.to_string())?
@@ -101,6 +112,9 @@ pub(crate) async fn run(brokers: &str, tests: u64, expires: Duration) -> Result<
         }
         None => Command::new(exe),
     };
+    if let Some(tunables) = glibc_tunables {
+        child.env("GLIBC_TUNABLES", tunables);
+    }
     let mut child = child
         .arg("memory-worker")
         .args(["--brokers", brokers])
@@ -241,8 +255,14 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
     )
     .await?;
     let handle = worker.handle.clone();
+    // To profile one stage (e.g. with LIVECHECK_BENCH_WRAP="valgrind --tool=dhat"), exit
+    // right after it: LIVECHECK_BENCH_EXIT_AFTER=INFLIGHT.
+    let exit_after = std::env::var("LIVECHECK_BENCH_EXIT_AFTER").unwrap_or_default();
     let report = |name: &str| {
         println!("{name} {} {}", rss_kib(), handle.stored_signals());
+        if exit_after == name {
+            std::process::exit(0);
+        }
     };
     settle().await;
     report("READY");

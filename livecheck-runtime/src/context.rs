@@ -36,8 +36,13 @@ pub(crate) fn current_execution() -> Option<Arc<Execution>> {
         .flatten()
 }
 
-pub(crate) async fn in_scope<F: Future>(scope: Scope, fut: F) -> F::Output {
-    SCOPE.scope(scope, fut).await
+/// `fut` with `scope` as the current test. A plain fn, not an `async fn`: that would keep its
+/// arguments beside the task-local future, in every waiting test (docs/benchmarks.md).
+pub(crate) fn in_scope<F: Future>(
+    scope: Scope,
+    fut: F,
+) -> tokio::task::futures::TaskLocalFuture<Scope, F> {
+    SCOPE.scope(scope, fut)
 }
 
 /// Runs `fut` with `test` as the current test, so signals sent and messages or requests made in

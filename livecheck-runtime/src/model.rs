@@ -87,8 +87,53 @@ pub const HEADER_TEST_TIMESTAMP: &str = "LiveCheck-Test-Timestamp";
 pub const HEADER_TEST_EXPIRES: &str = "LiveCheck-Test-Expires";
 
 fn header_time(t: DateTime<Utc>) -> String {
-    // Python's isoformat() of an aware datetime, which Faust sends and parses.
-    t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    HeaderTime::new(t).as_str().to_owned()
+}
+
+/// A `LiveCheck-Test-*` timestamp: Python's `isoformat()` of an aware datetime, which Faust
+/// sends and parses (`2026-11-24T22:11:29.940777+00:00`).
+///
+/// Written digit by digit on the stack: services attach these headers to every record they
+/// send in a test, and chrono's `format` (which parses its pattern each time) made that cost
+/// ~1.1 µs a record (docs/benchmarks.md).
+pub(crate) enum HeaderTime {
+    /// The usual 32 bytes.
+    Fast([u8; 32]),
+    /// A year outside 0..=9999 or a leap second: chrono writes those.
+    Chrono(String),
+}
+
+impl HeaderTime {
+    pub(crate) fn new(t: DateTime<Utc>) -> Self {
+        use chrono::{Datelike, Timelike};
+        let micros = t.nanosecond() / 1_000;
+        if !(0..=9999).contains(&t.year()) || micros >= 1_000_000 {
+            return HeaderTime::Chrono(t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string());
+        }
+        let mut out = *b"0000-00-00T00:00:00.000000+00:00";
+        let mut put = |end: usize, mut value: u32, width: usize| {
+            for at in (end - width..end).rev() {
+                out[at] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(4, t.year() as u32, 4);
+        put(7, t.month(), 2);
+        put(10, t.day(), 2);
+        put(13, t.hour(), 2);
+        put(16, t.minute(), 2);
+        put(19, t.second(), 2);
+        put(26, micros, 6);
+        HeaderTime::Fast(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and punctuation were written.
+            HeaderTime::Fast(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+            HeaderTime::Chrono(text) => text,
+        }
+    }
 }
 
 /// `LiveCheck-Test-*` headers that are present but cannot be read.
@@ -290,6 +335,31 @@ mod tests {
             test_kwargs: Map::new(),
             expires: t + chrono::Duration::hours(3),
         }
+    }
+
+    #[test]
+    fn header_time_writes_what_chrono_writes() {
+        let chrono = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+        let mut t = DateTime::parse_from_rfc3339("1999-12-31T23:59:59.999999Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for _ in 0..2_000 {
+            assert_eq!(header_time(t), chrono(t));
+            t += chrono::Duration::microseconds(987_654_321_123);
+        }
+        let odd = [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.000001Z",
+            "2026-11-24T22:11:29.940777123Z",
+        ];
+        for text in odd {
+            let t = DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(header_time(t), chrono(t), "{text}");
+        }
+        let far = DateTime::<Utc>::from_timestamp(400_000_000_000, 0).unwrap();
+        assert_eq!(header_time(far), chrono(far));
     }
 
     #[test]

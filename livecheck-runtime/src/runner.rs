@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::future::Either;
 use futures::FutureExt;
 use tokio::time::Instant;
 
@@ -25,9 +27,12 @@ use crate::store::SignalStore;
 pub(crate) struct Execution {
     pub(crate) test: Arc<TestExecution>,
     pub(crate) store: Arc<SignalStore>,
-    pub(crate) http: Option<UrlClient>,
+    /// The case's helpers, shared by its tests (a copy was ~0.2 KB a test).
+    pub(crate) http: Option<Arc<UrlClient>>,
     realtime_logs: bool,
-    logs: Mutex<Vec<String>>,
+    /// The buffered lines, joined as `flush_logs` writes them: one buffer a test rather than a
+    /// `String` a line plus a `Vec` (docs/benchmarks.md).
+    logs: Mutex<String>,
     signal_latency: Mutex<BTreeMap<String, f64>>,
     panic: Mutex<Option<String>>,
 }
@@ -44,7 +49,11 @@ impl Execution {
         if self.realtime_logs {
             tracing::info!(case = %self.test.case_name, test = %self.test.id, "{line}");
         } else {
-            lock(&self.logs).push(line.to_string());
+            let mut logs = lock(&self.logs);
+            if !logs.is_empty() {
+                logs.push_str("\n    ");
+            }
+            let _ = fmt::Write::write_fmt(&mut *logs, line);
         }
     }
 
@@ -71,12 +80,18 @@ pub fn log(line: fmt::Arguments<'_>) {
 }
 
 /// Runs `test` of `case` to its report.
-pub(crate) async fn execute(
+///
+/// Memory: a waiting test holds the returned future, so it is built as combinators over the
+/// case's future and keeps only what the report needs (Arcs, the span, the start time). As an
+/// `async fn` it also kept its arguments (the test, the HTTP helpers, ~0.45 KB), moved into the
+/// execution by then (docs/benchmarks.md).
+pub(crate) fn execute(
     case: &CaseConfig,
     test: TestExecution,
     store: Arc<SignalStore>,
-    http: Option<UrlClient>,
-) -> TestReport {
+    http: Option<Arc<UrlClient>>,
+) -> impl Future<Output = TestReport> + Send + 'static {
+    let name = case.name();
     let skip = if !case.options.active {
         Some("case is inactive")
     } else if test.is_expired_at(Utc::now()) {
@@ -85,16 +100,18 @@ pub(crate) async fn execute(
         None
     };
     if let Some(reason) = skip {
-        tracing::info!(case = %case.name(), test = %test.id, "skipped: {reason}");
-        return TestReport {
-            case_name: case.name().to_owned(),
+        tracing::info!(case = %name, test = %test.id, "skipped: {reason}");
+        // Boxed: inline, this rare report would size every running test's future.
+        let report = Box::new(TestReport {
+            case_name: name.to_owned(),
             state: State::Skip,
             test: Some(test),
             runtime: Some(0.0),
             signal_latency: BTreeMap::new(),
             error: Some(reason.to_owned()),
             traceback: None,
-        };
+        });
+        return Either::Left(futures::future::lazy(move |_| *report));
     }
 
     install_panic_hook();
@@ -104,11 +121,16 @@ pub(crate) async fn execute(
         store,
         http,
         realtime_logs: case.options.realtime_logs,
-        logs: Mutex::new(Vec::new()),
+        logs: Mutex::new(String::new()),
         signal_latency: Mutex::new(BTreeMap::new()),
         panic: Mutex::new(None),
     });
-    let span = tracing::info_span!("test", case = %case.name(), test = %test.id);
+    // DEBUG, like tower-http's request spans: this span lives as long as its test, and under
+    // the `fmt` subscriber each costs ~0.5 KB (slab slot, extensions, formatted fields), a
+    // quarter of a waiting test's memory (docs/benchmarks.md). The test's log block still
+    // gets a `test` span (`flush_logs`); `RUST_LOG=livecheck::runner=debug` puts the events of
+    // a case's own code in this one.
+    let span = tracing::debug_span!("test", case = %name, test = %test.id);
     let started = Instant::now();
     execution.log(format_args!("started"));
     let future = (case.descriptor.run)(&test);
@@ -119,10 +141,22 @@ pub(crate) async fn execute(
     let outcome = tracing::Instrument::instrument(
         in_scope(scope, AssertUnwindSafe(future).catch_unwind()),
         span.clone(),
+    );
+    Either::Right(
+        outcome
+            .map(move |outcome| report(name, test, &execution, &span, started.elapsed(), outcome)),
     )
-    .await;
-    let runtime = started.elapsed();
+}
 
+/// The report of a test that ran for `runtime` with this `outcome`.
+fn report(
+    name: &'static str,
+    test: Arc<TestExecution>,
+    execution: &Execution,
+    span: &tracing::Span,
+    runtime: Duration,
+    outcome: std::result::Result<crate::Result, Box<dyn std::any::Any + Send>>,
+) -> TestReport {
     let (state, error, traceback) = match outcome {
         Ok(Ok(())) => (State::Pass, None, None),
         Ok(Err(error)) => classify(error),
@@ -145,11 +179,11 @@ pub(crate) async fn execute(
             .map(|e| format!(": {e}"))
             .unwrap_or_default()
     ));
-    flush_logs(&execution, state, &span);
+    flush_logs(execution, state, span);
 
     let signal_latency = std::mem::take(&mut *lock(&execution.signal_latency));
     TestReport {
-        case_name: case.name().to_owned(),
+        case_name: name.to_owned(),
         state,
         test: Some(Arc::unwrap_or_clone(test)),
         runtime: Some(runtime.as_secs_f64()),
@@ -173,14 +207,24 @@ fn classify(error: CaseError) -> (State, Option<String>, Option<String>) {
 }
 
 fn flush_logs(execution: &Execution, state: State, span: &tracing::Span) {
-    let lines = std::mem::take(&mut *lock(&execution.logs));
-    if lines.is_empty() {
+    let block = std::mem::take(&mut *lock(&execution.logs));
+    if block.is_empty() {
         return;
     }
-    let block = lines.join("\n    ");
-    let _entered = span.enter();
     // A failure's story is worth a warning; a pass's is there for whoever turns on debug.
-    if state.is_failure() {
+    let failed = state.is_failure();
+    if !failed && !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    // The run's span when it is enabled, else one just for this block (see `execute`).
+    let span = if span.is_disabled() {
+        let test = &execution.test;
+        tracing::info_span!("test", case = %test.case_name, test = %test.id)
+    } else {
+        span.clone()
+    };
+    let _entered = span.enter();
+    if failed {
         tracing::warn!("test log:\n    {block}");
     } else {
         tracing::debug!("test log:\n    {block}");

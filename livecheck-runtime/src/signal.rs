@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::Duration;
 
+use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -15,6 +16,7 @@ use crate::context::{current_execution, current_test};
 use crate::duration::{DurationError, IntoDuration};
 use crate::error::{SendError, WaitError};
 use crate::model::SignalEvent;
+use crate::runner::Execution;
 use crate::store::Lookup;
 
 /// A typed signal bound to a case; declare with [`signal!`](crate::signal!).
@@ -148,39 +150,62 @@ impl<'a, T: DeserializeOwned + Send + 'a> IntoFuture for Wait<'a, T> {
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let name = self.signal.name;
-            let execution =
-                current_execution().ok_or_else(|| WaitError::NoTest(name.to_owned()))?;
-            let started = Instant::now();
-            let deadline = match (self.timeout.transpose()?, self.deadline) {
-                (Some(timeout), Some(deadline)) => deadline.min(started + timeout),
-                (Some(timeout), None) => started + timeout,
-                (None, Some(deadline)) => deadline,
-                (None, None) => started + execution.time_to_expiry(),
-            };
-            let key = self.key.as_deref().unwrap_or(&execution.test.id);
-            execution.log(format_args!("waiting for signal {name}"));
-            let value = match execution.store.wait(key, name) {
-                Lookup::Ready(value) => value,
-                Lookup::Pending(rx) => match tokio::time::timeout_at(deadline, rx).await {
-                    Ok(Ok(value)) => value,
-                    Ok(Err(_)) => return Err(WaitError::Closed(name.to_owned())),
+        // Memory: a waiting test holds this future for as long as it waits, so the lookup is
+        // done here and only a pending wait gets a future, holding what it needs. As one
+        // `async` block it also kept the `Wait` and the key beside the timer: 304 bytes a
+        // waiting test instead of ~200 (docs/benchmarks.md).
+        let name = self.signal.name;
+        let Some(execution) = current_execution() else {
+            return Box::pin(std::future::ready(Err(WaitError::NoTest(name.to_owned()))));
+        };
+        let started = Instant::now();
+        let timeout = match self.timeout.transpose() {
+            Ok(timeout) => timeout,
+            Err(error) => return Box::pin(std::future::ready(Err(error.into()))),
+        };
+        let deadline = match (timeout, self.deadline) {
+            (Some(timeout), Some(deadline)) => deadline.min(started + timeout),
+            (Some(timeout), None) => started + timeout,
+            (None, Some(deadline)) => deadline,
+            (None, None) => started + execution.time_to_expiry(),
+        };
+        execution.log(format_args!("waiting for signal {name}"));
+        let key = self.key;
+        let lookup = execution
+            .store
+            .wait(key.as_deref().unwrap_or(&execution.test.id), name);
+        match lookup {
+            Lookup::Ready(value) => Box::pin(std::future::ready(received(
+                &execution, name, started, value,
+            ))),
+            Lookup::Pending(rx) => Box::pin(tokio::time::timeout_at(deadline, rx).map(
+                move |outcome| match outcome {
+                    Ok(Ok(value)) => received(&execution, name, started, value),
+                    Ok(Err(_)) => Err(WaitError::Closed(name.to_owned())),
                     Err(_) => {
+                        let key = key.as_deref().unwrap_or(&execution.test.id);
                         execution.store.forget_waiter(key, name);
-                        return Err(WaitError::Timeout {
+                        Err(WaitError::Timeout {
                             signal: name.to_owned(),
                             waited: started.elapsed(),
-                        });
+                        })
                     }
                 },
-            };
-            let latency = started.elapsed();
-            execution.record_signal(name, latency);
-            serde_json::from_value(value).map_err(|source| WaitError::Decode {
-                signal: name.to_owned(),
-                source,
-            })
-        })
+            )),
+        }
     }
+}
+
+/// A waited-for signal arrived: its latency is recorded and its value decoded.
+fn received<T: DeserializeOwned>(
+    execution: &Execution,
+    name: &'static str,
+    started: Instant,
+    value: serde_json::Value,
+) -> Result<T, WaitError> {
+    execution.record_signal(name, started.elapsed());
+    serde_json::from_value(value).map_err(|source| WaitError::Decode {
+        signal: name.to_owned(),
+        source,
+    })
 }

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use futures::StreamExt;
-use tokio::sync::{watch, Semaphore};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::case::{registered_cases, CaseConfig};
@@ -91,6 +91,9 @@ struct Shared {
     client: Client,
     observers: Vec<Arc<dyn Observer>>,
     settings: WorkerSettings,
+    /// Each case's HTTP helpers, built once: a reqwest client per test cost ~3.5 KB and a
+    /// client build (connection pool, resolver) on every test (docs/benchmarks.md).
+    http: HashMap<&'static str, Arc<UrlClient>>,
 }
 
 /// A read-only view of a running worker, for status pages and tests.
@@ -221,7 +224,19 @@ impl WorkerBuilder {
             .iter()
             .map(|c| (c.name(), Mutex::new(CaseHealth::new(c.name(), c.options))))
             .collect();
-        let shared = Shared {
+        let shared = Arc::new_cyclic(|weak| Shared {
+            http: cases
+                .iter()
+                .map(|c| {
+                    (
+                        c.name(),
+                        Arc::new(UrlClient::with_health(
+                            c.options,
+                            Some(CaseLink::link(weak, *c)),
+                        )),
+                    )
+                })
+                .collect(),
             cases: cases.iter().map(|c| (c.name(), *c)).collect(),
             health,
             store: Arc::new(SignalStore::default()),
@@ -232,10 +247,8 @@ impl WorkerBuilder {
             transport: self.transport,
             observers: self.observers,
             settings: self.settings,
-        };
-        Ok(Worker {
-            shared: Arc::new(shared),
-        })
+        });
+        Ok(Worker { shared })
     }
 }
 
@@ -327,14 +340,17 @@ impl Worker {
                 () = &mut shutdown => break,
                 permit = permits.clone().acquire_owned() => permit.expect("never closed"),
             };
-            let delivery = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                next = tests.next() => match next {
-                    Some(delivery) => delivery,
-                    None => break,
-                },
+            let next = loop {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break None,
+                    next = tests.next() => break next,
+                    // Reap finished tests while waiting, not only when the next one comes: the
+                    // JoinSet holds a finished task's memory until it is joined.
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
+                }
             };
+            let Some(delivery) = next else { break };
             while running.try_join_next().is_some() {}
             let (test, ack) = delivery.into_parts();
             shared.stats.tests_received.fetch_add(1, Ordering::Relaxed);
@@ -348,11 +364,7 @@ impl Worker {
                 ack.ack();
                 continue;
             };
-            let shared = shared.clone();
-            running.spawn(async move {
-                handle_test(&shared, case, test, ack).await;
-                drop(permit);
-            });
+            running.spawn(handle_test(shared.clone(), case, test, ack, permit));
         }
 
         tracing::info!(running = running.len(), "worker stopping");
@@ -375,7 +387,20 @@ impl Worker {
     }
 }
 
-async fn handle_test(shared: &Arc<Shared>, case: CaseConfig, test: TestExecution, ack: Ack) {
+/// Runs one test to its published report; `permit` (a slot of `test_concurrency`) is released
+/// at the end.
+///
+/// Memory: a waiting test holds the returned future in its task, so it is built as combinators
+/// and keeps only the execution and a few handles; the publishing step is boxed, allocated
+/// only when the test ends. As an `async fn` it held its arguments, the report and the suite
+/// report beside the execution: a ~2.9 KB task instead of ~0.4 KB (docs/benchmarks.md).
+fn handle_test(
+    shared: Arc<Shared>,
+    case: CaseConfig,
+    test: TestExecution,
+    ack: Ack,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send + 'static {
     shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
     if let Some(health) = shared.health.get(case.name()) {
         lock(health).on_test_received();
@@ -383,20 +408,28 @@ async fn handle_test(shared: &Arc<Shared>, case: CaseConfig, test: TestExecution
     for observer in &shared.observers {
         observer.on_test_start(&test);
     }
-    let http = UrlClient::with_health(case.options, Some(CaseLink::link(shared, case)));
-    let report = shared
-        .client
-        .scope(runner::execute(
-            &case,
-            test,
-            shared.store.clone(),
-            Some(http),
-        ))
-        .await;
+    let http = shared.http.get(case.name()).cloned();
+    // `Client::scope` without its borrow of the client.
+    let run = crate::context::CLIENT.scope(
+        shared.client.clone(),
+        runner::execute(&case, test, shared.store.clone(), http),
+    );
+    let name = case.name();
+    run.then(move |report| {
+        Box::pin(async move {
+            finish(&shared, name, report, ack).await;
+            drop(permit);
+        })
+    })
+}
+
+/// After a test: the case's health, the report (and any suite report) published, the test
+/// acknowledged.
+async fn finish(shared: &Shared, case: &'static str, report: TestReport, ack: Ack) {
     shared.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     let suite = shared
         .health
-        .get(case.name())
+        .get(case)
         .and_then(|health| lock(health).on_report(&report));
     let published = publish(shared, &report).await;
     if let Some(suite) = suite {
@@ -464,9 +497,19 @@ async fn signal_loop(
 async fn maintenance_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.settings.health_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut peak = 0;
     loop {
         tick.tick().await;
         shared.store.expire();
+        // What a burst freed (100,000 tests and their signals: ~200 MB) stays in the
+        // allocator's free lists, not given back to the system, unless asked: ask once the
+        // worker holds a quarter of its peak (docs/benchmarks.md).
+        let live = shared.stats.in_flight.load(Ordering::Relaxed) + shared.store.len();
+        peak = peak.max(live);
+        if peak >= 10_000 && live <= peak / 4 {
+            release_free_memory();
+            peak = live;
+        }
         let mut names: Vec<_> = shared.health.keys().copied().collect();
         names.sort_unstable();
         for name in names {
@@ -474,6 +517,22 @@ async fn maintenance_loop(shared: Arc<Shared>) {
             if let Some(report) = suite {
                 publish(&shared, &report).await;
             }
+        }
+    }
+}
+
+/// Returns the allocator's free memory to the system where the allocator keeps it (glibc's
+/// `malloc` does, in every arena, until `malloc_trim`).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+        }
+        // SAFETY: glibc's malloc_trim only releases pages of free chunks; any thread may
+        // call it at any time.
+        unsafe {
+            malloc_trim(0);
         }
     }
 }
@@ -496,7 +555,11 @@ async fn fake_request_loop(
         if !*leader.borrow() {
             continue;
         }
-        let http = UrlClient::with_health(case.options, Some(CaseLink::link(&shared, case)));
+        let http = shared
+            .http
+            .get(case.name())
+            .map(|http| UrlClient::clone(http))
+            .unwrap_or_else(|| UrlClient::new(case.options));
         let request = FakeRequest::new(case, shared.client.clone(), http);
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -513,13 +576,15 @@ async fn fake_request_loop(
 }
 
 /// Lets a case's HTTP helpers report a service down or back to the case's health.
+///
+/// Weak: `Shared` keeps each case's helpers, which keep this link.
 struct CaseLink {
-    shared: Arc<Shared>,
+    shared: Weak<Shared>,
     case: &'static str,
 }
 
 impl CaseLink {
-    fn link(shared: &Arc<Shared>, case: CaseConfig) -> Arc<dyn ServiceHealth> {
+    fn link(shared: &Weak<Shared>, case: CaseConfig) -> Arc<dyn ServiceHealth> {
         Arc::new(CaseLink {
             shared: shared.clone(),
             case: case.name(),
@@ -527,13 +592,15 @@ impl CaseLink {
     }
 
     async fn apply(&self, change: impl FnOnce(&mut CaseHealth) -> Option<TestReport>) {
-        let suite = self
-            .shared
+        let Some(shared) = self.shared.upgrade() else {
+            return; // the worker is gone
+        };
+        let suite = shared
             .health
             .get(self.case)
             .and_then(|h| change(&mut lock(h)));
         if let Some(report) = suite {
-            publish(&self.shared, &report).await;
+            publish(&shared, &report).await;
         }
     }
 }

@@ -37,7 +37,10 @@ use super::{
 };
 use crate::codec::{encode_report, Codec};
 use crate::context::current_test;
-use crate::model::{SignalEvent, TestExecution, TestReport};
+use crate::model::{
+    HeaderTime, SignalEvent, TestExecution, TestReport, HEADER_TEST_EXPIRES, HEADER_TEST_ID,
+    HEADER_TEST_NAME, HEADER_TEST_TIMESTAMP,
+};
 
 /// Topic names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -737,14 +740,7 @@ async fn reassign_bus(
 
 /// The `LiveCheck-Test-*` headers of `test`, as Kafka headers.
 pub fn test_headers(test: &TestExecution) -> OwnedHeaders {
-    let mut headers = OwnedHeaders::new_with_capacity(4);
-    for (key, value) in test.headers() {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        });
-    }
-    headers
+    insert_test_headers(OwnedHeaders::new_with_capacity(4), test)
 }
 
 /// Adds the current test's headers (if the task is working for a test) to an outgoing record's
@@ -757,16 +753,31 @@ pub fn test_headers(test: &TestExecution) -> OwnedHeaders {
 /// let record: FutureRecord<'_, str, str> =
 ///     FutureRecord::to("orders").key("o1").payload("...").headers(headers);
 /// ```
-pub fn attach_test_headers(mut headers: OwnedHeaders) -> OwnedHeaders {
-    if let Some(test) = current_test() {
-        for (key, value) in test.headers() {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            });
-        }
+pub fn attach_test_headers(headers: OwnedHeaders) -> OwnedHeaders {
+    match current_test() {
+        Some(test) => insert_test_headers(headers, &test),
+        None => headers,
     }
-    headers
+}
+
+/// Adds the four headers of `test`, borrowing its fields: no `String` is built (this runs for
+/// every record a service sends in a test).
+fn insert_test_headers(headers: OwnedHeaders, test: &TestExecution) -> OwnedHeaders {
+    let timestamp = HeaderTime::new(test.timestamp);
+    let expires = HeaderTime::new(test.expires);
+    [
+        (HEADER_TEST_ID, test.id.as_str()),
+        (HEADER_TEST_NAME, test.case_name.as_str()),
+        (HEADER_TEST_TIMESTAMP, timestamp.as_str()),
+        (HEADER_TEST_EXPIRES, expires.as_str()),
+    ]
+    .into_iter()
+    .fold(headers, |headers, (key, value)| {
+        headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        })
+    })
 }
 
 /// The test an incoming message is part of, read from its `LiveCheck-Test-*` headers; malformed
