@@ -228,6 +228,8 @@ async def measure_latency():
 
 
 async def measure_throughput():
+    # livecheck-bench reads the CPU time of this process and of the broker at these marks.
+    print("FAUST_MARK throughput-start", flush=True)
     started = time.monotonic()
     for n in range(args.tests):
         await requests.send(value=n)
@@ -235,6 +237,7 @@ async def measure_throughput():
     deadline = started + args.deadline
     while sum(outcomes.values()) < args.tests and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
+    print("FAUST_MARK throughput-end", flush=True)
     finished = last_report[0] or time.monotonic()
     reported = sum(outcomes.values())
     elapsed = finished - started

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+use crate::stats::CpuMeter;
+
 /// What `bench_faust.py` measured.
 #[derive(Debug, Deserialize)]
 pub(crate) struct FaustResult {
@@ -24,6 +26,12 @@ pub(crate) struct FaustResult {
     pub(crate) throughput: Option<FaustThroughput>,
     /// Why a run failed.
     pub(crate) error: Option<String>,
+    /// Cores Faust's process used during its throughput run (measured here, not by Faust).
+    #[serde(skip)]
+    pub(crate) own_cores: Option<f64>,
+    /// Cores the broker used meanwhile.
+    #[serde(skip)]
+    pub(crate) broker_cores: Option<f64>,
 }
 
 /// Faust's signal latency, in milliseconds.
@@ -72,6 +80,7 @@ pub(crate) async fn run(
     tests: u64,
     samples: usize,
     log: &Path,
+    broker_pid: Option<u32>,
 ) -> Result<FaustResult, String> {
     let script = script();
     let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
@@ -88,7 +97,19 @@ pub(crate) async fn run(
         .map_err(|e| format!("run {}: {e}", script.display()))?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let mut result = None;
+    // `run.sh` execs Python: the child's pid is Faust's process.
+    let (mut meters, mut cores) = (None, (None, None));
     while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
+        if line.contains("FAUST_MARK throughput-start") {
+            meters = Some((CpuMeter::start(child.id()), CpuMeter::start(broker_pid)));
+            continue;
+        }
+        if line.contains("FAUST_MARK throughput-end") {
+            if let Some((own, broker)) = &meters {
+                cores = (own.cores(), broker.cores());
+            }
+            continue;
+        }
         // Faust's worker may put terminal escapes before it on the same line.
         match line
             .find("FAUST_RESULT ")
@@ -105,7 +126,10 @@ pub(crate) async fn run(
     }
     let status = child.wait().await.map_err(|e| e.to_string())?;
     match result {
-        Some(result) => Ok(result),
+        Some(mut result) => {
+            (result.own_cores, result.broker_cores) = cores;
+            Ok(result)
+        }
         None => Err(format!(
             "{} exited with {status} without a result; see {}",
             script.display(),

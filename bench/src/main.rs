@@ -2,8 +2,8 @@
 //! on one broker, in one run, printed as one table.
 //!
 //! ```sh
-//! cargo run --release -p bench                 # everything, ~6 min on 2 cores (see docs/benchmarks.md)
-//! cargo run --release -p bench -- --quick      # scaled down, ~1.5 min: does it all run?
+//! cargo run --release -p bench                 # everything, ~2.5 min on 2 cores (docs/benchmarks.md)
+//! cargo run --release -p bench -- --quick      # scaled down, ~40 s: does it all run?
 //! cargo run --release -p bench -- --help       # sizes, --brokers, --only, --no-faust
 //! ```
 //!
@@ -72,7 +72,7 @@ struct Options {
     #[arg(long, default_value_t = 30)]
     warmup: usize,
     /// Tests of the throughput run.
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, default_value_t = 100_000)]
     tests: u64,
     /// Tests held in flight by the memory worker.
     #[arg(long, default_value_t = 100_000)]
@@ -183,7 +183,8 @@ struct Results {
 async fn bench(options: Options) -> Result<(), String> {
     let started = Instant::now();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let (_broker, brokers, broker_name) = match &options.brokers {
+    let load_before = load_average();
+    let (broker, brokers, broker_name) = match &options.brokers {
         Some(brokers) => (None, brokers.clone(), format!("external broker {brokers}")),
         None => {
             let broker = tokio::task::spawn_blocking(Broker::start)
@@ -198,6 +199,8 @@ async fn bench(options: Options) -> Result<(), String> {
         }
     };
     eprintln!("livecheck-bench: broker: {broker_name}");
+    // Its CPU time is read around the throughput runs (only for a broker started here).
+    let broker_pid = broker.as_ref().and_then(|_| stats::broker_pid(&brokers));
     let mut results = Results::default();
 
     if options.wants(Part::Service) {
@@ -228,9 +231,30 @@ async fn bench(options: Options) -> Result<(), String> {
         results.latency_first = Some(Samples::merge(first));
         results.latency_later = Some(Samples::merge(later));
     }
+    // Faust before livecheck's throughput and memory runs, so that the broker holds about as
+    // little when each throughput run starts (tansu's fetches slow down as it fills).
+    if options.wants(Part::Faust) {
+        let log = faust_log();
+        eprintln!(
+            "livecheck-bench: Faust LiveCheck, {} tests (its log: {})",
+            options.faust_tests,
+            log.display()
+        );
+        results.faust = Some(
+            faust::run(
+                &brokers,
+                options.faust_tests,
+                options.faust_samples,
+                &log,
+                broker_pid,
+            )
+            .await,
+        );
+    }
+
     if options.wants(Part::Throughput) {
         eprintln!("livecheck-bench: throughput, {} tests", options.tests);
-        results.throughput = Some(throughput::run(&brokers, options.tests).await?);
+        results.throughput = Some(throughput::run(&brokers, options.tests, broker_pid).await?);
     }
     if options.wants(Part::Memory) {
         eprintln!(
@@ -246,26 +270,18 @@ async fn bench(options: Options) -> Result<(), String> {
                 Some(memory::run(&brokers, options.memory_tests, expires, tunables).await?);
         }
     }
-    if options.wants(Part::Faust) {
-        let log = faust_log();
-        eprintln!(
-            "livecheck-bench: Faust LiveCheck, {} tests (its log: {})",
-            options.faust_tests,
-            log.display()
-        );
-        results.faust =
-            Some(faust::run(&brokers, options.faust_tests, options.faust_samples, &log).await);
-    }
-
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let machine = format!(
+        "{}; load average {load_before} at the start, {} at the end",
+        machine(),
+        load_average()
+    );
     println!(
         "{}",
         render(
             &results,
             &options,
-            &date,
-            &broker_name,
-            &command,
+            &[&date, &broker_name, &machine, &command],
             started.elapsed()
         )
     );
@@ -318,6 +334,14 @@ fn machine() -> String {
     format!("{cpus} × {cpu}{memory}, {kernel}")
 }
 
+/// The 1-minute load average (`/proc/loadavg`): other processes share the machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn mb(kib: u64) -> f64 {
     kib as f64 * 1024.0 / 1e6
 }
@@ -331,19 +355,13 @@ fn yes_no(met: bool) -> &'static str {
 }
 
 /// The table, in Markdown.
-fn render(
-    r: &Results,
-    options: &Options,
-    date: &str,
-    broker: &str,
-    command: &str,
-    took: Duration,
-) -> String {
+fn render(r: &Results, options: &Options, about: &[&str; 4], took: Duration) -> String {
+    let [date, broker, machine, command] = about;
     let mut out = String::new();
     let _ = writeln!(out, "## livecheck-bench, {date}\n");
     let _ = writeln!(out, "- command: `{command}`");
     let _ = writeln!(out, "- broker: {broker}");
-    let _ = writeln!(out, "- machine: {}", machine());
+    let _ = writeln!(out, "- machine: {machine}");
     let _ = writeln!(out, "- whole run: {:.0} s\n", took.as_secs_f64());
     let faust_ok = r.faust.as_ref().and_then(|f| f.as_ref().ok());
     let faust_name = faust_ok.map_or_else(
@@ -411,6 +429,18 @@ fn render(
                 f.false_timeouts, f.tests
             )),
             yes_no(t.false_timeouts == 0)
+        );
+        let cores = |c: Option<f64>| c.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"));
+        let _ = writeln!(
+            out,
+            "| CPU during the run, in cores: the process (worker and service), the broker | {}, {} | {dash} | {} | | |",
+            cores(t.own_cores),
+            cores(t.broker_cores),
+            faust_ok.map_or(dash.to_owned(), |f| format!(
+                "{}, {}",
+                cores(f.own_cores),
+                cores(f.broker_cores)
+            )),
         );
         let _ = writeln!(
             out,
@@ -508,10 +538,13 @@ fn render(
     if let Some(t) = &r.throughput {
         let _ = writeln!(
             out,
-            "- throughput: {} tests in {:.1} s (the service had sent them all after {:.1} s).",
+            "- throughput: {} tests in {:.1} s (the service had sent them all after {:.1} s){}.",
             t.tests,
             t.elapsed.as_secs_f64(),
-            t.service_elapsed.as_secs_f64()
+            t.service_elapsed.as_secs_f64(),
+            t.thirds.map_or_else(String::new, |(first, last)| format!(
+                "; {first:.0} tests/s over the first third of the reports, {last:.0} over the last"
+            ))
         );
     }
     if let Some(m) = &r.memory {

@@ -100,6 +100,8 @@ struct ReportsInner {
     others: AtomicU64,
     started: AtomicU64,
     last: Mutex<Option<Instant>>,
+    /// When each test report came, if kept.
+    timeline: Option<Mutex<Vec<Instant>>>,
 }
 
 impl Observer for Reports {
@@ -117,11 +119,30 @@ impl Observer for Reports {
             _ => &self.0.others,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let now = Instant::now();
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        if let Some(timeline) = &self.0.timeline {
+            timeline.lock().unwrap_or_else(|e| e.into_inner()).push(now);
+        }
     }
 }
 
 impl Reports {
+    /// A counter that also keeps when each report came.
+    pub(crate) fn with_timeline(capacity: usize) -> Self {
+        Reports(Arc::new(ReportsInner {
+            timeline: Some(Mutex::new(Vec::with_capacity(capacity))),
+            ..ReportsInner::default()
+        }))
+    }
+
+    /// When each test report came (empty unless made `with_timeline`).
+    pub(crate) fn timeline(&self) -> Vec<Instant> {
+        self.0.timeline.as_ref().map_or_else(Vec::new, |t| {
+            t.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        })
+    }
+
     /// Test reports so far.
     pub(crate) fn total(&self) -> u64 {
         self.passed() + self.timeouts() + self.others()

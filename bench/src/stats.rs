@@ -1,4 +1,4 @@
-//! Percentiles of latency samples and the memory reading of a process.
+//! Percentiles of latency samples, and the memory and CPU readings of a process.
 //!
 //! Used by every measurement of `livecheck-bench` (`cargo run --release -p bench`).
 
@@ -45,6 +45,77 @@ impl Samples {
 /// A duration in milliseconds.
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// CPU time (user + system, all threads) a process has used, in seconds: `/proc/PID/stat`
+/// (`"self"` for this process), or `None` where it cannot be read.
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    // utime and stime are the 14th and 15th fields; the 3rd is the first after the name.
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    // In clock ticks of USER_HZ, which is 100 on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU used by a process over a stretch of wall time, in cores (1.0 = one core all along).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuMeter {
+    pid: Option<u32>,
+    cpu: Option<f64>,
+    at: std::time::Instant,
+}
+
+impl CpuMeter {
+    /// Starts measuring process `pid` (nothing with `None`).
+    pub(crate) fn start(pid: Option<u32>) -> Self {
+        let cpu = match pid {
+            Some(pid) => cpu_seconds(&pid.to_string()),
+            None => None,
+        };
+        CpuMeter {
+            pid,
+            cpu,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Starts measuring this process.
+    pub(crate) fn this() -> Self {
+        CpuMeter {
+            pid: Some(std::process::id()),
+            cpu: cpu_seconds("self"),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Cores used since the start.
+    pub(crate) fn cores(&self) -> Option<f64> {
+        let pid = self.pid?;
+        let now = if pid == std::process::id() {
+            cpu_seconds("self")?
+        } else {
+            cpu_seconds(&pid.to_string())?
+        };
+        Some((now - self.cpu?) / self.at.elapsed().as_secs_f64())
+    }
+}
+
+/// The process listening as the broker `bootstrap` (`host:port`) started by the benchmark: the
+/// `tansu` process whose command line names that address.
+pub(crate) fn broker_pid(bootstrap: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            (cmdline.contains("tansu") && cmdline.contains(&format!("tcp://{bootstrap}")))
+                .then_some(pid)
+        })
 }
 
 /// This process's resident set size in KiB (`VmRSS` of `/proc/self/status`), or 0 where that

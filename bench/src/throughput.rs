@@ -16,6 +16,7 @@ use livecheck::{Case, CaseConfig, WorkerSettings};
 
 use crate::cases::{three_signals, FALSE_TIMEOUTS, STEP_1, STEP_2, STEP_3};
 use crate::setup::{service_client, unique_config, Reports, RunningWorker};
+use crate::stats::CpuMeter;
 
 /// Requests the service handles at once.
 const SERVICE_CONCURRENCY: usize = 256;
@@ -37,6 +38,13 @@ pub(crate) struct Throughput {
     pub(crate) false_timeouts: u64,
     /// Other reports (FAIL, ERROR, SKIP).
     pub(crate) others: u64,
+    /// Tests per second over the first and the last third of the reports: the broker slows
+    /// down as it stores more.
+    pub(crate) thirds: Option<(f64, f64)>,
+    /// Cores this process (worker and service) used during the run.
+    pub(crate) own_cores: Option<f64>,
+    /// Cores the broker used during the run, when the benchmark started it.
+    pub(crate) broker_cores: Option<f64>,
 }
 
 impl Throughput {
@@ -47,9 +55,13 @@ impl Throughput {
 }
 
 /// Runs `tests` tests through one worker.
-pub(crate) async fn run(brokers: &str, tests: u64) -> Result<Throughput, String> {
+pub(crate) async fn run(
+    brokers: &str,
+    tests: u64,
+    broker_pid: Option<u32>,
+) -> Result<Throughput, String> {
     let config = unique_config(brokers, "throughput");
-    let reports = Reports::default();
+    let reports = Reports::with_timeline(usize::try_from(tests).unwrap_or(0));
     let worker = RunningWorker::start(
         &config,
         vec![CaseConfig::from(three_signals.descriptor())],
@@ -61,6 +73,7 @@ pub(crate) async fn run(brokers: &str, tests: u64) -> Result<Throughput, String>
     let false_before = FALSE_TIMEOUTS.load(Ordering::Relaxed);
 
     let started = Instant::now();
+    let (own_cpu, broker_cpu) = (CpuMeter::this(), CpuMeter::start(broker_pid));
     let errors = service
         .scope(
             futures::stream::iter(0..tests)
@@ -75,6 +88,7 @@ pub(crate) async fn run(brokers: &str, tests: u64) -> Result<Throughput, String>
         return Err(format!("{} service requests failed: {error}", errors.len()));
     }
     let complete = reports.wait_for(tests, Duration::from_secs(600)).await;
+    let (own_cores, broker_cores) = (own_cpu.cores(), broker_cpu.cores());
     let last = reports.last().unwrap_or_else(Instant::now);
     let result = Throughput {
         tests,
@@ -84,6 +98,9 @@ pub(crate) async fn run(brokers: &str, tests: u64) -> Result<Throughput, String>
         timeouts: reports.timeouts(),
         false_timeouts: FALSE_TIMEOUTS.load(Ordering::Relaxed) - false_before,
         others: reports.others(),
+        thirds: thirds(started, &reports.timeline()),
+        own_cores,
+        broker_cores,
     };
     worker.stop().await;
     if !complete {
@@ -93,6 +110,20 @@ pub(crate) async fn run(brokers: &str, tests: u64) -> Result<Throughput, String>
         ));
     }
     Ok(result)
+}
+
+/// Tests per second over the first third of `timeline` (from `started`) and over the last.
+fn thirds(started: Instant, timeline: &[Instant]) -> Option<(f64, f64)> {
+    let third = timeline.len() / 3;
+    if third == 0 {
+        return None;
+    }
+    let first = timeline[third - 1].duration_since(started);
+    let last = timeline[timeline.len() - 1].duration_since(timeline[timeline.len() - 1 - third]);
+    Some((
+        third as f64 / first.as_secs_f64(),
+        third as f64 / last.as_secs_f64().max(1e-9),
+    ))
 }
 
 /// What the service does for request `n`: maybe trigger a test (always, at probability 1.0) and

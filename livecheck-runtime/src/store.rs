@@ -8,6 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
+use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -15,14 +16,24 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-/// (test id, signal name).
-type SlotKey = (Box<str>, Box<str>);
+/// The test id and the signal name in one allocation, as `LEN:IDNAME` (LEN the id's length, so
+/// no two pairs share a key). A slot is kept for every signal a running test waits for: a pair
+/// of `Box<str>` was one more allocation each (docs/benchmarks.md).
+type SlotKey = Box<str>;
+
+fn slot_key(key: &str, signal: &str) -> SlotKey {
+    let mut text = String::with_capacity(key.len() + signal.len() + 4);
+    let _ = write!(text, "{}:", key.len());
+    text.push_str(key);
+    text.push_str(signal);
+    text.into_boxed_str()
+}
 
 enum Slot {
     /// The signal arrived; kept until `expires`.
     Resolved(Value),
-    /// Tasks waiting for it.
-    Waiting(Vec<oneshot::Sender<Value>>),
+    /// Tasks waiting for it: the first in place (there is almost always just one), others after.
+    Waiting(oneshot::Sender<Value>, Vec<oneshot::Sender<Value>>),
 }
 
 #[derive(Default)]
@@ -64,17 +75,20 @@ impl SignalStore {
     pub(crate) fn resolve(&self, key: &str, signal: &str, value: Value, keep_for: Duration) {
         let now = Instant::now();
         let mut inner = self.lock();
-        let slot_key: SlotKey = (key.into(), signal.into());
+        let slot_key = slot_key(key, signal);
         match inner.slots.entry(slot_key.clone()) {
-            Entry::Occupied(mut entry) => match entry.get_mut() {
-                Slot::Resolved(_) => return,
-                Slot::Waiting(waiters) => {
-                    for waiter in waiters.drain(..) {
+            Entry::Occupied(mut entry) => {
+                if let Slot::Resolved(_) = entry.get() {
+                    return;
+                }
+                let waiting = std::mem::replace(entry.get_mut(), Slot::Resolved(value));
+                if let (Slot::Waiting(first, more), Slot::Resolved(value)) = (waiting, entry.get())
+                {
+                    for waiter in std::iter::once(first).chain(more) {
                         let _ = waiter.send(value.clone());
                     }
-                    entry.insert(Slot::Resolved(value));
                 }
-            },
+            }
             Entry::Vacant(entry) => {
                 entry.insert(Slot::Resolved(value));
             }
@@ -86,16 +100,18 @@ impl SignalStore {
     /// Looks the signal up, registering a waiter if it is not there yet.
     pub(crate) fn wait(&self, key: &str, signal: &str) -> Lookup {
         let mut inner = self.lock();
-        let slot = inner
-            .slots
-            .entry((key.into(), signal.into()))
-            // Room for the one waiter a signal almost always has (a `Vec` grows to 4).
-            .or_insert_with(|| Slot::Waiting(Vec::with_capacity(1)));
-        match slot {
-            Slot::Resolved(value) => Lookup::Ready(value.clone()),
-            Slot::Waiting(waiters) => {
+        match inner.slots.entry(slot_key(key, signal)) {
+            Entry::Occupied(mut entry) => match entry.get_mut() {
+                Slot::Resolved(value) => Lookup::Ready(value.clone()),
+                Slot::Waiting(_, more) => {
+                    let (tx, rx) = oneshot::channel();
+                    more.push(tx);
+                    Lookup::Pending(rx)
+                }
+            },
+            Entry::Vacant(entry) => {
                 let (tx, rx) = oneshot::channel();
-                waiters.push(tx);
+                entry.insert(Slot::Waiting(tx, Vec::new()));
                 Lookup::Pending(rx)
             }
         }
@@ -104,11 +120,17 @@ impl SignalStore {
     /// Drops the waiters of a slot whose receivers are gone (a wait that timed out).
     pub(crate) fn forget_waiter(&self, key: &str, signal: &str) {
         let mut inner = self.lock();
-        let slot_key: SlotKey = (key.into(), signal.into());
-        if let Some(Slot::Waiting(waiters)) = inner.slots.get_mut(&slot_key) {
-            waiters.retain(|w| !w.is_closed());
-            if waiters.is_empty() {
-                inner.slots.remove(&slot_key);
+        let slot_key = slot_key(key, signal);
+        let Some(Slot::Waiting(first, more)) = inner.slots.get_mut(&slot_key) else {
+            return;
+        };
+        more.retain(|w| !w.is_closed());
+        if first.is_closed() {
+            match more.pop() {
+                Some(next) => *first = next,
+                None => {
+                    inner.slots.remove(&slot_key);
+                }
             }
         }
     }
@@ -208,5 +230,25 @@ mod tests {
         drop(rx);
         store.forget_waiter("t2", "s");
         assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_waiters_of_one_signal_both_get_it_and_the_live_one_is_kept() {
+        let store = SignalStore::default();
+        let pending = |lookup| match lookup {
+            Lookup::Pending(rx) => rx,
+            Lookup::Ready(_) => panic!("nothing was sent yet"),
+        };
+        let (first, second) = (pending(store.wait("t", "s")), pending(store.wait("t", "s")));
+        drop(first);
+        store.forget_waiter("t", "s");
+        assert_eq!(store.len(), 1, "the second waiter still waits");
+        let third = pending(store.wait("t", "s"));
+        store.resolve("t", "s", Value::from(3), KEEP);
+        assert_eq!(second.await.unwrap(), 3);
+        assert_eq!(third.await.unwrap(), 3);
+        // Keys do not collide when the id and the name split differently.
+        store.resolve("ab", "c", Value::from(1), KEEP);
+        assert!(matches!(store.wait("a", "bc"), Lookup::Pending(_)));
     }
 }

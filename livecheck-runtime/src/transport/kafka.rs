@@ -127,8 +127,8 @@ impl KafkaConfig {
                     .set("linger.ms", "0")
                     // librdkafka's default (1,000,000) sends a request per message under load:
                     // a broker then sees thousands of one-message batches a second (on tansu,
-                    // whose fetches cost O(stored batches), one worker did ~800 tests/s instead
-                    // of ~7,000; docs/benchmarks.md). With Java's default of 5 in flight,
+                    // whose fetches cost O(stored batches), one worker did 373 tests/s instead
+                    // of 9,498; docs/benchmarks.md). With Java's default of 5 in flight,
                     // messages queued behind them share the next request, and a lone message
                     // still goes out at once: no latency is added.
                     .set("max.in.flight.requests.per.connection", "5")
