@@ -102,11 +102,21 @@ pub fn service_client(config: &KafkaConfig) -> Client {
 /// A plain consumer of every partition of `topic`, from the beginning. It assigns the partitions
 /// itself rather than joining a group: a reader needs no coordination, and starts at once.
 pub fn plain_consumer(broker: &Broker, topic: &str) -> StreamConsumer {
+    plain_consumer_at(&broker.bootstrap(), topic)
+}
+
+/// [`plain_consumer`] for any bootstrap servers (e.g. a mock cluster this process hosts).
+pub fn plain_consumer_at(bootstrap: &str, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", Broker::unique("reader"))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "5")
+        // Never skip ahead: a reader that lost its position (broker restart) starts over.
+        .set("auto.offset.reset", "earliest")
+        // Without a group to rejoin, only a metadata refresh finds a partition's leader again
+        // after the broker came back (librdkafka's default refresh is every 5 min).
+        .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .expect("consumer");
     let mut partitions = 0;
