@@ -373,6 +373,7 @@ mod tests {
             signal_latency: BTreeMap::new(),
             error: error.map(Into::into),
             traceback: None,
+            attempt: 1,
         }
     }
 

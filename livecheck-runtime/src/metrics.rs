@@ -444,6 +444,7 @@ mod tests {
             },
             error: None,
             traceback: None,
+            attempt: 1,
         }
     }
 

@@ -182,6 +182,21 @@ pub struct TestReport {
     pub error: Option<String>,
     /// Backtrace or source location, where known.
     pub traceback: Option<String>,
+    /// Which run of the test this is: 1 for the first; more when the test ran again because
+    /// the worker running it died or lost its partition before the report was out. Not in
+    /// Faust's record: written only when above 1, read as 1 when absent.
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+// `&u32`: the signature serde's `skip_serializing_if` calls.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_first_attempt(attempt: &u32) -> bool {
+    *attempt <= 1
 }
 
 impl TestReport {
@@ -406,6 +421,7 @@ mod tests {
             signal_latency: BTreeMap::new(),
             error: None,
             traceback: None,
+            attempt: 1,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["state"], "111/***/111");
