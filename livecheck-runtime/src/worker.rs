@@ -405,14 +405,18 @@ fn handle_test(
     if let Some(health) = shared.health.get(case.name()) {
         lock(health).on_test_received();
     }
-    for observer in &shared.observers {
-        observer.on_test_start(&test);
+    // Decided once: a test skipped before it starts is not announced as started.
+    let skip = runner::skip_reason(&case, &test);
+    if skip.is_none() {
+        for observer in &shared.observers {
+            observer.on_test_start(&test);
+        }
     }
     let http = shared.http.get(case.name()).cloned();
     // `Client::scope` without its borrow of the client.
     let run = crate::context::CLIENT.scope(
         shared.client.clone(),
-        runner::execute(&case, test, shared.store.clone(), http),
+        runner::execute(&case, test, skip, shared.store.clone(), http),
     );
     let name = case.name();
     run.then(move |report| {
@@ -432,6 +436,10 @@ async fn finish(shared: &Shared, case: &'static str, report: TestReport, ack: Ac
         .get(case)
         .and_then(|health| lock(health).on_report(&report));
     let published = publish(shared, &report).await;
+    // Its report is out: the test's signals are let go (a re-run finds them on the bus).
+    if let Some(test) = &report.test {
+        shared.store.release(case, &test.id);
+    }
     if let Some(suite) = suite {
         publish(shared, &suite).await;
     }
@@ -446,9 +454,12 @@ async fn publish(shared: &Shared, report: &TestReport) -> bool {
     for observer in &shared.observers {
         observer.on_report(report);
     }
-    if !shared.settings.send_reports {
-        return true;
-    }
+    let published = !shared.settings.send_reports || publish_report(shared, report).await;
+    crate::hooks::report_published(shared.cases.get(report.case_name.as_str()), report).await;
+    published
+}
+
+async fn publish_report(shared: &Shared, report: &TestReport) -> bool {
     match shared.transport.publish_report(report).await {
         Ok(()) => true,
         Err(error) => {
@@ -475,8 +486,9 @@ async fn signal_loop(
             .fetch_add(1, Ordering::Relaxed);
         match shared.cases.get(event.case_name.as_str()) {
             Some(case) => shared.store.resolve(
+                case.name(),
                 &event.key,
-                &event.signal_name,
+                event.signal_name,
                 event.value,
                 case.options.test_expires,
             ),
