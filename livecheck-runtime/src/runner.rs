@@ -480,8 +480,70 @@ mod tests {
         Ok(())
     }
 
+    /// Waits for a signal that never comes, with this timeout if any.
+    #[crate::case(probability = 1.0, max_runtime = "1m")]
+    async fn waits_long(timeout_secs: Option<u64>) -> crate::Result {
+        let wait = NOTHING.wait();
+        match timeout_secs {
+            Some(secs) => wait.timeout(secs).await?,
+            None => wait.await?,
+        }
+        Ok(())
+    }
+
+    crate::signal! {
+        /// Never sent.
+        NOTHING: () for waits_long;
+    }
+
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Buffer {
+        /// Sets this buffer as the thread's log output (INFO and up) while the guard lives.
+        fn capture(&self) -> tracing::subscriber::DefaultGuard {
+            let writer = self.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::INFO)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// A wait whose timeout outlasts the test's `max_runtime` is cut short by it: said once a
+    /// case. A wait with no timeout ends at the test's expiry, bounded by design: not said.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_longer_than_max_runtime_is_warned_about_once() {
+        // (the wait's timeout, a warning)
+        let table = [
+            (None, false),
+            (Some(30), false),
+            (Some(3600), true),
+            (Some(7200), false),
+        ];
+        let mut kit = TestKit::builder().case(waits_long).start();
+        for (i, (timeout, warns)) in table.into_iter().enumerate() {
+            let buffer = Buffer::default();
+            let _capture = buffer.capture();
+            let id = format!("t{i}");
+            kit.run(waits_long.trigger(id.as_str(), timeout))
+                .await
+                .unwrap();
+            assert_eq!(kit.report_for(&id).await.state, State::Timeout);
+            let text = buffer.text();
+            assert_eq!(
+                text.contains("raise the case's max_runtime"),
+                warns,
+                "row {i}: {text}"
+            );
+        }
+    }
 
     impl Write for Buffer {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -507,13 +569,7 @@ mod tests {
         ];
         for (i, (log_passes, pass, level)) in table.into_iter().enumerate() {
             let buffer = Buffer::default();
-            let writer = buffer.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::INFO)
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .finish();
-            let _default = tracing::subscriber::set_default(subscriber);
+            let _capture = buffer.capture();
             let mut kit = TestKit::builder()
                 .case_with(logged, |o| o.log_passes = log_passes)
                 .start();
@@ -521,7 +577,7 @@ mod tests {
             let state = kit.report_for("t").await.state;
             assert_eq!(state, if pass { State::Pass } else { State::Fail });
             kit.shutdown().await;
-            let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+            let text = buffer.text();
             let block = text.lines().find(|l| l.contains("test log:"));
             match level {
                 Some(level) => {

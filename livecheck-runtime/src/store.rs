@@ -98,11 +98,8 @@ impl Inner {
         test.signals.retain(|(_, slot)| keep(slot));
         self.slots -= before - test.signals.len();
         if test.signals.is_empty() {
-            if let Some((key, test)) = self.tests.remove_entry(key) {
-                if let Some(at) = test.expiry {
-                    self.expiry.remove(&at);
-                }
-                drop(key);
+            if let Some(at) = self.tests.remove(key).and_then(|test| test.expiry) {
+                self.expiry.remove(&at);
             }
         }
     }
