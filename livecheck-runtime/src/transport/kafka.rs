@@ -22,16 +22,14 @@ use futures::StreamExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::offsets::OffsetTracker;
+use super::offsets::{OffsetTracker, Received};
 use super::{
     Delivery, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
 };
@@ -349,7 +347,13 @@ impl KafkaTransport {
             .send(record, rdkafka::util::Timeout::Never)
             .await
             .map(|_| ())
-            .map_err(|(e, _)| broker_error(format!("produce to {topic}"), e))
+            .map_err(|(e, _)| match e.rdkafka_error_code() {
+                Some(
+                    rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge
+                    | rdkafka::types::RDKafkaErrorCode::InvalidMessageSize,
+                ) => TransportError::TooLarge,
+                _ => broker_error(format!("produce to {topic}"), e),
+            })
     }
 }
 
@@ -487,8 +491,8 @@ fn receiver_stream<T: Send + 'static>(
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
-/// Rebalance callbacks of the tests consumer: track offsets, tell the bus which partitions to
-/// read, and who leads.
+/// Rebalance callbacks of the tests consumer: track offsets and leases, tell the bus which
+/// partitions to read, and who leads.
 struct GroupContext {
     tests_topic: String,
     tracker: Arc<Mutex<OffsetTracker>>,
@@ -498,30 +502,129 @@ struct GroupContext {
 
 impl ClientContext for GroupContext {}
 
-impl ConsumerContext for GroupContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let mut partitions: Vec<i32> = tpl
-                    .elements()
-                    .iter()
-                    .filter(|e| e.topic() == self.tests_topic)
-                    .map(|e| e.partition())
-                    .collect();
-                partitions.sort_unstable();
-                tracing::info!(?partitions, "partitions assigned");
-                self.tracker
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .assign(&partitions);
-                self.leader.send_replace(partitions.contains(&0));
-                self.assigned.send_replace(partitions);
+impl GroupContext {
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
+        let mut partitions: Vec<i32> = tpl
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == self.tests_topic)
+            .map(|e| e.partition())
+            .collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        partitions
+    }
+
+    /// The metadata of the last commits of partitions new to this worker: how far their
+    /// earlier owner got (see `offsets`).
+    fn previous_commits(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partitions: &[i32],
+    ) -> HashMap<i32, String> {
+        let tracker = lock(&self.tracker);
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions.iter().filter(|p| !tracker.is_assigned(**p)) {
+            tpl.add_partition(&self.tests_topic, p);
+        }
+        drop(tracker);
+        if tpl.count() == 0 {
+            return HashMap::new();
+        }
+        match consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+            Ok(found) => found
+                .elements()
+                .iter()
+                .map(|e| (e.partition(), e.metadata().to_owned()))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "committed offsets unavailable: attempts of re-runs not known");
+                HashMap::new()
             }
-            Rebalance::Revoke(_) => {
+        }
+    }
+
+    /// Settles the leases on the partitions now owned, and returns where kept partitions resume.
+    fn settle(&self, consumer: &BaseConsumer<Self>, partitions: Vec<i32>) -> Vec<(i32, i64)> {
+        let previous = self.previous_commits(consumer, &partitions);
+        let resume = lock(&self.tracker).assign(&partitions, &previous);
+        tracing::info!(?partitions, "partitions assigned");
+        self.leader.send_replace(partitions.contains(&0));
+        self.assigned.send_replace(partitions);
+        resume
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    /// Kafka's rebalance, with livecheck's bookkeeping around it:
+    /// - revoke (eager protocol: every partition, before any assignment): commit what is done,
+    ///   then every running test's lease is pending;
+    /// - assign: leases of partitions kept are owned again and those partitions resume after
+    ///   what this worker already read (not at the committed offset, which would run the tests
+    ///   in flight a second time); leases of partitions lost are lost.
+    ///
+    /// The cooperative protocol (`-X partition.assignment.strategy=cooperative-sticky`) moves
+    /// only some partitions: its revocations are final at once.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        use rdkafka::consumer::RebalanceProtocol;
+        use rdkafka::types::RDKafkaRespErr as Code;
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            Code::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut partitions = self.partitions(tpl);
+                if cooperative {
+                    partitions.extend(self.assigned.borrow().iter().copied());
+                    partitions.sort_unstable();
+                    partitions.dedup();
+                }
+                for (partition, next) in self.settle(consumer, partitions) {
+                    if let Some(mut element) = tpl.find_partition(&self.tests_topic, partition) {
+                        let _ = element.set_offset(Offset::Offset(next));
+                    }
+                }
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            Code::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                commit_done(consumer, &self.tests_topic, &self.tracker, CommitMode::Sync);
                 tracing::info!("partitions revoked");
                 self.leader.send_replace(false);
+                if cooperative {
+                    let revoked = self.partitions(tpl);
+                    let kept: Vec<i32> = self
+                        .assigned
+                        .borrow()
+                        .iter()
+                        .copied()
+                        .filter(|p| !revoked.contains(p))
+                        .collect();
+                    self.settle(consumer, kept);
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    lock(&self.tracker).revoke_all();
+                    consumer.unassign()
+                }
             }
-            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
+            other => {
+                tracing::warn!(error = ?other, "rebalance error");
+                // As librdkafka does on an error: drop the assignment; the group rejoins.
+                lock(&self.tracker).revoke_all();
+                consumer.unassign()
+            }
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "partition (un)assignment failed");
         }
     }
 }
@@ -548,16 +651,26 @@ async fn consume_tests(
             }
         };
         let (partition, offset) = (message.partition(), message.offset());
-        let generation = lock(&tracker).received(partition, offset);
-        let Some(generation) = generation else {
-            continue;
+        let received = lock(&tracker).received(partition, offset);
+        let (generation, attempt, lease) = match received {
+            Received::Run {
+                generation,
+                attempt,
+                lease,
+            } => (generation, attempt, lease),
+            Received::Seen => {
+                tracing::debug!(partition, offset, "test already read here: not run twice");
+                continue;
+            }
+            Received::NotAssigned => continue,
         };
         match Codec::decode_test(message.payload().unwrap_or_default()) {
             Ok(test) => {
                 let tracker = tracker.clone();
                 let delivery = Delivery::with_ack(test, move || {
                     lock(&tracker).done(partition, offset, generation);
-                });
+                })
+                .with_lease(lease, attempt);
                 drop(message);
                 if out.send(delivery).await.is_err() {
                     break;
@@ -592,34 +705,49 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Commits what the tracker allows (with the metadata that marks re-runs), now.
+fn commit_done<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    tracker: &Mutex<OffsetTracker>,
+    mode: CommitMode,
+) {
+    let commits = lock(tracker).take_commits();
+    if commits.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (partition, offset, metadata) in commits {
+        let mut element = tpl.add_partition(topic, partition);
+        let _ = element.set_offset(Offset::Offset(offset));
+        element.set_metadata(metadata);
+    }
+    if let Err(error) = consumer.commit(&tpl, mode) {
+        tracing::warn!(%error, "offset commit failed; will retry with later offsets");
+    }
+}
+
 /// Commits what the tracker allows, every 100 ms, and once more (synchronously) at shutdown.
+///
+/// The last commit blocks on the broker: it runs on the blocking pool, not on a runtime
+/// thread (`block_in_place` panicked on a current-thread runtime).
 async fn commit_loop(
     consumer: Arc<StreamConsumer<GroupContext>>,
     tracker: Arc<Mutex<OffsetTracker>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let topic = consumer.context().tests_topic.clone();
-    let commit = |mode: CommitMode| {
-        let commits = lock(&tracker).take_commits();
-        if commits.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (partition, offset) in commits {
-            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
-        }
-        if let Err(error) = consumer.commit(&tpl, mode) {
-            tracing::warn!(%error, "offset commit failed; will retry with later offsets");
-        }
-    };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = tick.tick() => commit(CommitMode::Async),
+            _ = tick.tick() => commit_done(&*consumer, &topic, &tracker, CommitMode::Async),
         }
     }
-    tokio::task::block_in_place(|| commit(CommitMode::Sync));
+    let _ = tokio::task::spawn_blocking(move || {
+        commit_done(&*consumer, &topic, &tracker, CommitMode::Sync)
+    })
+    .await;
 }
 
 async fn consume_bus(
@@ -644,6 +772,10 @@ async fn consume_bus(
                 current = wanted;
             }
             message = consumer.recv(), if !current.is_empty() => match message {
+                Ok(message) if older_than(&message, replay) => {
+                    tracing::trace!(partition = message.partition(), offset = message.offset(),
+                        "signal older than the replay window skipped");
+                }
                 Ok(message) => match Codec::decode_signal(message.payload().unwrap_or_default()) {
                     Ok(signal) => {
                         drop(message);
@@ -667,6 +799,20 @@ async fn consume_bus(
             },
         }
     }
+}
+
+/// How many signals of a bus partition are read again, at most, when the broker cannot say
+/// where the replay window starts.
+const REPLAY_TAIL: i64 = 100_000;
+
+/// Whether a bus message was written before the replay window (a replayed tail reaches back
+/// further than the window).
+fn older_than(message: &impl Message, window: Duration) -> bool {
+    let Some(written) = message.timestamp().to_millis() else {
+        return false;
+    };
+    let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    written < chrono::Utc::now().timestamp_millis().saturating_sub(window)
 }
 
 /// Assigns the bus partitions `wanted`: partitions kept continue where they are; new ones start
@@ -714,8 +860,12 @@ async fn reassign_bus(
                     for element in found.elements() {
                         let offset = match element.offset() {
                             Offset::Offset(o) if o >= 0 => Offset::Offset(o),
-                            // No signal since then: start at the end.
-                            _ => Offset::End,
+                            // "No message since then" — or a broker that does not look offsets
+                            // up by time (librdkafka's mock cluster answers -1 for everything:
+                            // starting at the end lost every signal sent before a partition
+                            // moved, issue 9). Replay a bounded tail instead; what is older
+                            // than the window is skipped as it is read.
+                            _ => Offset::OffsetTail(REPLAY_TAIL),
                         };
                         let _ = tpl.add_partition_offset(&topic, element.partition(), offset);
                     }
