@@ -167,6 +167,12 @@ impl WorkerHandle {
             .is_some_and(|leader| *leader.borrow())
     }
 
+    /// The consumer group as the transport sees it (Kafka): owners and lag of each partition of
+    /// the tests topic, and the partitions nobody consumes.
+    pub fn group(&self) -> Option<crate::transport::GroupView> {
+        self.0.transport.group()
+    }
+
     /// The transport's counters (undecodable messages skipped, consumer errors).
     pub fn transport_counters(&self) -> TransportCounters {
         self.0.transport.counters()

@@ -11,7 +11,7 @@
 //! - The leader is the worker that owns partition 0 of the tests topic.
 //! - An undecodable message is logged, counted ([`KafkaStats`]) and skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +29,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::group::{assigned_partitions, GroupView, OrphanJudge, PartitionView};
 use super::offsets::{OffsetTracker, Received};
 use super::{
     Delivery, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
@@ -78,6 +79,9 @@ pub struct KafkaConfig {
     pub replication: i32,
     /// Encoding of executions and signals written (bincode); both are read.
     pub codec: Codec,
+    /// How often the group is looked at for partitions nobody consumes (10 s; see
+    /// [`GroupView`]).
+    pub group_check_interval: Duration,
     /// How far back the bus is read on a new assignment (3 h, Faust's `test_expires`; a worker
     /// sets it to the largest `test_expires` of its cases).
     pub signal_replay: Duration,
@@ -95,6 +99,7 @@ impl KafkaConfig {
             replication: 1,
             codec: Codec::default(),
             signal_replay: Duration::from_secs(3 * 3600),
+            group_check_interval: Duration::from_secs(10),
         }
     }
 
@@ -181,6 +186,7 @@ pub struct KafkaTransport {
     stats: Arc<KafkaStats>,
     running: Mutex<Option<Running>>,
     assigned: watch::Sender<Vec<i32>>,
+    group: watch::Sender<Option<GroupView>>,
 }
 
 struct Running {
@@ -218,6 +224,7 @@ impl KafkaTransport {
             stats: Arc::default(),
             running: Mutex::new(None),
             assigned: watch::channel(Vec::new()).0,
+            group: watch::channel(None).0,
         })
     }
 
@@ -432,6 +439,13 @@ impl Transport for KafkaTransport {
                     self.stats.clone(),
                     shutdown_rx.clone(),
                 )),
+                tokio::spawn(watch_group(
+                    tests.clone(),
+                    self.config.group_id.clone(),
+                    self.config.group_check_interval,
+                    self.group.clone(),
+                    shutdown_rx.clone(),
+                )),
                 tokio::spawn(commit_loop(tests, tracker, shutdown_rx.clone())),
                 tokio::spawn(consume_bus(
                     Arc::new(bus),
@@ -462,6 +476,10 @@ impl Transport for KafkaTransport {
 
     fn is_assigned(&self) -> bool {
         !self.assigned.borrow().is_empty()
+    }
+
+    fn group(&self) -> Option<GroupView> {
+        self.group.borrow().clone()
     }
 
     fn close(&self) -> TransportFuture<'_, ()> {
@@ -703,6 +721,132 @@ fn count_skip(
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Looks at the group every `every` (see [`GroupView`]): who owns which partition of the tests
+/// topic, the lag of each, and which are orphaned — said loudly, once when it starts and once
+/// when it ends.
+async fn watch_group(
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    group: String,
+    every: Duration,
+    view: watch::Sender<Option<GroupView>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut judge = OrphanJudge::default();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures = 0u64;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tick.tick() => {}
+        }
+        let (c, g) = (consumer.clone(), group.clone());
+        let look = tokio::task::spawn_blocking(move || look_at_group(&c, &g)).await;
+        let (state, members, partitions) = match look {
+            Ok(Ok(look)) => look,
+            Ok(Err(error)) => {
+                failures += 1;
+                if failures == 1 || failures % 30 == 0 {
+                    tracing::warn!(%error, failures, "could not look at the consumer group");
+                }
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let orphaned = judge.judge(state == "Stable" && members > 0, &partitions);
+        let before = view
+            .borrow()
+            .as_ref()
+            .map(|v| v.orphaned.clone())
+            .unwrap_or_default();
+        if orphaned != before {
+            if orphaned.is_empty() {
+                tracing::info!(group, "orphaned partitions: none any more");
+            } else {
+                let waiting: i64 = orphaned
+                    .iter()
+                    .filter_map(|p| partitions.get(p).and_then(|(_, lag)| *lag))
+                    .sum();
+                tracing::error!(group, partitions = ?orphaned, tests_waiting = waiting,
+                    "orphaned partitions: tests on them are run by no worker (the broker \
+                     assigned them to no member); restarting a worker makes the group \
+                     rebalance");
+            }
+        }
+        view.send_replace(Some(GroupView {
+            group: group.clone(),
+            state,
+            members,
+            partitions: partitions
+                .into_iter()
+                .map(|(partition, (owner, lag))| PartitionView {
+                    partition,
+                    owner,
+                    lag,
+                })
+                .collect(),
+            orphaned,
+        }));
+    }
+}
+
+/// The group's state, its member count, and each tests partition's owner and lag.
+#[allow(clippy::type_complexity)]
+fn look_at_group(
+    consumer: &StreamConsumer<GroupContext>,
+    group: &str,
+) -> rdkafka::error::KafkaResult<(String, usize, BTreeMap<i32, (Option<String>, Option<i64>)>)> {
+    let timeout = Duration::from_secs(5);
+    let topic = consumer.context().tests_topic.as_str();
+    let groups = consumer.fetch_group_list(Some(group), timeout)?;
+    let (state, members) = match groups.groups().iter().find(|g| g.name() == group) {
+        Some(info) => (info.state().to_owned(), info.members()),
+        None => (String::from("Unknown"), &[][..]),
+    };
+    let mut owners = HashMap::new();
+    for member in members {
+        let partitions = member
+            .assignment()
+            .and_then(|bytes| assigned_partitions(bytes, topic))
+            .unwrap_or_default();
+        for partition in partitions {
+            owners.insert(
+                partition,
+                format!("{} ({})", member.id(), member.client_host()),
+            );
+        }
+    }
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map_or(0, |t| t.partitions().len());
+    let mut tpl = TopicPartitionList::new();
+    for partition in 0..count {
+        tpl.add_partition(topic, partition as i32);
+    }
+    let committed = consumer.committed_offsets(tpl, timeout)?;
+    let mut out = BTreeMap::new();
+    for partition in 0..count as i32 {
+        let lag = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .ok()
+            .map(|(low, high)| {
+                let from = match committed
+                    .find_partition(topic, partition)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) if o >= low => o,
+                    _ => low,
+                };
+                (high - from).max(0)
+            });
+        out.insert(partition, (owners.remove(&partition), lag));
+    }
+    Ok((state, members.len(), out))
 }
 
 /// Commits what the tracker allows (with the metadata that marks re-runs), now.

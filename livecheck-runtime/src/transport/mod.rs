@@ -11,10 +11,12 @@ use tokio::sync::watch;
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
 pub mod embedded;
+mod group;
 pub mod kafka;
 mod memory;
 mod offsets;
 
+pub use group::{GroupView, PartitionView};
 pub use memory::MemoryTransport;
 pub use offsets::{Lease, Ownership};
 
@@ -48,6 +50,12 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// of the tests topic. True by default (nothing to wait for).
     fn is_assigned(&self) -> bool {
         true
+    }
+    /// The consumer group as the broker describes it — owners and lag of each partition, and
+    /// the partitions nobody consumes — where the transport has one (Kafka); `None` otherwise
+    /// or before the first look.
+    fn group(&self) -> Option<GroupView> {
+        None
     }
 }
 
