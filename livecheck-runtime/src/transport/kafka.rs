@@ -405,6 +405,8 @@ impl Transport for KafkaTransport {
             let assigned_rx = self.assigned.subscribe();
             let (leader_tx, leader_rx) = watch::channel(false);
             let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+            // Names this worker's progress markers on the bus (see `offsets`).
+            let instance = uuid::Uuid::new_v4().to_string();
             let context = GroupContext {
                 tests_topic: self.config.topics.tests.clone(),
                 tracker: tracker.clone(),
@@ -446,11 +448,25 @@ impl Transport for KafkaTransport {
                     self.group.clone(),
                     shutdown_rx.clone(),
                 )),
-                tokio::spawn(commit_loop(tests, tracker, shutdown_rx.clone())),
+                tokio::spawn(commit_loop(
+                    tests,
+                    tracker.clone(),
+                    Progress {
+                        producer: self.producer.clone(),
+                        bus: self.config.topics.bus.clone(),
+                        instance: instance.clone(),
+                        codec: self.config.codec,
+                    },
+                    shutdown_rx.clone(),
+                )),
                 tokio::spawn(consume_bus(
                     Arc::new(bus),
-                    self.config.topics.bus.clone(),
-                    self.config.signal_replay,
+                    BusReader {
+                        topic: self.config.topics.bus.clone(),
+                        replay: self.config.signal_replay,
+                        tracker,
+                        instance,
+                    },
                     assigned_rx,
                     signals_tx,
                     self.stats.clone(),
@@ -533,39 +549,9 @@ impl GroupContext {
         partitions
     }
 
-    /// The metadata of the last commits of partitions new to this worker: how far their
-    /// earlier owner got (see `offsets`).
-    fn previous_commits(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        partitions: &[i32],
-    ) -> HashMap<i32, String> {
-        let tracker = lock(&self.tracker);
-        let mut tpl = TopicPartitionList::new();
-        for &p in partitions.iter().filter(|p| !tracker.is_assigned(**p)) {
-            tpl.add_partition(&self.tests_topic, p);
-        }
-        drop(tracker);
-        if tpl.count() == 0 {
-            return HashMap::new();
-        }
-        match consumer.committed_offsets(tpl, Duration::from_secs(5)) {
-            Ok(found) => found
-                .elements()
-                .iter()
-                .map(|e| (e.partition(), e.metadata().to_owned()))
-                .collect(),
-            Err(error) => {
-                tracing::warn!(%error, "committed offsets unavailable: attempts of re-runs not known");
-                HashMap::new()
-            }
-        }
-    }
-
     /// Settles the leases on the partitions now owned, and returns where kept partitions resume.
-    fn settle(&self, consumer: &BaseConsumer<Self>, partitions: Vec<i32>) -> Vec<(i32, i64)> {
-        let previous = self.previous_commits(consumer, &partitions);
-        let resume = lock(&self.tracker).assign(&partitions, &previous);
+    fn settle(&self, partitions: Vec<i32>) -> Vec<(i32, i64)> {
+        let resume = lock(&self.tracker).assign(&partitions);
         tracing::info!(?partitions, "partitions assigned");
         self.leader.send_replace(partitions.contains(&0));
         self.assigned.send_replace(partitions);
@@ -603,7 +589,7 @@ impl ConsumerContext for GroupContext {
                     partitions.sort_unstable();
                     partitions.dedup();
                 }
-                for (partition, next) in self.settle(consumer, partitions) {
+                for (partition, next) in self.settle(partitions) {
                     if let Some(mut element) = tpl.find_partition(&self.tests_topic, partition) {
                         let _ = element.set_offset(Offset::Offset(next));
                     }
@@ -627,7 +613,7 @@ impl ConsumerContext for GroupContext {
                         .copied()
                         .filter(|p| !revoked.contains(p))
                         .collect();
-                    self.settle(consumer, kept);
+                    self.settle(kept);
                     consumer.incremental_unassign(tpl)
                 } else {
                     lock(&self.tracker).revoke_all();
@@ -670,12 +656,8 @@ async fn consume_tests(
         };
         let (partition, offset) = (message.partition(), message.offset());
         let received = lock(&tracker).received(partition, offset);
-        let (generation, attempt, lease) = match received {
-            Received::Run {
-                generation,
-                attempt,
-                lease,
-            } => (generation, attempt, lease),
+        let (generation, lease) = match received {
+            Received::Run { generation, lease } => (generation, lease),
             Received::Seen => {
                 tracing::debug!(partition, offset, "test already read here: not run twice");
                 continue;
@@ -684,11 +666,11 @@ async fn consume_tests(
         };
         match Codec::decode_test(message.payload().unwrap_or_default()) {
             Ok(test) => {
-                let tracker = tracker.clone();
+                let (done, attempt) = (tracker.clone(), tracker.clone());
                 let delivery = Delivery::with_ack(test, move || {
-                    lock(&tracker).done(partition, offset, generation);
+                    lock(&done).done(partition, offset, generation);
                 })
-                .with_lease(lease, attempt);
+                .with_lease(lease, move || lock(&attempt).attempt(partition, offset));
                 drop(message);
                 if out.send(delivery).await.is_err() {
                     break;
@@ -849,7 +831,7 @@ fn look_at_group(
     Ok((state, members.len(), out))
 }
 
-/// Commits what the tracker allows (with the metadata that marks re-runs), now.
+/// Commits what the tracker allows, now.
 fn commit_done<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     topic: &str,
@@ -861,23 +843,79 @@ fn commit_done<C: ConsumerContext>(
         return;
     }
     let mut tpl = TopicPartitionList::new();
-    for (partition, offset, metadata) in commits {
-        let mut element = tpl.add_partition(topic, partition);
-        let _ = element.set_offset(Offset::Offset(offset));
-        element.set_metadata(metadata);
+    for (partition, offset) in commits {
+        let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
     }
     if let Err(error) = consumer.commit(&tpl, mode) {
         tracing::warn!(%error, "offset commit failed; will retry with later offsets");
     }
 }
 
-/// Commits what the tracker allows, every 100 ms, and once more (synchronously) at shutdown.
+/// Where a worker writes its progress markers (see `offsets`): the bus, as this instance.
+struct Progress {
+    producer: FutureProducer,
+    bus: String,
+    instance: String,
+    codec: Codec,
+}
+
+/// The `case_name` of progress markers on the bus: no case has it (case names are paths).
+const PROGRESS_CASE: &str = "__livecheck";
+
+impl Progress {
+    /// Writes the markers that changed, without waiting for their delivery (a lost marker only
+    /// makes a later re-run's attempt number one too low).
+    fn write(&self, tracker: &Mutex<OffsetTracker>) {
+        for (partition, started_upto, attempt) in lock(tracker).take_progress() {
+            let marker = SignalEvent {
+                signal_name: "progress".into(),
+                case_name: PROGRESS_CASE.into(),
+                key: self.instance.clone(),
+                value: serde_json::json!({"started_upto": started_upto, "attempt": attempt}),
+            };
+            let payload = self.codec.encode_signal(&marker);
+            let record = FutureRecord::to(&self.bus)
+                .partition(partition)
+                .key(&self.instance)
+                .payload(&payload);
+            if let Err((error, _)) = self.producer.send_result(record) {
+                tracing::debug!(%error, partition, "progress marker not written");
+            }
+        }
+    }
+}
+
+/// Reads a progress marker of another instance into the tracker; true if `signal` was one.
+fn read_progress(
+    signal: &SignalEvent,
+    partition: i32,
+    instance: &str,
+    tracker: &Mutex<OffsetTracker>,
+) -> bool {
+    if signal.case_name != PROGRESS_CASE {
+        return false;
+    }
+    let started_upto = signal.value["started_upto"].as_i64();
+    let attempt = signal.value["attempt"]
+        .as_u64()
+        .and_then(|a| u32::try_from(a).ok());
+    if let (Some(started_upto), Some(attempt), false) =
+        (started_upto, attempt, signal.key == instance)
+    {
+        lock(tracker).note_progress(partition, &signal.key, started_upto, attempt);
+    }
+    true
+}
+
+/// Commits what the tracker allows and writes progress markers, every 100 ms, and commits once
+/// more (synchronously) at shutdown.
 ///
 /// The last commit blocks on the broker: it runs on the blocking pool, not on a runtime
 /// thread (`block_in_place` panicked on a current-thread runtime).
 async fn commit_loop(
     consumer: Arc<StreamConsumer<GroupContext>>,
     tracker: Arc<Mutex<OffsetTracker>>,
+    progress: Progress,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let topic = consumer.context().tests_topic.clone();
@@ -885,7 +923,10 @@ async fn commit_loop(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = tick.tick() => commit_done(&*consumer, &topic, &tracker, CommitMode::Async),
+            _ = tick.tick() => {
+                progress.write(&tracker);
+                commit_done(&*consumer, &topic, &tracker, CommitMode::Async);
+            }
         }
     }
     let _ = tokio::task::spawn_blocking(move || {
@@ -894,15 +935,30 @@ async fn commit_loop(
     .await;
 }
 
-async fn consume_bus(
-    consumer: Arc<StreamConsumer>,
+/// What the bus consumer needs beside its consumer and channels.
+struct BusReader {
     topic: String,
     replay: Duration,
+    /// Progress markers of earlier owners go here (see `offsets`).
+    tracker: Arc<Mutex<OffsetTracker>>,
+    /// This worker's instance: its own markers are not about earlier owners.
+    instance: String,
+}
+
+async fn consume_bus(
+    consumer: Arc<StreamConsumer>,
+    reader: BusReader,
     mut assigned: watch::Receiver<Vec<i32>>,
     out: mpsc::Sender<Delivery<SignalEvent>>,
     stats: Arc<KafkaStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let BusReader {
+        topic,
+        replay,
+        tracker,
+        instance,
+    } = reader;
     let mut current: Vec<i32> = Vec::new();
     loop {
         tokio::select! {
@@ -922,7 +978,11 @@ async fn consume_bus(
                 }
                 Ok(message) => match Codec::decode_signal(message.payload().unwrap_or_default()) {
                     Ok(signal) => {
+                        let partition = message.partition();
                         drop(message);
+                        if read_progress(&signal, partition, &instance, &tracker) {
+                            continue;
+                        }
                         if out.send(Delivery::new(signal)).await.is_err() {
                             break;
                         }

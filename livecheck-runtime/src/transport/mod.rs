@@ -103,7 +103,7 @@ impl<T> Delivery<T> {
             ack: Ack {
                 ack: None,
                 lease: None,
-                attempt: 1,
+                attempt: None,
             },
         }
     }
@@ -116,10 +116,15 @@ impl<T> Delivery<T> {
     }
 
     /// Holds the value under `lease` (its partition's ownership, see [`Lease`]); `attempt`
-    /// counts the runs of a test, earlier ones on workers that died before reporting it.
-    pub fn with_lease(mut self, lease: Lease, attempt: u32) -> Self {
+    /// tells, when asked (once the test ends: what earlier owners said may still be arriving),
+    /// which run of the test this is, earlier ones on workers that died before reporting it.
+    pub fn with_lease(
+        mut self,
+        lease: Lease,
+        attempt: impl Fn() -> u32 + Send + Sync + 'static,
+    ) -> Self {
         self.ack.lease = Some(lease);
-        self.ack.attempt = attempt.max(1);
+        self.ack.attempt = Some(Box::new(attempt));
         self
     }
 
@@ -147,7 +152,7 @@ impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
 pub struct Ack {
     ack: Option<Box<dyn FnOnce() + Send>>,
     lease: Option<Lease>,
-    attempt: u32,
+    attempt: Option<Box<dyn Fn() -> u32 + Send + Sync>>,
 }
 
 impl Ack {
@@ -165,7 +170,7 @@ impl Ack {
 
     /// Which run of the value this is (1 unless an earlier owner may have run it).
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.attempt.as_ref().map_or(1, |attempt| attempt().max(1))
     }
 }
 
@@ -173,7 +178,7 @@ impl fmt::Debug for Ack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ack")
             .field("pending", &self.ack.is_some())
-            .field("attempt", &self.attempt)
+            .field("lease", &self.lease)
             .finish()
     }
 }

@@ -9,11 +9,14 @@
 //!   consumer resumes after what was already read, so nothing runs twice), partitions lost are
 //!   *lost* and their tests stop without a report: the new owner runs them and reports them
 //!   once (a revoked worker that kept running them reported TIMEOUTs, issue 9).
-//! - Attempts: every commit carries, as its metadata, the highest offset the owner had started
-//!   and the highest attempt among the tests it had in flight. A new owner gives the tests up to
-//!   that offset the next attempt number: they may have run before, on a worker that died.
+//! - Attempts: every 100 ms while it works, the owner of a partition writes a *progress marker*
+//!   to the bus partition of the same number: the highest offset it has started, and the highest
+//!   attempt among its tests in flight. A new owner replays the bus anyway (for the signals), so
+//!   it reads the markers of earlier owners and gives the tests up to their offsets the next
+//!   attempt number: they may have run before, on a worker that died. (Kafka's commit metadata
+//!   would be the natural place, but tansu 0.6.0 drops it.)
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use tokio::sync::watch;
 
@@ -67,59 +70,61 @@ impl Lease {
     }
 }
 
+/// What an earlier owner of a partition said of its progress.
+#[derive(Debug)]
+struct Earlier {
+    instance: String,
+    started_upto: i64,
+    attempt: u32,
+}
+
 #[derive(Debug)]
 struct PartitionState {
     generation: u64,
-    /// Offsets running now, with their attempt numbers.
-    in_flight: BTreeMap<i64, u32>,
+    /// Offsets running now.
+    in_flight: BTreeSet<i64>,
     /// One past the highest offset received.
     next: Option<i64>,
-    /// The last commit sent: offset and metadata.
-    committed: Option<(i64, String)>,
-    /// Offsets up to this one may have run on an earlier owner, `retry_attempt` times.
-    retry_upto: i64,
-    retry_attempt: u32,
+    /// The last offset committed.
+    committed: Option<i64>,
+    /// The last progress marker written: (highest offset started, attempt).
+    marked: Option<(i64, u32)>,
+    /// Progress markers of earlier owners, one per worker instance.
+    earlier: Vec<Earlier>,
     ownership: watch::Sender<Ownership>,
 }
 
 impl PartitionState {
-    fn new(generation: u64, previous: Option<&str>) -> Self {
-        let (retry_upto, retry_attempt) = previous.and_then(parse_metadata).unwrap_or((-1, 0));
+    fn new(generation: u64) -> Self {
         PartitionState {
             generation,
-            in_flight: BTreeMap::new(),
+            in_flight: BTreeSet::new(),
             next: None,
             committed: None,
-            retry_upto,
-            retry_attempt,
+            marked: None,
+            earlier: Vec::new(),
             ownership: watch::channel(Ownership::Owned).0,
         }
     }
 
-    fn metadata(&self) -> String {
-        let started = self.next.map_or(-1, |n| n - 1);
-        let attempt = self.in_flight.values().copied().max().unwrap_or(1);
-        format!("livecheck:{started}:{attempt}")
+    /// The run number of the test at `offset`: one more than the most any earlier owner that
+    /// got that far had.
+    fn attempt(&self, offset: i64) -> u32 {
+        1 + self
+            .earlier
+            .iter()
+            .filter(|e| e.started_upto >= offset)
+            .map(|e| e.attempt)
+            .max()
+            .unwrap_or(0)
     }
-}
-
-/// Reads the metadata of an earlier owner's commit: (highest offset started, its attempt).
-fn parse_metadata(metadata: &str) -> Option<(i64, u32)> {
-    let mut parts = metadata.strip_prefix("livecheck:")?.split(':');
-    let started = parts.next()?.parse().ok()?;
-    let attempt = parts.next()?.parse().ok()?;
-    Some((started, attempt))
 }
 
 /// What to do with a message just read.
 #[derive(Debug)]
 pub(crate) enum Received {
     /// Run it: hand back `generation` in [`OffsetTracker::done`].
-    Run {
-        generation: u64,
-        attempt: u32,
-        lease: Lease,
-    },
+    Run { generation: u64, lease: Lease },
     /// Already read under the current ownership (running or done): skip it.
     Seen,
     /// The partition is not assigned here (a message fetched before a revocation).
@@ -141,15 +146,11 @@ impl OffsetTracker {
         }
     }
 
-    /// The partitions now assigned, with the metadata of each new one's last commit. Kept
-    /// partitions go on where they were; lost ones are dropped and their leases lost; new ones
-    /// start afresh. Returns where the consumer should resume each kept partition (one past what
-    /// it already read), so nothing is fetched and run twice.
-    pub(crate) fn assign(
-        &mut self,
-        partitions: &[i32],
-        previous: &HashMap<i32, String>,
-    ) -> Vec<(i32, i64)> {
+    /// The partitions now assigned. Kept partitions go on where they were; lost ones are
+    /// dropped and their leases lost; new ones start afresh. Returns where the consumer should
+    /// resume each kept partition (one past what it already read), so nothing is fetched and
+    /// run twice.
+    pub(crate) fn assign(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
         self.generation += 1;
         let generation = self.generation;
         self.partitions.retain(|p, state| {
@@ -170,18 +171,11 @@ impl OffsetTracker {
                     }
                 }
                 None => {
-                    let state =
-                        PartitionState::new(generation, previous.get(p).map(String::as_str));
-                    self.partitions.insert(*p, state);
+                    self.partitions.insert(*p, PartitionState::new(generation));
                 }
             }
         }
         resume
-    }
-
-    /// Whether `partition` is assigned here.
-    pub(crate) fn is_assigned(&self, partition: i32) -> bool {
-        self.partitions.contains_key(&partition)
     }
 
     /// A message was read.
@@ -192,16 +186,10 @@ impl OffsetTracker {
         if state.next.is_some_and(|next| offset < next) {
             return Received::Seen;
         }
-        let attempt = if offset <= state.retry_upto {
-            state.retry_attempt + 1
-        } else {
-            1
-        };
-        state.in_flight.insert(offset, attempt);
+        state.in_flight.insert(offset);
         state.next = Some(offset + 1);
         Received::Run {
             generation: state.generation,
-            attempt,
             lease: Lease(state.ownership.subscribe()),
         }
     }
@@ -215,21 +203,68 @@ impl OffsetTracker {
         }
     }
 
-    /// Commits to send, (partition, next offset to read, metadata), where either moved since
-    /// the last call.
-    pub(crate) fn take_commits(&mut self) -> Vec<(i32, i64, String)> {
+    /// The run number of the test at `offset` (1 if nothing says it ran before).
+    pub(crate) fn attempt(&self, partition: i32, offset: i64) -> u32 {
+        self.partitions
+            .get(&partition)
+            .map_or(1, |state| state.attempt(offset))
+    }
+
+    /// Another worker instance's progress marker, read from the bus.
+    pub(crate) fn note_progress(
+        &mut self,
+        partition: i32,
+        instance: &str,
+        started_upto: i64,
+        attempt: u32,
+    ) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return; // read again when the partition is assigned here
+        };
+        match state.earlier.iter_mut().find(|e| e.instance == instance) {
+            Some(earlier) => {
+                earlier.started_upto = earlier.started_upto.max(started_upto);
+                earlier.attempt = earlier.attempt.max(attempt);
+            }
+            None => state.earlier.push(Earlier {
+                instance: instance.to_owned(),
+                started_upto,
+                attempt,
+            }),
+        }
+    }
+
+    /// Commits to send, (partition, next offset to read), that moved since the last call.
+    pub(crate) fn take_commits(&mut self) -> Vec<(i32, i64)> {
         let mut out = Vec::new();
         for (partition, state) in &mut self.partitions {
             let Some(next) = state.next else { continue };
-            let point = state.in_flight.keys().next().copied().unwrap_or(next);
-            let metadata = state.metadata();
-            let moved = state
-                .committed
-                .as_ref()
-                .is_none_or(|(c, m)| point > *c || *m != metadata);
-            if moved {
-                state.committed = Some((point, metadata.clone()));
-                out.push((*partition, point, metadata));
+            let point = state.in_flight.first().copied().unwrap_or(next);
+            if state.committed.is_none_or(|c| point > c) {
+                state.committed = Some(point);
+                out.push((*partition, point));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Progress markers to write, (partition, highest offset started, highest attempt in
+    /// flight), that changed since the last call.
+    pub(crate) fn take_progress(&mut self) -> Vec<(i32, i64, u32)> {
+        let mut out = Vec::new();
+        for (partition, state) in &mut self.partitions {
+            let Some(next) = state.next else { continue };
+            let attempt = state
+                .in_flight
+                .iter()
+                .map(|o| state.attempt(*o))
+                .max()
+                .unwrap_or(1);
+            let mark = (next - 1, attempt);
+            if state.marked != Some(mark) {
+                state.marked = Some(mark);
+                out.push((*partition, mark.0, mark.1));
             }
         }
         out.sort_unstable();
@@ -241,45 +276,37 @@ impl OffsetTracker {
 mod tests {
     use super::*;
 
-    fn run(t: &mut OffsetTracker, partition: i32, offset: i64) -> (u64, u32, Lease) {
+    fn run(t: &mut OffsetTracker, partition: i32, offset: i64) -> (u64, Lease) {
         match t.received(partition, offset) {
-            Received::Run {
-                generation,
-                attempt,
-                lease,
-            } => (generation, attempt, lease),
+            Received::Run { generation, lease } => (generation, lease),
             other => panic!("{partition}/{offset} not run: {other:?}"),
         }
-    }
-
-    fn points(commits: Vec<(i32, i64, String)>) -> Vec<(i32, i64)> {
-        commits.into_iter().map(|(p, o, _)| (p, o)).collect()
     }
 
     #[test]
     fn commits_stop_below_the_oldest_unfinished_test() {
         let mut t = OffsetTracker::default();
-        t.assign(&[0, 1], &HashMap::new());
-        let (g, ..) = run(&mut t, 0, 10);
+        t.assign(&[0, 1]);
+        let (g, _) = run(&mut t, 0, 10);
         run(&mut t, 0, 11);
         run(&mut t, 0, 12);
         t.done(0, 11, g);
         t.done(0, 12, g);
-        assert_eq!(points(t.take_commits()), [(0, 10)]);
+        assert_eq!(t.take_commits(), [(0, 10)]);
         t.done(0, 10, g);
-        assert_eq!(points(t.take_commits()), [(0, 13)]);
+        assert_eq!(t.take_commits(), [(0, 13)]);
         assert_eq!(t.take_commits(), []);
     }
 
     #[test]
     fn a_kept_partition_goes_on_and_a_lost_one_stops_its_tests() {
         let mut t = OffsetTracker::default();
-        t.assign(&[0, 1], &HashMap::new());
-        let (g0, _, lease0) = run(&mut t, 0, 5);
-        let (_, _, lease1) = run(&mut t, 1, 7);
+        t.assign(&[0, 1]);
+        let (g0, lease0) = run(&mut t, 0, 5);
+        let (_, lease1) = run(&mut t, 1, 7);
         t.revoke_all();
         assert_eq!(lease0.now(), Ownership::Pending);
-        let resume = t.assign(&[0], &HashMap::new());
+        let resume = t.assign(&[0]);
         assert_eq!(resume, [(0, 6)], "resume after what was read");
         assert_eq!(lease0.now(), Ownership::Owned);
         assert_eq!(lease1.now(), Ownership::Lost);
@@ -288,37 +315,46 @@ mod tests {
         assert!(matches!(t.received(1, 7), Received::NotAssigned));
         // The running test's ack still counts.
         t.done(0, 5, g0);
-        assert_eq!(points(t.take_commits()), [(0, 6)]);
+        assert_eq!(t.take_commits(), [(0, 6)]);
     }
 
     #[test]
     fn tests_an_earlier_owner_started_are_marked_as_further_attempts() {
         let mut first = OffsetTracker::default();
-        first.assign(&[0], &HashMap::new());
-        let (g, ..) = run(&mut first, 0, 10);
+        first.assign(&[0]);
+        let (g, _) = run(&mut first, 0, 10);
         run(&mut first, 0, 11);
         run(&mut first, 0, 12);
         first.done(0, 10, g);
-        let commits = first.take_commits();
-        assert_eq!(commits, [(0, 11, "livecheck:12:1".to_owned())]);
-        // The first owner dies; the next one reads its last commit.
+        let progress = first.take_progress();
+        assert_eq!(progress, [(0, 12, 1)]);
+        assert_eq!(first.take_progress(), [], "written once");
+        // The first owner dies; the next one reads its marker from the bus.
         let mut second = OffsetTracker::default();
-        second.assign(&[0], &HashMap::from([(0, commits[0].2.clone())]));
-        assert_eq!(run(&mut second, 0, 11).1, 2);
-        assert_eq!(run(&mut second, 0, 12).1, 2);
-        assert_eq!(run(&mut second, 0, 13).1, 1, "never started before");
-        assert_eq!(second.take_commits()[0].2, "livecheck:13:2");
-        // Metadata of other tools is ignored.
+        second.assign(&[0]);
+        second.note_progress(0, "first", 12, 1);
+        run(&mut second, 0, 11);
+        assert_eq!(second.attempt(0, 11), 2);
+        assert_eq!(second.attempt(0, 12), 2);
+        assert_eq!(second.attempt(0, 13), 1, "never started before");
+        assert_eq!(second.take_progress(), [(0, 11, 2)]);
+        // A third owner after the second died too.
         let mut third = OffsetTracker::default();
-        third.assign(&[0], &HashMap::from([(0, "something else".to_owned())]));
-        assert_eq!(run(&mut third, 0, 0).1, 1);
+        third.assign(&[0]);
+        third.note_progress(0, "first", 12, 1);
+        third.note_progress(0, "second", 11, 2);
+        assert_eq!(third.attempt(0, 11), 3);
+        assert_eq!(third.attempt(0, 12), 2);
+        // Markers of partitions not assigned here are not kept.
+        third.note_progress(5, "first", 1, 1);
+        assert_eq!(third.attempt(5, 0), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_lease_waits_for_the_rebalance_to_settle() {
         let mut t = OffsetTracker::default();
-        t.assign(&[0], &HashMap::new());
-        let (_, _, mut lease) = run(&mut t, 0, 1);
+        t.assign(&[0]);
+        let (_, mut lease) = run(&mut t, 0, 1);
         assert!(lease.settled().await);
         t.revoke_all();
         let waiting = tokio::spawn({
@@ -327,7 +363,7 @@ mod tests {
         });
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         assert!(!waiting.is_finished(), "pending until the assignment");
-        t.assign(&[], &HashMap::new());
+        t.assign(&[]);
         assert!(!waiting.await.unwrap(), "lost");
         lease.lost().await;
     }
