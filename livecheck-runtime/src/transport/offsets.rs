@@ -255,12 +255,12 @@ impl OffsetTracker {
         let mut out = Vec::new();
         for (partition, state) in &mut self.partitions {
             let Some(next) = state.next else { continue };
+            // Only the oldest test in flight can have the highest attempt (earlier owners'
+            // markers cover every offset up to theirs).
             let attempt = state
                 .in_flight
-                .iter()
-                .map(|o| state.attempt(*o))
-                .max()
-                .unwrap_or(1);
+                .first()
+                .map_or(1, |oldest| state.attempt(*oldest));
             let mark = (next - 1, attempt);
             if state.marked != Some(mark) {
                 state.marked = Some(mark);
