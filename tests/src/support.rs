@@ -105,7 +105,7 @@ pub fn plain_consumer(broker: &Broker, topic: &str) -> StreamConsumer {
     plain_consumer_at(&broker.bootstrap(), topic)
 }
 
-/// [`plain_consumer`] for any bootstrap servers (e.g. a mock cluster this process hosts).
+/// [`plain_consumer`] on any bootstrap servers (e.g. librdkafka's mock cluster).
 pub fn plain_consumer_at(bootstrap: &str, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
