@@ -127,7 +127,7 @@ pub(super) fn install(cache: &Path, cargo: &Path) -> Result<PathBuf, String> {
     remove_if_present(&staging)?;
     say(&format!(
         "the tansu {TANSU_VERSION} broker the integration tests need was not found; building it \
-         once for this machine into {} (about 10 minutes on 2 cores; cargo's progress follows). \
+         once for this machine into {} (10 to 30 minutes on 2 cores; cargo's progress follows). \
          To use another copy set {TANSU_ENV}; to use a running broker set {BROKERS_ENV}.",
         root.display()
     ));
