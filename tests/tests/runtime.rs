@@ -142,6 +142,7 @@ async fn inactive_cases_and_expired_tests_are_skipped() {
     kit.client()
         .transport()
         .publish_test(&expired)
+        .unwrap()
         .await
         .unwrap();
     let report = kit.report_for("old").await;
@@ -398,7 +399,12 @@ async fn named_arguments_from_faust_services_are_accepted() {
         test_kwargs: kwargs,
         expires: now + chrono::Duration::hours(1),
     };
-    kit.client().transport().publish_test(&test).await.unwrap();
+    kit.client()
+        .transport()
+        .publish_test(&test)
+        .unwrap()
+        .await
+        .unwrap();
     kit.send(&VALUE, "kw", &9).await.unwrap();
     assert_eq!(kit.report_for("kw").await.state, State::Pass);
 }
