@@ -202,11 +202,11 @@ async fn a_running_worker_shows_no_secret_anywhere() {
         .args(["--partitions", "2", "--web-bind", "127.0.0.1:0"])
         .args(["--case", "it.flow", "--alert-retries", "0"])
         // Ignored on a plaintext connection, but set, and so in every client's configuration.
+        // The flag's password is applied after the variable's.
         .args(["-X", &format!("sasl.password={MARK}-flag,with,commas")])
-        .args(["-X", &format!("sasl.username={MARK}-user")])
         .env(
             "LIVECHECK_KAFKA_PROPERTIES",
-            format!("ssl.key.password={MARK}-env\nclient.rack={MARK}-rack"),
+            format!("sasl.username={MARK}-user\nsasl.password={MARK}-env"),
         )
         .env("LIVECHECK_ALERT_WEBHOOK", webhook_url())
         .env("RUST_LOG", "debug")

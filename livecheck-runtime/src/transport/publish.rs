@@ -145,9 +145,9 @@ pub(crate) const QUEUE_FULL: &str =
     "livecheck: message dropped, the queue to Kafka is full (services never wait for room)";
 /// What a publish to a closed transport logs.
 pub(crate) const CLOSED: &str = "livecheck: message dropped, the transport is closed";
-/// What a message the broker never acknowledged logs.
-pub(crate) const UNDELIVERED: &str =
-    "livecheck: message not delivered to Kafka within message.timeout.ms";
+/// What a message the broker never acknowledged logs (after librdkafka's `message.timeout.ms`,
+/// or purged when its producer was dropped; the error says which).
+pub(crate) const UNDELIVERED: &str = "livecheck: message not delivered to Kafka";
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
