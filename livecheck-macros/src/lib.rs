@@ -2,7 +2,7 @@
 //!
 //! Use them through the runtime crate, which re-exports them: `#[livecheck::case]` and
 //! `livecheck::signal!`. The code they generate names only `::livecheck::...` (or the path given
-//! with `crate = ...`), so a user crate depends on `livecheck-runtime` alone.
+//! with `crate = ...`), so a user crate depends on `livecheck` alone.
 //!
 //! - [`macro@case`] turns an async fn into a registered test case and a typed handle with
 //!   `trigger` / `maybe_trigger` methods taking the fn's own parameters.
@@ -12,7 +12,7 @@
 //! duration that does not parse, a signal bound to something that is not a case) are compile
 //! errors pointing at the offending token.
 //!
-//! [livecheck]: https://docs.rs/livecheck-runtime
+//! [livecheck]: https://docs.rs/livecheck
 
 mod case;
 mod duration;

@@ -110,6 +110,7 @@ pub(crate) fn execute(
             signal_latency: BTreeMap::new(),
             error: Some(reason.to_owned()),
             traceback: None,
+            attempt: 1,
         });
         return Either::Left(futures::future::lazy(move |_| *report));
     }
@@ -189,6 +190,7 @@ fn report(
         runtime: Some(runtime.as_secs_f64()),
         signal_latency,
         error,
+        attempt: 1,
         traceback,
     }
 }
