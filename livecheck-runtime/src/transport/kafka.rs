@@ -78,7 +78,9 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics created at start-up (1).
     pub replication: i32,
-    /// Encoding of executions and signals written (bincode); both are read.
+    /// Encoding of executions and signals written (bincode); both are read. A service whose
+    /// tests are run by Faust workers, or whose signals Faust cases wait for, must write
+    /// [`Codec::Json`]: see [`with_codec`](Self::with_codec).
     pub codec: Codec,
     /// How far back the bus is read on a new assignment (3 h, Faust's `test_expires`; a worker
     /// sets it to the largest `test_expires` of its cases).
@@ -98,6 +100,28 @@ impl KafkaConfig {
             codec: Codec::default(),
             signal_replay: Duration::from_secs(3 * 3600),
         }
+    }
+
+    /// Writes executions and signals in `codec`.
+    ///
+    /// Faust reads only [`Codec::Json`]: a Faust worker fails on the first bincode message. So a
+    /// service in a mixed deployment (docs/kafka.md, "Mixed deployments with Faust") sets it on
+    /// its client:
+    ///
+    /// ```no_run
+    /// use livecheck::codec::Codec;
+    /// use livecheck::transport::kafka::{KafkaConfig, KafkaTransport};
+    ///
+    /// let config = KafkaConfig::new("kafka:9092").with_codec(Codec::Json);
+    /// livecheck::Client::new(KafkaTransport::new(config)?).install();
+    /// # Ok::<(), livecheck::transport::TransportError>(())
+    /// ```
+    ///
+    /// Workers take it from `--codec json` (`LIVECHECK_CODEC=json`).
+    #[must_use]
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
     }
 
     /// The settings of livecheck's producers (ours for low latency, then
