@@ -285,6 +285,7 @@ impl CaseHealth {
             signal_latency: BTreeMap::new(),
             error,
             traceback: None,
+            attempt: 1,
         }
     }
 

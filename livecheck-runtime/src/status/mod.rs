@@ -8,7 +8,7 @@
 //! | `GET /api/cases/{name}` | one case's health (404 with `{"error": ...}` if there is no such case) |
 //! | `GET /metrics` | Prometheus text format ([`Metrics`]) |
 //! | `GET /healthz` | 200 while the server answers |
-//! | `GET /readyz` | 200 once the worker consumes and (Kafka) has a partition assignment, else 503 |
+//! | `GET /readyz` | 200 once the worker consumes and (Kafka) has a partition assignment, and no partition of the group is orphaned; else 503 with the reason |
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -151,6 +151,11 @@ pub struct WorkerView {
     pub fake_request_errors: u64,
     /// Kafka consumer errors.
     pub consumer_errors: u64,
+    /// Tests stopped unreported here because their partition moved to another worker.
+    pub tests_moved: u64,
+    /// The consumer group as the broker describes it (Kafka only): owners and lag of each
+    /// partition, and the partitions nobody consumes.
+    pub group: Option<crate::transport::GroupView>,
 }
 
 #[derive(Clone)]
@@ -187,6 +192,8 @@ impl AppState {
             report_publish_errors: stats.report_publish_errors.load(Relaxed),
             fake_request_errors: stats.fake_request_errors.load(Relaxed),
             consumer_errors: transport.consumer_errors,
+            tests_moved: stats.tests_moved.load(Relaxed),
+            group: w.group(),
         }
     }
 
@@ -264,20 +271,28 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(Extract(state): Extract<Arc<AppState>>) -> (StatusCode, &'static str) {
+async fn readyz(Extract(state): Extract<Arc<AppState>>) -> (StatusCode, String) {
     let worker = &state.worker;
-    if is_ready(worker) {
-        (StatusCode::OK, "ready\n")
-    } else if !worker.is_ready() {
+    let orphaned = worker.group().map(|g| g.orphaned).unwrap_or_default();
+    if !worker.is_ready() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not consuming\n",
+            "not ready: not consuming\n".into(),
+        )
+    } else if !worker.is_assigned() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: waiting for a partition assignment\n".into(),
+        )
+    } else if !orphaned.is_empty() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: orphaned partitions {orphaned:?}: their tests are run by no worker\n"
+            ),
         )
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for a partition assignment\n",
-        )
+        (StatusCode::OK, "ready\n".into())
     }
 }
 
