@@ -72,6 +72,7 @@ pub mod context;
 pub mod duration;
 pub mod error;
 pub mod fake;
+pub mod faust;
 pub mod health;
 pub mod hooks;
 pub mod http;
@@ -85,6 +86,9 @@ pub mod testing;
 pub mod transport;
 pub mod worker;
 
+/// Makes a struct a Faust record; see [`faust`].
+#[doc(inline)]
+pub use livecheck_macros::faust_record;
 #[doc(inline)]
 pub use livecheck_macros::{case, signal};
 

@@ -81,7 +81,9 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics created at start-up (1).
     pub replication: i32,
-    /// Encoding of executions and signals written (bincode); both are read.
+    /// Encoding of executions and signals written (bincode); both are read. A service whose
+    /// tests are run by Faust workers, or whose signals Faust cases wait for, must write
+    /// [`Codec::Json`]: see [`with_codec`](Self::with_codec).
     pub codec: Codec,
     /// How often the group is looked at for partitions nobody consumes (10 s; see
     /// [`GroupView`]).
@@ -142,6 +144,28 @@ impl KafkaConfig {
         values.into_iter().fold(text.to_owned(), |text, value| {
             text.replace(value, "<hidden>")
         })
+    }
+
+    /// Writes executions and signals in `codec`.
+    ///
+    /// Faust reads only [`Codec::Json`]: a Faust worker fails on the first bincode message. So a
+    /// service in a mixed deployment (docs/kafka.md, "Mixed deployments with Faust") sets it on
+    /// its client:
+    ///
+    /// ```no_run
+    /// use livecheck::codec::Codec;
+    /// use livecheck::transport::kafka::{KafkaConfig, KafkaTransport};
+    ///
+    /// let config = KafkaConfig::new("kafka:9092").with_codec(Codec::Json);
+    /// livecheck::Client::new(KafkaTransport::new(config)?).install();
+    /// # Ok::<(), livecheck::transport::TransportError>(())
+    /// ```
+    ///
+    /// Workers take it from `--codec json` (`LIVECHECK_CODEC=json`).
+    #[must_use]
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
     }
 
     /// The settings of livecheck's producers (ours for low latency, then
