@@ -52,6 +52,7 @@
 //! A binary of your own runs every case linked into it with [`main()`]; see `docs/guide.md`.
 //! Such a worker serves a status page, a JSON API and Prometheus metrics ([`status`],
 //! [`metrics`]) and posts suite alerts to a webhook ([`alerts`]); see `docs/operations.md`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -63,8 +64,12 @@
 #[allow(unused_extern_crates)]
 extern crate self as livecheck;
 
+#[cfg(feature = "ops")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod alerts;
 pub mod case;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 pub mod client;
 pub mod codec;
@@ -73,17 +78,29 @@ pub mod duration;
 pub mod error;
 pub mod fake;
 pub mod faust;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod health;
 pub mod hooks;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "ops")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod metrics;
 pub mod model;
 pub mod runner;
 pub mod signal;
+#[cfg(feature = "ops")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod status;
 mod store;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 pub mod transport;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod worker;
 
 /// Makes a struct a Faust record; see [`faust`].
@@ -93,6 +110,8 @@ pub use livecheck_macros::faust_record;
 pub use livecheck_macros::{case, signal};
 
 pub use case::{AutoId, Case, CaseConfig, CaseDescriptor, CaseOptions, IntoTestId};
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub use cli::{main, main_with};
 pub use client::Client;
 pub use context::{current_test, propagate, spawn, with_test};
@@ -101,11 +120,15 @@ pub use error::{
     AssertionFailed, CaseError, Result, SendError, StartError, TriggerError, WaitError,
 };
 pub use fake::FakeRequest;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub use health::CaseStatus;
 pub use hooks::CaseHooks;
 pub use model::{SignalEvent, State, TestExecution, TestReport};
 pub use signal::Signal;
 pub use transport::{MemoryTransport, Transport};
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub use worker::{Observer, Worker, WorkerHandle, WorkerSettings};
 
 /// Fails the test (FAIL) with a message unless `cond` holds.

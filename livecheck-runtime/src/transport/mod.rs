@@ -11,18 +11,26 @@ use tokio::sync::watch;
 
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
+#[cfg(feature = "embedded")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub mod embedded;
 mod group;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
+mod lease;
 mod memory;
+#[cfg(feature = "kafka")]
 mod offsets;
 mod publish;
 
 pub use group::{GroupView, PartitionView};
+pub use lease::{Lease, Ownership};
 pub use memory::MemoryTransport;
-pub use offsets::{Lease, Ownership};
 pub use publish::{Acknowledger, Queued};
-pub(crate) use publish::{DropCounter, CLOSED, QUEUE_FULL, UNDELIVERED};
+pub(crate) use publish::{DropCounter, CLOSED};
+#[cfg(feature = "kafka")]
+pub(crate) use publish::{QUEUE_FULL, UNDELIVERED};
 
 /// A boxed future borrowing its transport.
 pub type TransportFuture<'a, T> =

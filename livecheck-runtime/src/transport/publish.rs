@@ -141,12 +141,14 @@ impl DropCounter {
 }
 
 /// What a service's publish that found no room logs.
+#[cfg(any(feature = "kafka", test))]
 pub(crate) const QUEUE_FULL: &str =
     "livecheck: message dropped, the queue to Kafka is full (services never wait for room)";
 /// What a publish to a closed transport logs.
 pub(crate) const CLOSED: &str = "livecheck: message dropped, the transport is closed";
 /// What a message the broker never acknowledged logs (after librdkafka's `message.timeout.ms`,
 /// or purged when its producer was dropped; the error says which).
+#[cfg(feature = "kafka")]
 pub(crate) const UNDELIVERED: &str = "livecheck: message not delivered to Kafka";
 
 fn epoch() -> Instant {
