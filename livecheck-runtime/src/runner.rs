@@ -13,6 +13,10 @@
 //!
 //! A panic is caught and reported; it never takes the worker down.
 
+// Only the worker drives the runner; a service build keeps its `Execution` for `Signal::wait`
+// in the cases it compiles, and nothing else of it is reached there.
+#![cfg_attr(not(feature = "worker"), allow(dead_code))]
+
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,6 +36,7 @@ use crate::context::{current_execution, in_scope, Scope};
 use crate::duration::humanize;
 use crate::error::{AssertionFailed, CaseError};
 use crate::hooks::{fire, HookEvent};
+#[cfg(feature = "http")]
 use crate::http::UrlClient;
 use crate::model::{State, TestExecution, TestReport};
 use crate::store::SignalStore;
@@ -44,6 +49,7 @@ pub(crate) struct Execution {
     pub(crate) test: Arc<TestExecution>,
     pub(crate) store: Arc<SignalStore>,
     /// The case's helpers, shared by its tests (a copy was ~0.2 KB a test).
+    #[cfg(feature = "http")]
     pub(crate) http: Option<Arc<UrlClient>>,
     realtime_logs: bool,
     /// The buffered lines, joined as `flush_logs` writes them: one buffer a test rather than a
@@ -183,7 +189,7 @@ pub(crate) fn execute(
     test: TestExecution,
     skip: Option<&'static str>,
     store: Arc<SignalStore>,
-    http: Option<Arc<UrlClient>>,
+    #[cfg(feature = "http")] http: Option<Arc<UrlClient>>,
 ) -> Either<
     impl Future<Output = TestReport> + Send + 'static,
     Pin<Box<dyn Future<Output = TestReport> + Send + 'static>>,
@@ -217,6 +223,7 @@ pub(crate) fn execute(
     let execution = Arc::new(Execution {
         test: test.clone(),
         store,
+        #[cfg(feature = "http")]
         http,
         realtime_logs: case.options.realtime_logs,
         logs: Mutex::new(String::new()),

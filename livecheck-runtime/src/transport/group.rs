@@ -8,6 +8,7 @@
 //! looks at the group every few seconds, and a partition with tests waiting and no owner for two
 //! looks in a row is reported — a log line, a metric, `/readyz`, the status page.
 
+#[cfg(feature = "kafka")]
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -44,6 +45,7 @@ pub struct GroupView {
 
 /// Reads a consumer-protocol assignment (what a member was given at its last sync):
 /// the partitions of `topic` in it. `None` if the bytes are not such an assignment.
+#[cfg(feature = "kafka")]
 pub(crate) fn assigned_partitions(bytes: &[u8], topic: &str) -> Option<Vec<i32>> {
     let mut reader = Reader(bytes);
     let _version = reader.i16()?;
@@ -64,8 +66,10 @@ pub(crate) fn assigned_partitions(bytes: &[u8], topic: &str) -> Option<Vec<i32>>
     Some(out)
 }
 
+#[cfg(feature = "kafka")]
 struct Reader<'a>(&'a [u8]);
 
+#[cfg(feature = "kafka")]
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.0.len() < n {
@@ -83,6 +87,7 @@ impl<'a> Reader<'a> {
     }
 }
 
+#[cfg(feature = "kafka")]
 /// Judges successive looks at the group: a partition is orphaned once it had tests waiting
 /// and no owner in two looks in a row, both while the group was stable (during a rebalance
 /// partitions are unowned for a moment, legitimately).
@@ -91,6 +96,7 @@ pub(crate) struct OrphanJudge {
     suspects: Vec<i32>,
 }
 
+#[cfg(feature = "kafka")]
 impl OrphanJudge {
     /// Takes a new look and returns the orphaned partitions.
     pub(crate) fn judge(
@@ -117,7 +123,7 @@ impl OrphanJudge {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "kafka"))]
 mod tests {
     use super::*;
 
