@@ -76,6 +76,7 @@ pub mod codec;
 pub mod context;
 pub mod duration;
 pub mod error;
+mod execution;
 pub mod fake;
 pub mod faust;
 #[cfg(feature = "worker")]
