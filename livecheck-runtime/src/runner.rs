@@ -368,7 +368,7 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "test-util"))]
 mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};

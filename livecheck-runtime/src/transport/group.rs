@@ -88,35 +88,37 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(feature = "kafka")]
-/// Judges successive looks at the group: a partition is orphaned once it had tests waiting
-/// and no owner in two looks in a row, both while the group was stable (during a rebalance
-/// partitions are unowned for a moment, legitimately).
+/// One partition in one look: its owner (if the broker says), lag and committed offset.
+#[cfg(feature = "kafka")]
+pub(crate) type Look = BTreeMap<i32, (Option<String>, Option<i64>, Option<i64>)>;
+
+/// Judges successive looks at the group: a partition is orphaned once, in two looks in a row
+/// while the group was stable, it had tests waiting, no owner, and a committed offset that did
+/// not move (during a rebalance partitions are unowned for a moment, legitimately; a partition
+/// whose commits move is being consumed, whatever the broker says of its owners).
+#[cfg(feature = "kafka")]
 #[derive(Debug, Default)]
 pub(crate) struct OrphanJudge {
-    suspects: Vec<i32>,
+    suspects: BTreeMap<i32, Option<i64>>,
 }
 
 #[cfg(feature = "kafka")]
 impl OrphanJudge {
     /// Takes a new look and returns the orphaned partitions.
-    pub(crate) fn judge(
-        &mut self,
-        stable: bool,
-        partitions: &BTreeMap<i32, (Option<String>, Option<i64>)>,
-    ) -> Vec<i32> {
+    pub(crate) fn judge(&mut self, stable: bool, partitions: &Look) -> Vec<i32> {
         if !stable {
             self.suspects.clear();
             return Vec::new();
         }
-        let now: Vec<i32> = partitions
+        let now: BTreeMap<i32, Option<i64>> = partitions
             .iter()
-            .filter(|(_, (owner, lag))| owner.is_none() && lag.is_some_and(|l| l > 0))
-            .map(|(p, _)| *p)
+            .filter(|(_, (owner, lag, _))| owner.is_none() && lag.is_some_and(|l| l > 0))
+            .map(|(p, (_, _, committed))| (*p, *committed))
             .collect();
         let orphaned = now
             .iter()
-            .copied()
-            .filter(|p| self.suspects.contains(p))
+            .filter(|(p, committed)| self.suspects.get(p) == Some(committed))
+            .map(|(p, _)| *p)
             .collect();
         self.suspects = now;
         orphaned
@@ -161,8 +163,8 @@ mod tests {
         let look = |entries: &[(i32, Option<&str>, Option<i64>)]| {
             entries
                 .iter()
-                .map(|(p, o, l)| (*p, (o.map(str::to_owned), *l)))
-                .collect::<BTreeMap<_, _>>()
+                .map(|(p, o, l)| (*p, (o.map(str::to_owned), *l, Some(7))))
+                .collect::<Look>()
         };
         let mut judge = OrphanJudge::default();
         let orphan = look(&[
@@ -189,5 +191,14 @@ mod tests {
         let owned = look(&[(1, Some("w2"), Some(3))]);
         judge.judge(true, &orphan);
         assert_eq!(judge.judge(true, &owned), Vec::<i32>::new(), "owned again");
+        // Commits that move: consumed, whatever the broker says of owners.
+        let mut moving = orphan.clone();
+        judge.judge(true, &orphan);
+        moving.get_mut(&1).unwrap().2 = Some(8);
+        assert_eq!(
+            judge.judge(true, &moving),
+            Vec::<i32>::new(),
+            "its commits moved"
+        );
     }
 }

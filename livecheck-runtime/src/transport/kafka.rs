@@ -31,7 +31,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::group::{assigned_partitions, GroupView, OrphanJudge, PartitionView};
+use super::group::{assigned_partitions, GroupView, Look, OrphanJudge, PartitionView};
 use super::offsets::{OffsetTracker, Received};
 use super::{
     Acknowledger, Delivery, DropCounter, Queued, Subscription, Transport, TransportCounters,
@@ -901,7 +901,7 @@ async fn watch_group(
             } else {
                 let waiting: i64 = orphaned
                     .iter()
-                    .filter_map(|p| partitions.get(p).and_then(|(_, lag)| *lag))
+                    .filter_map(|p| partitions.get(p).and_then(|(_, lag, _)| *lag))
                     .sum();
                 tracing::error!(group, partitions = ?orphaned, tests_waiting = waiting,
                     "orphaned partitions: tests on them are run by no worker (the broker \
@@ -915,7 +915,7 @@ async fn watch_group(
             members,
             partitions: partitions
                 .into_iter()
-                .map(|(partition, (owner, lag))| PartitionView {
+                .map(|(partition, (owner, lag, _))| PartitionView {
                     partition,
                     owner,
                     lag,
@@ -931,9 +931,11 @@ async fn watch_group(
 fn look_at_group(
     consumer: &StreamConsumer<GroupContext>,
     group: &str,
-) -> rdkafka::error::KafkaResult<(String, usize, BTreeMap<i32, (Option<String>, Option<i64>)>)> {
+) -> rdkafka::error::KafkaResult<(String, usize, Look)> {
     let timeout = Duration::from_secs(5);
     let topic = consumer.context().tests_topic.as_str();
+    // What this worker owns, it knows: brokers need not describe it (tansu 0.6.0 may not).
+    let mine = consumer.context().assigned.borrow().clone();
     let groups = consumer.fetch_group_list(Some(group), timeout)?;
     let (state, members) = match groups.groups().iter().find(|g| g.name() == group) {
         Some(info) => (info.state().to_owned(), info.members()),
@@ -965,20 +967,21 @@ fn look_at_group(
     let committed = consumer.committed_offsets(tpl, timeout)?;
     let mut out = BTreeMap::new();
     for partition in 0..count as i32 {
+        let offset = match committed
+            .find_partition(topic, partition)
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        };
         let lag = consumer
             .fetch_watermarks(topic, partition, timeout)
             .ok()
-            .map(|(low, high)| {
-                let from = match committed
-                    .find_partition(topic, partition)
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(o)) if o >= low => o,
-                    _ => low,
-                };
-                (high - from).max(0)
-            });
-        out.insert(partition, (owners.remove(&partition), lag));
+            .map(|(low, high)| (high - offset.filter(|o| *o >= low).unwrap_or(low)).max(0));
+        let owner = owners
+            .remove(&partition)
+            .or_else(|| mine.contains(&partition).then(|| "this worker".to_owned()));
+        out.insert(partition, (owner, lag, offset));
     }
     Ok((state, members.len(), out))
 }
