@@ -92,32 +92,50 @@ impl<'a> Reader<'a> {
 #[cfg(feature = "kafka")]
 pub(crate) type Look = BTreeMap<i32, (Option<String>, Option<i64>, Option<i64>)>;
 
-/// Judges successive looks at the group: a partition is orphaned once, in two looks in a row
-/// while the group was stable, it had tests waiting, no owner, and a committed offset that did
-/// not move (during a rebalance partitions are unowned for a moment, legitimately; a partition
+/// Judges successive looks at the group: a partition is orphaned once it had tests waiting, no
+/// owner, and a committed offset that did not move, in successive looks while the group was
+/// stable (during a rebalance partitions are unowned for a moment, legitimately; a partition
 /// whose commits move is being consumed, whatever the broker says of its owners).
+///
+/// Two looks in a row are enough when the broker describes the members' assignments. Brokers
+/// that list members without their assignments (tansu 0.6.0) leave only the stalled commits to
+/// go by, and one slow test pins its partition's commit point: there the stall must last
+/// [`UNDESCRIBED_LOOKS`] looks (two minutes at the default 10 s).
 #[cfg(feature = "kafka")]
 #[derive(Debug, Default)]
 pub(crate) struct OrphanJudge {
-    suspects: BTreeMap<i32, Option<i64>>,
+    /// Suspects: committed offset, and looks in a row they were seen so.
+    suspects: BTreeMap<i32, (Option<i64>, u32)>,
 }
+
+/// Looks a commit stall must last to count as orphaned where assignments are not described.
+#[cfg(feature = "kafka")]
+pub(crate) const UNDESCRIBED_LOOKS: u32 = 12;
 
 #[cfg(feature = "kafka")]
 impl OrphanJudge {
-    /// Takes a new look and returns the orphaned partitions.
-    pub(crate) fn judge(&mut self, stable: bool, partitions: &Look) -> Vec<i32> {
+    /// Takes a new look (`described`: the broker gave the members' assignments) and returns
+    /// the orphaned partitions.
+    pub(crate) fn judge(&mut self, stable: bool, described: bool, partitions: &Look) -> Vec<i32> {
         if !stable {
             self.suspects.clear();
             return Vec::new();
         }
-        let now: BTreeMap<i32, Option<i64>> = partitions
+        let needed = if described { 2 } else { UNDESCRIBED_LOOKS };
+        let now: BTreeMap<i32, (Option<i64>, u32)> = partitions
             .iter()
             .filter(|(_, (owner, lag, _))| owner.is_none() && lag.is_some_and(|l| l > 0))
-            .map(|(p, (_, _, committed))| (*p, *committed))
+            .map(|(p, (_, _, committed))| {
+                let looks = match self.suspects.get(p) {
+                    Some((before, looks)) if before == committed => looks + 1,
+                    _ => 1,
+                };
+                (*p, (*committed, looks))
+            })
             .collect();
         let orphaned = now
             .iter()
-            .filter(|(p, committed)| self.suspects.get(p) == Some(committed))
+            .filter(|(_, (_, looks))| *looks >= needed)
             .map(|(p, _)| *p)
             .collect();
         self.suspects = now;
@@ -173,30 +191,34 @@ mod tests {
             (2, None, Some(0)),
         ]);
         assert_eq!(
-            judge.judge(true, &orphan),
+            judge.judge(true, true, &orphan),
             Vec::<i32>::new(),
             "one look is not enough"
         );
         assert_eq!(
-            judge.judge(true, &orphan),
+            judge.judge(true, true, &orphan),
             [1],
             "no owner, tests waiting; 2 has none waiting"
         );
         assert_eq!(
-            judge.judge(false, &orphan),
+            judge.judge(false, true, &orphan),
             Vec::<i32>::new(),
             "rebalancing"
         );
-        assert_eq!(judge.judge(true, &orphan), Vec::<i32>::new());
+        assert_eq!(judge.judge(true, true, &orphan), Vec::<i32>::new());
         let owned = look(&[(1, Some("w2"), Some(3))]);
-        judge.judge(true, &orphan);
-        assert_eq!(judge.judge(true, &owned), Vec::<i32>::new(), "owned again");
+        judge.judge(true, true, &orphan);
+        assert_eq!(
+            judge.judge(true, true, &owned),
+            Vec::<i32>::new(),
+            "owned again"
+        );
         // Commits that move: consumed, whatever the broker says of owners.
         let mut moving = orphan.clone();
-        judge.judge(true, &orphan);
+        judge.judge(true, true, &orphan);
         moving.get_mut(&1).unwrap().2 = Some(8);
         assert_eq!(
-            judge.judge(true, &moving),
+            judge.judge(true, true, &moving),
             Vec::<i32>::new(),
             "its commits moved"
         );

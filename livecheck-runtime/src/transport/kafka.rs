@@ -878,7 +878,7 @@ async fn watch_group(
         }
         let (c, g) = (consumer.clone(), group.clone());
         let look = tokio::task::spawn_blocking(move || look_at_group(&c, &g)).await;
-        let (state, members, partitions) = match look {
+        let (state, members, described, partitions) = match look {
             Ok(Ok(look)) => look,
             Ok(Err(error)) => {
                 failures += 1;
@@ -889,7 +889,7 @@ async fn watch_group(
             }
             Err(_) => continue,
         };
-        let orphaned = judge.judge(state == "Stable" && members > 0, &partitions);
+        let orphaned = judge.judge(state == "Stable" && members > 0, described, &partitions);
         let before = view
             .borrow()
             .as_ref()
@@ -931,7 +931,7 @@ async fn watch_group(
 fn look_at_group(
     consumer: &StreamConsumer<GroupContext>,
     group: &str,
-) -> rdkafka::error::KafkaResult<(String, usize, Look)> {
+) -> rdkafka::error::KafkaResult<(String, usize, bool, Look)> {
     let timeout = Duration::from_secs(5);
     let topic = consumer.context().tests_topic.as_str();
     // What this worker owns, it knows: brokers need not describe it (tansu 0.6.0 may not).
@@ -942,11 +942,14 @@ fn look_at_group(
         None => (String::from("Unknown"), &[][..]),
     };
     let mut owners = HashMap::new();
+    let mut described = false;
     for member in members {
         let partitions = member
             .assignment()
+            .filter(|bytes| !bytes.is_empty())
             .and_then(|bytes| assigned_partitions(bytes, topic))
             .unwrap_or_default();
+        described |= !partitions.is_empty();
         for partition in partitions {
             owners.insert(
                 partition,
@@ -983,7 +986,7 @@ fn look_at_group(
             .or_else(|| mine.contains(&partition).then(|| "this worker".to_owned()));
         out.insert(partition, (owner, lag, offset));
     }
-    Ok((state, members.len(), out))
+    Ok((state, members.len(), described, out))
 }
 
 /// Commits what the tracker allows, now.
