@@ -96,6 +96,8 @@ struct Inner {
     report_publish_errors: IntCounter,
     fake_request_errors: IntCounter,
     consumer_errors: IntCounter,
+    peer_reports: IntCounter,
+    already_reported: IntCounterVec,
     alerts: IntCounterVec,
     alert_sources: Mutex<Vec<Arc<AlertStats>>>,
     // One refresh at a time: counters mirrored from atomics are advanced by their difference.
@@ -235,7 +237,8 @@ impl Metrics {
             leader: gauge(
                 &r,
                 "livecheck_worker_leader",
-                "1 while this worker is the leader (runs the fake-request timers).",
+                "1 while this worker is the leader (runs the fake-request timers, publishes suite \
+                 reports).",
             ),
             stored_signals: gauge(
                 &r,
@@ -255,8 +258,8 @@ impl Metrics {
             skipped: counter_vec(
                 &r,
                 "livecheck_skipped_messages_total",
-                "Bad messages logged and skipped, by topic (tests, bus) and reason (undecodable, \
-                 unknown_case).",
+                "Bad messages logged and skipped, by topic (tests, bus, reports) and reason \
+                 (undecodable, unknown_case).",
                 &["topic", "reason"],
             ),
             report_publish_errors: counter(
@@ -273,6 +276,19 @@ impl Metrics {
                 &r,
                 "livecheck_consumer_errors_total",
                 "Kafka consumer errors (the client reconnects by itself).",
+            ),
+            peer_reports: counter(
+                &r,
+                "livecheck_peer_reports_total",
+                "Test reports of other workers of the group counted in this worker's case health.",
+            ),
+            already_reported: counter_vec(
+                &r,
+                "livecheck_already_reported_total",
+                "Tests whose report the group had published, by when it was seen: delivered (not \
+                 run), finished (this worker's report dropped), read_back (a second report, not \
+                 counted).",
+                &["when"],
             ),
             alerts: counter_vec(
                 &r,
@@ -353,9 +369,18 @@ impl Metrics {
         mirror(&m.fake_request_errors, load(&stats.fake_request_errors));
         let transport = worker.transport_counters();
         mirror(&m.consumer_errors, transport.consumer_errors);
+        mirror(&m.peer_reports, load(&stats.peer_reports));
+        for (when, value) in [
+            ("delivered", load(&stats.already_reported)),
+            ("finished", load(&stats.duplicate_reports_dropped)),
+            ("read_back", load(&stats.peer_duplicates)),
+        ] {
+            mirror(&m.already_reported.with_label_values(&[when]), value);
+        }
         for (topic, reason, value) in [
             ("tests", "undecodable", transport.undecodable_tests),
             ("bus", "undecodable", transport.undecodable_signals),
+            ("reports", "undecodable", transport.undecodable_reports),
             ("tests", "unknown_case", load(&stats.unknown_case_tests)),
             ("bus", "unknown_case", load(&stats.unknown_case_signals)),
         ] {
