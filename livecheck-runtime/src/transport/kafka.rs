@@ -776,8 +776,8 @@ impl KafkaTransport {
         let mut config = self.config.client_config(Role::Consumer { group: &group });
         // The end of each partition is how the look-back is known to be read.
         config.set("enable.partition.eof", "true");
-        let consumer: StreamConsumer = config
-            .create()
+        let consumer: StreamConsumer<ReportContext> = config
+            .create_with_context(ReportContext)
             .map_err(|e| broker_error("create report consumer", e))?;
         let (out, feed) = mpsc::channel(4096);
         let task = tokio::spawn(consume_reports(
@@ -793,10 +793,26 @@ impl KafkaTransport {
     }
 }
 
+/// The report consumer's context: reaching a partition's end is how the look-back is known to
+/// be read, not an error to log (librdkafka reports it as one, every time).
+struct ReportContext;
+
+impl ClientContext for ReportContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {}
+            error => tracing::error!("librdkafka: {error}: {reason}"),
+        }
+    }
+}
+
+impl ConsumerContext for ReportContext {}
+
 /// Reads every partition of the report topic from `replay` ago and forwards each report, then
 /// [`ReportEvent::CaughtUp`] once every partition's end is reached, then what comes.
 async fn consume_reports(
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<ReportContext>>,
     topic: String,
     replay: Duration,
     publisher: String,
@@ -894,7 +910,7 @@ async fn consume_reports(
 /// its beginning where the broker cannot say: librdkafka's mock cluster answers offsets by time
 /// with -1); returns the partitions.
 fn assign_reports(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<ReportContext>,
     topic: &str,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<i32>, TransportError> {
