@@ -49,7 +49,7 @@ pub struct WorkerSettings {
     /// How often case health (stall, due suite reports) is checked (1 s).
     pub health_interval: Duration,
     /// Repeat a suite FAIL or STALL that lasts this long since its last report (off: one
-    /// report per transition, as Faust posts once per failure).
+    /// report per transition; Faust re-posts a failure every `state_transition_delay`).
     pub suite_reminder: Option<Duration>,
     /// Tests whose report the group published, remembered so that a test delivered again is
     /// not run again and a second report of a test is not counted twice (100,000; each is
