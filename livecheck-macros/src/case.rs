@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -36,7 +36,10 @@ pub(crate) const OPTIONS: &[&str] = &[
     "url_error_delay_backoff",
     "url_error_delay_max",
     "state_transition_delay",
+    "max_runtime",
+    "log_passes",
     "fake_request",
+    "hooks",
     "crate",
 ];
 
@@ -143,7 +146,10 @@ pub(crate) struct CaseConfig {
     url_error_delay_backoff: Option<Setting<f64>>,
     url_error_delay_max: Option<Setting<Duration>>,
     state_transition_delay: Option<Setting<Duration>>,
+    max_runtime: Option<Setting<Duration>>,
+    log_passes: Option<Setting<bool>>,
     fake_request: Option<Path>,
+    hooks: Option<Path>,
 }
 
 impl CaseConfig {
@@ -203,6 +209,16 @@ impl CaseConfig {
             "url_error_delay_max" => self.url_error_delay_max = setting!(duration_value(expr)?),
             "state_transition_delay" => {
                 self.state_transition_delay = setting!(duration_value(expr)?);
+            }
+            "max_runtime" => {
+                self.max_runtime = setting!(positive_duration_value(expr, "max_runtime")?);
+            }
+            "log_passes" => self.log_passes = setting!(bool_value(expr)?),
+            "hooks" => {
+                self.hooks = Some(path_value(
+                    expr,
+                    "expected a path to a type that implements `livecheck::CaseHooks`",
+                )?);
             }
             "fake_request" => {
                 self.fake_request = Some(path_value(
@@ -268,6 +284,7 @@ impl CaseConfig {
                 &self.state_transition_delay,
                 false,
             ),
+            ("max_runtime", &self.max_runtime, true),
         ];
         let mut fields: Vec<(&str, TokenStream)> = Vec::new();
         if let Some(p) = &self.probability {
@@ -285,6 +302,7 @@ impl CaseConfig {
         for (field, setting) in [
             ("active", &self.active),
             ("realtime_logs", &self.realtime_logs),
+            ("log_passes", &self.log_passes),
         ] {
             if let Some(setting) = setting {
                 let value = setting.value;
@@ -420,14 +438,18 @@ fn backoff_value(expr: &Expr) -> syn::Result<f64> {
 }
 
 fn frequency_value(expr: &Expr) -> syn::Result<Duration> {
-    let every = duration_value(expr)?;
-    if every.is_zero() {
+    positive_duration_value(expr, "frequency")
+}
+
+fn positive_duration_value(expr: &Expr, option: &str) -> syn::Result<Duration> {
+    let value = duration_value(expr)?;
+    if value.is_zero() {
         return Err(syn::Error::new_spanned(
             expr,
-            "`frequency` must be greater than zero",
+            format!("`{option}` must be greater than zero"),
         ));
     }
-    Ok(every)
+    Ok(value)
 }
 
 fn bool_value(expr: &Expr) -> syn::Result<bool> {
@@ -574,8 +596,8 @@ pub(crate) fn check_signature(func: &ItemFn) -> syn::Result<Vec<Param>> {
         }
         let name = ident.map_or_else(|| format!("arg{index}"), |i| i.unraw().to_string());
         let local = match ident {
-            // `id` is `trigger`'s own first parameter.
-            Some(ident) if ident != "id" => ident.clone(),
+            // `id` and `scope` are parameters of the generated `trigger` methods.
+            Some(ident) if ident != "id" && ident != "scope" => ident.clone(),
             _ => format_ident!("__livecheck_arg{}", index),
         };
         params.push(Param {
@@ -712,6 +734,26 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
         }
     };
 
+    let hooks = match &config.hooks {
+        None => quote!(::core::option::Option::None),
+        Some(path) => {
+            // On the path: a type that is not hooks, or has no `Default`, is reported there.
+            let instance = quote_spanned! {path.span()=>
+                #root::__private::hooks::<#path>(&__LIVECHECK_HOOKS)
+            };
+            quote! {
+                ::core::option::Option::Some({
+                    fn __livecheck_hooks() -> &'static dyn #root::__private::ErasedHooks {
+                        static __LIVECHECK_HOOKS: ::std::sync::OnceLock<#path> =
+                            ::std::sync::OnceLock::new();
+                        #instance
+                    }
+                    __livecheck_hooks
+                })
+            }
+        }
+    };
+
     let encode = params.iter().map(|param| {
         let (local, name) = (&param.local, &param.name);
         quote_spanned! {param.ty.span()=>
@@ -721,10 +763,14 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
 
     let mut body_sig = func.sig.clone();
     body_sig.ident = Ident::new("__livecheck_body", ident.span());
-    let block = &func.block;
+    // The body's assertions become livecheck's, so a failed one is a FAIL, not an ERROR.
+    let block = rewrite_assertions(func.block.to_token_stream(), root);
 
     let trigger_doc = format!(
         " Triggers a test of the `{fn_name}` case now, under test id `id`, with these arguments.\n\
+         \n\
+         `id` is a string, or `livecheck::AutoId` for a new UUID (v4), as Faust generates one\n\
+         when no id is given.\n\
          \n\
          The arguments are serialized into the published test execution, in the order of the\n\
          case fn's parameters, and a livecheck worker runs the case with them. Unlike\n\
@@ -748,6 +794,19 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
          \n\
          As `trigger`, when the test is drawn."
     );
+    let maybe_trigger_scope_doc = format!(
+        " Triggers a test of the `{fn_name}` case with the case's `probability`, then runs\n\
+         `scope` with the test, if one was triggered, as the current test: Faust's\n\
+         `async with case.maybe_trigger(id, ...) as test:`.\n\
+         \n\
+         `scope` gets `Some(test)` when the test was drawn and `None` otherwise, and runs\n\
+         either way: it is the service's own work. Inside it, signals sent, and Kafka messages\n\
+         and HTTP requests made with livecheck's propagation, carry the test.\n\
+         \n\
+         # Errors\n\
+         \n\
+         As `trigger`, when the test is drawn; `scope` does not run then."
+    );
 
     quote! {
         #(#cfg)*
@@ -765,6 +824,7 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
             params: &[#(#param_names),*],
             run: #run,
             fake_request: #fake_request,
+            hooks: #hooks,
             file: ::core::file!(),
             line: ::core::line!(),
         };
@@ -793,12 +853,12 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
             #[doc = #trigger_doc]
             #vis async fn trigger(
                 &self,
-                id: impl ::core::convert::Into<::std::string::String>,
+                id: impl #root::IntoTestId,
                 #(#locals: #types),*
             ) -> ::core::result::Result<#root::TestExecution, #root::TriggerError> {
                 #root::__private::trigger(
                     &#descriptor,
-                    ::core::convert::Into::into(id),
+                    #root::__private::test_id(id),
                     ::std::vec![#(#encode),*],
                 )
                 .await
@@ -807,7 +867,7 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
             #[doc = #maybe_trigger_doc]
             #vis async fn maybe_trigger(
                 &self,
-                id: impl ::core::convert::Into<::std::string::String>,
+                id: impl #root::IntoTestId,
                 #(#locals: #types),*
             ) -> ::core::result::Result<
                 ::core::option::Option<#root::TestExecution>,
@@ -822,10 +882,130 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
                 )
             }
 
+            #[doc = #maybe_trigger_scope_doc]
+            #vis async fn maybe_trigger_scope<__LivecheckScope, __LivecheckFuture>(
+                &self,
+                id: impl #root::IntoTestId,
+                #(#locals: #types,)*
+                scope: __LivecheckScope,
+            ) -> ::core::result::Result<
+                <__LivecheckFuture as ::core::future::Future>::Output,
+                #root::TriggerError,
+            >
+            where
+                __LivecheckScope: ::core::ops::FnOnce(
+                    ::core::option::Option<::std::sync::Arc<#root::TestExecution>>,
+                ) -> __LivecheckFuture,
+                __LivecheckFuture: ::core::future::Future,
+            {
+                let __livecheck_test = Self::maybe_trigger(self, id, #(#locals),*).await?;
+                ::core::result::Result::Ok(
+                    #root::__private::run_in_scope(__livecheck_test, scope).await,
+                )
+            }
+
             #[doc(hidden)]
             #(#body)*
             #body_sig #block
         }
+    }
+}
+
+/// The std assertion macros a case's body may use, each rewritten to livecheck's own.
+const ASSERTIONS: &[&str] = &[
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+];
+
+/// Rewrites the std assertion macros in `tokens` (a case's body) to livecheck's: `assert!`,
+/// `std::assert!`, `::core::assert_eq!` and the like become `<root>::assert!`, ... Those panic
+/// with a payload the runner recognizes, so a failed assertion is a FAIL whatever its message.
+///
+/// A token-level rewrite, on the body as written (never re-parsed): an assertion inside a
+/// closure, a nested block or another macro's input is rewritten too. Another crate's macro of
+/// the same name called by its path (`pretty_assertions::assert_eq!`) is left alone.
+pub(crate) fn rewrite_assertions(tokens: TokenStream, root: &Path) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out: Vec<TokenTree> = Vec::with_capacity(trees.len());
+    for (i, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Group(group) => {
+                let mut rewritten =
+                    Group::new(group.delimiter(), rewrite_assertions(group.stream(), root));
+                rewritten.set_span(group.span());
+                out.push(rewritten.into());
+            }
+            TokenTree::Ident(ident)
+                if ASSERTIONS.iter().any(|name| ident == name)
+                    && matches!(trees.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!') =>
+            {
+                match std_prefix_len(&out) {
+                    Some(len) => {
+                        out.truncate(out.len() - len);
+                        // The whole path on the assertion's span: the panic's location and
+                        // any error point at the assertion, not at the attribute.
+                        let path = quote!(#root::#ident).into_iter().map(|mut tree| {
+                            respan(&mut tree, ident.span());
+                            tree
+                        });
+                        out.extend(path);
+                    }
+                    None => out.push(tree.clone()),
+                }
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn respan(tree: &mut TokenTree, span: Span) {
+    match tree {
+        TokenTree::Group(group) => {
+            let stream = group
+                .stream()
+                .into_iter()
+                .map(|mut tree| {
+                    respan(&mut tree, span);
+                    tree
+                })
+                .collect();
+            let mut respanned = Group::new(group.delimiter(), stream);
+            respanned.set_span(span);
+            *group = respanned;
+        }
+        other => other.set_span(span),
+    }
+}
+
+/// How many tokens before an assertion's name are its path, when the macro is std's: none (a
+/// bare `assert!`), `std::`/`core::` (3) or `::std::`/`::core::` (5). `None`: another path.
+fn std_prefix_len(before: &[TokenTree]) -> Option<usize> {
+    let is_colon =
+        |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == ':');
+    let at = |back: usize| before.len().checked_sub(back).and_then(|i| before.get(i));
+    if !is_colon(at(1)) {
+        return Some(0);
+    }
+    if !is_colon(at(2)) {
+        return None;
+    }
+    match at(3) {
+        Some(TokenTree::Ident(krate)) if krate == "std" || krate == "core" => {}
+        _ => return None,
+    }
+    if !is_colon(at(4)) {
+        return Some(3);
+    }
+    // `::std::assert!`, unless it continues a longer path (`a::std::assert!`).
+    if is_colon(at(5)) && !matches!(at(6), Some(TokenTree::Ident(_))) {
+        Some(5)
+    } else {
+        None
     }
 }
 
@@ -881,9 +1061,14 @@ mod tests {
             max_consecutive_failures = 3, url_timeout_total = 2.5, url_timeout_connect = "250ms",
             url_error_retries = 0, url_error_delay_min = "1s", url_error_delay_backoff = 2,
             url_error_delay_max = "10s", state_transition_delay = "2m", fake_request = fake::send,
-            crate = ::renamed,
+            max_runtime = "5m", log_passes = false, hooks = my::Hooks, crate = ::renamed,
         "#);
         assert_eq!(config.seen.len(), OPTIONS.len());
+        assert_eq!(
+            config.max_runtime.as_ref().unwrap().value,
+            Duration::from_secs(300)
+        );
+        assert!(!config.log_passes.as_ref().unwrap().value);
         assert_eq!(config.name.as_ref().unwrap().value(), "orders");
         assert_eq!(config.probability.as_ref().unwrap().value, 0.25);
         assert_eq!(
@@ -910,6 +1095,7 @@ mod tests {
         assert_eq!(config.url_error_delay_backoff.as_ref().unwrap().value, 2.0);
         let path = |p: &Path| p.to_token_stream().to_string();
         assert_eq!(path(config.fake_request.as_ref().unwrap()), "fake :: send");
+        assert_eq!(path(config.hooks.as_ref().unwrap()), "my :: Hooks");
         assert_eq!(path(&config.root()), ":: renamed");
 
         let options = config.options_tokens(&config.root()).to_string();
@@ -922,6 +1108,8 @@ mod tests {
             "max_history : 7usize",
             "url_error_retries : 0u32",
             "url_error_delay_backoff : 2f64",
+            "max_runtime : :: core :: option :: Option :: Some (:: core :: time :: Duration :: from_nanos (300000000000u64))",
+            "log_passes : false",
             ".. :: renamed :: __private :: CaseOptions :: DEFAULT",
         ] {
             assert!(options.contains(field), "{field} not in {options}");
@@ -937,7 +1125,11 @@ mod tests {
             "{}",
             e[0]
         );
-        assert!(e[0].ends_with("fake_request, crate"), "{}", e[0]);
+        assert!(
+            e[0].ends_with("max_runtime, log_passes, fake_request, hooks, crate"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]
@@ -1026,6 +1218,13 @@ mod tests {
             ),
             ("fake_request = |r| f(r)", "expected a path to an `async fn"),
             ("crate = 1", "expected a path to the livecheck crate"),
+            ("max_runtime = 0", "`max_runtime` must be greater than zero"),
+            ("max_runtime = \"soon\"", "invalid duration \"soon\""),
+            ("log_passes = 1", "expected `true` or `false`"),
+            (
+                "hooks = \"H\"",
+                "expected a path to a type that implements `livecheck::CaseHooks`",
+            ),
             ("active", "option `active` needs a value: `active = ...`"),
         ];
         for (args, want) in cases {
@@ -1148,7 +1347,10 @@ mod tests {
             "fn __livecheck_fake_request (__livecheck_request : :: livecheck :: FakeRequest ,)",
             ":: livecheck :: __private :: inventory :: submit !",
             "const NAME : & 'static :: core :: primitive :: str = :: core :: concat ! (:: core :: module_path ! () , \"::\" , \"check\") ;",
-            "pub async fn trigger (& self , id : impl :: core :: convert :: Into < :: std :: string :: String > , side : String)",
+            "pub async fn trigger (& self , id : impl :: livecheck :: IntoTestId , side : String)",
+            ":: livecheck :: __private :: test_id (id)",
+            "pub async fn maybe_trigger_scope < __LivecheckScope , __LivecheckFuture > (& self , id : impl :: livecheck :: IntoTestId , side : String , scope : __LivecheckScope ,)",
+            "hooks : :: core :: option :: Option :: None",
             ":: livecheck :: __private :: encode_arg (__LIVECHECK_CASE_check . name , \"side\" , & side) ?",
             "pub async fn maybe_trigger",
             "# [doc (hidden)] # [allow (unused)] async fn __livecheck_body (side : String) -> livecheck :: Result { Ok (()) }",
@@ -1156,6 +1358,74 @@ mod tests {
             assert!(out.contains(piece), "{piece}\nnot in\n{out}");
         }
         assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn hooks_expand_to_one_instance_on_the_path() {
+        let out = expand_str("hooks = my::Hooks", "async fn check() {}");
+        for piece in [
+            "static __LIVECHECK_HOOKS : :: std :: sync :: OnceLock < my :: Hooks >",
+            ":: livecheck :: __private :: hooks :: < my :: Hooks > (& __LIVECHECK_HOOKS)",
+            "hooks : :: core :: option :: Option :: Some",
+        ] {
+            assert!(out.contains(piece), "{piece}\nnot in\n{out}");
+        }
+    }
+
+    /// Issue 10, behaviour 3: every assertion of the body is livecheck's, whatever its form;
+    /// other paths and other macros are left alone. (input, output) of the rewrite.
+    #[test]
+    fn assertions_in_the_body_become_livecheck_s() {
+        let table = [
+            ("assert!(a)", ":: livecheck :: assert ! (a)"),
+            (
+                "assert!(a, \"m {}\", x)",
+                ":: livecheck :: assert ! (a , \"m {}\" , x)",
+            ),
+            ("assert_eq!(a, b)", ":: livecheck :: assert_eq ! (a , b)"),
+            (
+                "assert_ne!(a, b, \"m\")",
+                ":: livecheck :: assert_ne ! (a , b , \"m\")",
+            ),
+            ("debug_assert!(a)", ":: livecheck :: debug_assert ! (a)"),
+            (
+                "std::assert_eq!(a, b)",
+                ":: livecheck :: assert_eq ! (a , b)",
+            ),
+            ("::core::assert!(a)", ":: livecheck :: assert ! (a)"),
+            (
+                "let f = || { if x { assert!(y) } };",
+                "let f = || { if x { :: livecheck :: assert ! (y) } } ;",
+            ),
+            (
+                "vec![assert_eq!(a, b)]",
+                "vec ! [:: livecheck :: assert_eq ! (a , b)]",
+            ),
+            // Not std's: left as written.
+            (
+                "pretty_assertions::assert_eq!(a, b)",
+                "pretty_assertions :: assert_eq ! (a , b)",
+            ),
+            ("x::std::assert!(a)", "x :: std :: assert ! (a)"),
+            ("::assert!(a)", ":: assert ! (a)"),
+            ("assert(a)", "assert (a)"),
+            (
+                "let assert = 1; panic!(\"assertion\")",
+                "let assert = 1 ; panic ! (\"assertion\")",
+            ),
+            (
+                "macro_rules! assert { () => {} }",
+                "macro_rules ! assert { () => { } }",
+            ),
+        ];
+        let root: Path = syn::parse_quote!(::livecheck);
+        for (input, want) in table {
+            let out = rewrite_assertions(input.parse().unwrap(), &root).to_string();
+            assert_eq!(out, want, "{input}");
+        }
+        let renamed: Path = syn::parse_quote!(::renamed);
+        let out = rewrite_assertions("assert!(a)".parse().unwrap(), &renamed).to_string();
+        assert_eq!(out, ":: renamed :: assert ! (a)");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Use them through the runtime crate, which re-exports them: `#[livecheck::case]` and
 //! `livecheck::signal!`. The code they generate names only `::livecheck::...` (or the path given
-//! with `crate = ...`), so a user crate depends on `livecheck-runtime` alone.
+//! with `crate = ...`), so a user crate depends on `livecheck` alone.
 //!
 //! - [`macro@case`] turns an async fn into a registered test case and a typed handle with
 //!   `trigger` / `maybe_trigger` methods taking the fn's own parameters.
@@ -12,7 +12,7 @@
 //! duration that does not parse, a signal bound to something that is not a case) are compile
 //! errors pointing at the offending token.
 //!
-//! [livecheck]: https://docs.rs/livecheck-runtime
+//! [livecheck]: https://docs.rs/livecheck
 
 mod case;
 mod duration;
@@ -63,6 +63,9 @@ use proc_macro::TokenStream;
 /// | `url_error_delay_backoff` | number ≥ 1.0 | 1.5 |
 /// | `url_error_delay_max` | duration | 5 s |
 /// | `state_transition_delay` | duration | 60 s |
+/// | `max_runtime` | duration > 0: a test running longer is stopped, TIMEOUT | `min(test_expires, 1 h)` |
+/// | `log_passes` | `bool`: a passing test's log at INFO (`false`: DEBUG) | `true` |
+/// | `hooks` | path to a type implementing `livecheck::CaseHooks` and `Default` | none |
 /// | `fake_request` | path to an `async fn(livecheck::FakeRequest) -> livecheck::Result` | none |
 /// | `crate` | path to the runtime crate if renamed: `crate = ::my_livecheck` | `::livecheck` |
 ///
@@ -73,11 +76,16 @@ use proc_macro::TokenStream;
 /// - `VIS struct NAME;`, a unit struct carrying the fn's docs: the case's handle. It implements
 ///   `livecheck::Case`, so signals can be bound to it.
 /// - `NAME.trigger(id, p1, p2)` publishes a test with these arguments; `NAME.maybe_trigger(id,
-///   p1, p2)` does so with the case's probability and returns `Ok(None)` when not drawn.
+///   p1, p2)` does so with the case's probability and returns `Ok(None)` when not drawn;
+///   `NAME.maybe_trigger_scope(id, p1, p2, |test| async { .. })` also runs the block with the
+///   test, if drawn, as the current test. `id` is a string or `livecheck::AutoId` (a new UUID).
 /// - A registered descriptor (name, options, parameter names, how to run a test and send a fake
 ///   request), which livecheck workers discover at start-up.
 ///
-/// The fn's body runs unchanged as a hidden associated fn of the handle.
+/// The fn's body runs as a hidden associated fn of the handle, unchanged but for its assertions:
+/// `assert!`, `assert_eq!`, `assert_ne!` and their `debug_` forms (bare, or by their `std::` or
+/// `core::` path) become `livecheck::assert!` and so on, which fail the test (FAIL) rather than
+/// error it (ERROR).
 #[proc_macro_attribute]
 pub fn case(args: TokenStream, item: TokenStream) -> TokenStream {
     case::expand(args.into(), item.into()).into()

@@ -173,7 +173,7 @@ pub enum AlertError {
         reason: String,
     },
     /// An https URL, but this build has no TLS.
-    #[error("https webhooks need livecheck-runtime's `tls` feature (this build has no TLS)")]
+    #[error("https webhooks need livecheck's `tls` feature (this build has no TLS)")]
     TlsNotBuilt,
     /// Started outside a tokio runtime (the delivery task needs one).
     #[error("the alert webhook must be started inside a tokio runtime")]
@@ -375,6 +375,7 @@ mod tests {
             signal_latency: BTreeMap::new(),
             error: error.map(Into::into),
             traceback: None,
+            attempt: 1,
         }
     }
 

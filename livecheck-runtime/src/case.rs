@@ -19,6 +19,13 @@ pub type RunFn = fn(&TestExecution) -> BoxFuture<crate::Result>;
 /// Sends one fake request for a case (the `fake_request = path` option).
 pub type FakeRequestFn = fn(crate::FakeRequest) -> BoxFuture<crate::Result>;
 
+/// Reaches a case's hooks (the `hooks = Type` option).
+pub type HooksFn = fn() -> &'static dyn crate::hooks::ErasedHooks;
+
+/// The bound on a test's run time when the case sets no `max_runtime`, unless `test_expires`
+/// is shorter.
+pub const DEFAULT_MAX_RUNTIME_BOUND: Duration = Duration::from_secs(3600);
+
 /// Options of a case, with Faust LiveCheck's defaults ([`CaseOptions::DEFAULT`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CaseOptions {
@@ -50,8 +57,15 @@ pub struct CaseOptions {
     pub url_error_delay_backoff: f64,
     /// Largest retry delay (5 s).
     pub url_error_delay_max: Duration,
-    /// A suite report is not repeated within this delay; a quiet delay recovers the case (60 s).
+    /// After a suite FAIL or STALL report, the case's next suite report (its recovery) waits at
+    /// least this long (60 s).
     pub state_transition_delay: Duration,
+    /// Longest a test may run before it is stopped and reported TIMEOUT; `None` (the default)
+    /// means `min(test_expires, 1 h)`: see [`CaseOptions::max_runtime`].
+    pub max_runtime: Option<Duration>,
+    /// Write a passing test's log at INFO when it ends, as Faust does (true); false writes it at
+    /// DEBUG, for cases with high rates. A failing test's log is written at WARN either way.
+    pub log_passes: bool,
 }
 
 impl CaseOptions {
@@ -72,7 +86,20 @@ impl CaseOptions {
         url_error_delay_backoff: 1.5,
         url_error_delay_max: Duration::from_secs(5),
         state_transition_delay: Duration::from_secs(60),
+        max_runtime: None,
+        log_passes: true,
     };
+
+    /// How long a test may run: the `max_runtime` option, or by default `test_expires` bounded
+    /// by an hour ([`DEFAULT_MAX_RUNTIME_BOUND`]).
+    ///
+    /// A wait with no timeout lasts until its test expires, so `test_expires` is what a case
+    /// written for Faust could take; past an hour a test is hung in practice, and holds one of
+    /// the worker's `test_concurrency` slots (issue 9: 8 hung tests held all 8 slots for ever).
+    pub fn max_runtime(&self) -> Duration {
+        self.max_runtime
+            .unwrap_or_else(|| self.test_expires.min(DEFAULT_MAX_RUNTIME_BOUND))
+    }
 }
 
 impl Default for CaseOptions {
@@ -94,6 +121,8 @@ pub struct CaseDescriptor {
     pub run: RunFn,
     /// Sends a fake request, every `frequency`.
     pub fake_request: Option<FakeRequestFn>,
+    /// The case's hooks, if any.
+    pub hooks: Option<HooksFn>,
     /// Source file of the definition.
     pub file: &'static str,
     /// Source line of the definition.
@@ -107,6 +136,7 @@ impl fmt::Debug for CaseDescriptor {
             .field("options", &self.options)
             .field("params", &self.params)
             .field("fake_request", &self.fake_request.is_some())
+            .field("hooks", &self.hooks.is_some())
             .field("at", &format_args!("{}:{}", self.file, self.line))
             .finish()
     }
@@ -135,6 +165,87 @@ impl From<&'static CaseDescriptor> for CaseConfig {
             descriptor,
             options: descriptor.options,
         }
+    }
+}
+
+/// A test id generated on triggering: a new UUID (v4), as Faust's `trigger` makes one when it
+/// is given no id (faust/livecheck/case.py, `trigger`: `id = id or uuid()`).
+///
+/// ```no_run
+/// # #[livecheck::case] async fn test_order(side: String) {}
+/// # async fn place() -> Result<(), livecheck::TriggerError> {
+/// let test = test_order.trigger(livecheck::AutoId, "sell".to_owned()).await?;
+/// assert_eq!(test.id.len(), 36);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AutoId;
+
+/// What the `id` of a case's `trigger`, `maybe_trigger` and `maybe_trigger_scope` accepts: a
+/// string (`&str`, `String`, ...), a UUID, or [`AutoId`] for a generated one. The id is made
+/// only when a test is triggered (not when `maybe_trigger` draws no test).
+pub trait IntoTestId {
+    /// The id.
+    fn into_test_id(self) -> String;
+}
+
+impl IntoTestId for AutoId {
+    fn into_test_id(self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
+
+impl IntoTestId for String {
+    fn into_test_id(self) -> String {
+        self
+    }
+}
+
+impl IntoTestId for &str {
+    fn into_test_id(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoTestId for &String {
+    fn into_test_id(self) -> String {
+        self.clone()
+    }
+}
+
+impl IntoTestId for &mut str {
+    fn into_test_id(self) -> String {
+        (*self).to_owned()
+    }
+}
+
+impl IntoTestId for Box<str> {
+    fn into_test_id(self) -> String {
+        self.into()
+    }
+}
+
+impl IntoTestId for std::borrow::Cow<'_, str> {
+    fn into_test_id(self) -> String {
+        self.into_owned()
+    }
+}
+
+impl IntoTestId for std::sync::Arc<str> {
+    fn into_test_id(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoTestId for uuid::Uuid {
+    fn into_test_id(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoTestId for &uuid::Uuid {
+    fn into_test_id(self) -> String {
+        self.to_string()
     }
 }
 
@@ -218,6 +329,7 @@ mod tests {
         params: &[],
         run: noop,
         fake_request: None,
+        hooks: None,
         file: "x.rs",
         line: 1,
     };

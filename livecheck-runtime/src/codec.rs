@@ -250,6 +250,7 @@ mod tests {
             signal_latency: BTreeMap::from([("s".to_string(), 0.01)]),
             error: None,
             traceback: None,
+            attempt: 1,
         };
         let json: Value = serde_json::from_slice(&encode_report(&report)).unwrap();
         assert_eq!(json["__faust"]["ns"], NS_REPORT);

@@ -1,7 +1,8 @@
 //! Errors: what a case returns ([`CaseError`]) and what the library's calls return.
 
+use std::backtrace::{Backtrace, BacktraceStatus};
 use std::error::Error as StdError;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::panic::Location;
 use std::time::Duration;
 
@@ -14,8 +15,11 @@ pub type Result<T = (), E = CaseError> = std::result::Result<T, E>;
 /// Why a test did not pass; decides the report's state.
 ///
 /// Any `std::error::Error` converts into it with `?` (as with `anyhow`), so a case can use `?` on
-/// whatever its code calls. A [`WaitError::Timeout`] converts into [`CaseError::Timeout`] even
-/// through that generic conversion, so `SIGNAL.wait().await?` reports TIMEOUT, not ERROR.
+/// whatever its code calls; the conversion records where the `?` is (and a backtrace when
+/// `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` enables them), for the report's traceback. A
+/// [`WaitError::Timeout`] converts into [`CaseError::Timeout`] even through that generic
+/// conversion, so `SIGNAL.wait().await?` reports TIMEOUT, not ERROR.
+#[non_exhaustive]
 pub enum CaseError {
     /// A contract did not hold (`ensure!`, `fail!`): the report is FAIL.
     Failed {
@@ -30,9 +34,25 @@ pub enum CaseError {
         signal: String,
         /// How long the wait lasted.
         waited: Duration,
+        /// Where the case waited (its `wait()` call).
+        location: Option<&'static Location<'static>>,
+    },
+    /// The case skipped its test ([`skip!`](crate::skip!)): the report is SKIP.
+    Skipped {
+        /// Why.
+        reason: String,
+        /// Where the case skipped.
+        location: Option<&'static Location<'static>>,
     },
     /// Any other error: the report is ERROR.
-    Error(Box<dyn StdError + Send + Sync + 'static>),
+    Error {
+        /// The error.
+        source: Box<dyn StdError + Send + Sync + 'static>,
+        /// Where it became the case's error (the `?` that returned it), where known.
+        location: Option<&'static Location<'static>>,
+        /// A backtrace of that place, when `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` enable them.
+        backtrace: Option<Box<Backtrace>>,
+    },
 }
 
 impl CaseError {
@@ -46,21 +66,95 @@ impl CaseError {
         }
     }
 
-    /// An error with this message.
+    /// The case skips its test, for this reason (what [`skip!`](crate::skip!) builds).
+    #[track_caller]
+    pub fn skipped(reason: impl fmt::Display) -> Self {
+        CaseError::Skipped {
+            reason: reason.to_string(),
+            location: Some(Location::caller()),
+        }
+    }
+
+    /// An error with this message, located at the caller.
+    #[track_caller]
     pub fn msg(message: impl fmt::Display) -> Self {
-        CaseError::Error(message.to_string().into())
+        Self::error(message.to_string().into(), Location::caller())
+    }
+
+    fn error(
+        source: Box<dyn StdError + Send + Sync + 'static>,
+        location: &'static Location<'static>,
+    ) -> Self {
+        let backtrace = Backtrace::capture();
+        CaseError::Error {
+            source,
+            location: Some(location),
+            backtrace: (backtrace.status() == BacktraceStatus::Captured)
+                .then(|| Box::new(backtrace)),
+        }
+    }
+
+    /// Where the error arose, where known.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        match self {
+            CaseError::Failed { location, .. }
+            | CaseError::Timeout { location, .. }
+            | CaseError::Skipped { location, .. }
+            | CaseError::Error { location, .. } => *location,
+        }
+    }
+
+    /// The traceback a report carries: where the error arose, its chain of causes, and a
+    /// backtrace when one was captured.
+    pub(crate) fn traceback(&self) -> Option<String> {
+        let mut text = String::new();
+        if let Some(location) = self.location() {
+            let _ = write!(
+                text,
+                "at {}:{}:{}",
+                location.file(),
+                location.line(),
+                location.column()
+            );
+        }
+        if let CaseError::Error {
+            source, backtrace, ..
+        } = self
+        {
+            let _ = write!(text, "\nerror: {source}");
+            let mut cause = source.source();
+            while let Some(error) = cause {
+                let _ = write!(text, "\ncaused by: {error}");
+                cause = error.source();
+            }
+            if let Some(backtrace) = backtrace {
+                let _ = write!(text, "\nbacktrace:\n{backtrace}");
+            }
+        }
+        let text = text.trim_start_matches('\n');
+        (!text.is_empty()).then(|| text.to_owned())
     }
 }
 
 impl<E: StdError + Send + Sync + 'static> From<E> for CaseError {
+    /// Located at the caller: with `?`, the `?` itself.
+    #[track_caller]
     fn from(error: E) -> Self {
         let boxed: Box<dyn StdError + Send + Sync> = Box::new(error);
         match boxed.downcast::<WaitError>() {
             Ok(wait) => match *wait {
-                WaitError::Timeout { signal, waited } => CaseError::Timeout { signal, waited },
-                other => CaseError::Error(Box::new(other)),
+                WaitError::Timeout {
+                    signal,
+                    waited,
+                    location,
+                } => CaseError::Timeout {
+                    signal,
+                    waited,
+                    location: Some(location),
+                },
+                other => Self::error(Box::new(other), Location::caller()),
             },
-            Err(other) => CaseError::Error(other),
+            Err(other) => Self::error(other, Location::caller()),
         }
     }
 }
@@ -69,17 +163,18 @@ impl fmt::Display for CaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CaseError::Failed { message, .. } => f.write_str(message),
-            CaseError::Timeout { signal, waited } => write!(
+            CaseError::Timeout { signal, waited, .. } => write!(
                 f,
                 "signal {signal} did not arrive within {}",
                 crate::duration::humanize(*waited)
             ),
-            CaseError::Error(error) => {
-                write!(f, "{error}")?;
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
+            CaseError::Skipped { reason, .. } => f.write_str(reason),
+            CaseError::Error { source, .. } => {
+                write!(f, "{source}")?;
+                let mut cause = source.source();
+                while let Some(error) = cause {
+                    write!(f, ": {error}")?;
+                    cause = error.source();
                 }
                 Ok(())
             }
@@ -95,13 +190,73 @@ impl fmt::Debug for CaseError {
                 .field("message", message)
                 .field("location", location)
                 .finish(),
-            CaseError::Timeout { signal, waited } => f
+            CaseError::Timeout {
+                signal,
+                waited,
+                location,
+            } => f
                 .debug_struct("Timeout")
                 .field("signal", signal)
                 .field("waited", waited)
+                .field("location", location)
                 .finish(),
-            CaseError::Error(e) => f.debug_tuple("Error").field(e).finish(),
+            CaseError::Skipped { reason, location } => f
+                .debug_struct("Skipped")
+                .field("reason", reason)
+                .field("location", location)
+                .finish(),
+            CaseError::Error {
+                source, location, ..
+            } => f
+                .debug_struct("Error")
+                .field("source", source)
+                .field("location", location)
+                .finish_non_exhaustive(),
         }
+    }
+}
+
+/// The panic payload of livecheck's [`assert!`](crate::assert!), [`assert_eq!`](crate::assert_eq!)
+/// and [`assert_ne!`](crate::assert_ne!): a failed assertion, which the runner reports FAIL.
+///
+/// A panic with any other payload is reported ERROR, whatever its message: the kind of the
+/// failure decides, not its text. `#[livecheck::case]` rewrites the std assertion macros in a
+/// case's body to livecheck's; helpers outside the body call `livecheck::assert!` and friends
+/// themselves (docs/guide.md, "How an outcome is decided").
+#[derive(Debug)]
+pub struct AssertionFailed {
+    message: String,
+    location: &'static Location<'static>,
+}
+
+impl AssertionFailed {
+    /// A failed assertion with this message, located at the caller.
+    #[track_caller]
+    pub fn new(message: String) -> Self {
+        AssertionFailed {
+            message,
+            location: Location::caller(),
+        }
+    }
+
+    /// What failed, as the std macro would say it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Where the assertion is.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    pub(crate) fn into_message(self) -> String {
+        self.message
+    }
+}
+
+impl fmt::Display for AssertionFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -125,6 +280,7 @@ impl<E: Into<CaseError>> IntoCaseResult for std::result::Result<(), E> {
 
 /// Why [`Signal::wait`](crate::Signal::wait) returned without a value.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WaitError {
     /// The deadline passed first.
     #[error("signal {signal} did not arrive within {}", crate::duration::humanize(*waited))]
@@ -133,6 +289,8 @@ pub enum WaitError {
         signal: String,
         /// How long the wait lasted.
         waited: Duration,
+        /// Where the case waited (its `wait()` call).
+        location: &'static Location<'static>,
     },
     /// `wait` was called outside a running test and with no explicit key.
     #[error("signal {0}: wait() outside a test needs an explicit key")]
@@ -237,4 +395,61 @@ pub enum StartError {
     /// The transport could not start.
     #[error(transparent)]
     Transport(#[from] TransportError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the order does not decode")]
+    struct Outer(#[source] std::num::ParseIntError);
+
+    /// Issue 10, behaviour 4: an ERROR's traceback has where the error arose, its chain of
+    /// causes, and the backtrace when one was captured (`RUST_BACKTRACE`), as Faust's report
+    /// carries `traceback.format_tb` (runners.py:202-206).
+    #[test]
+    fn an_error_s_traceback_has_its_place_its_causes_and_its_backtrace() {
+        let cause = "x".parse::<u32>().unwrap_err();
+        let line = line!() + 1;
+        let error: CaseError = Outer(cause).into();
+        let Some(traceback) = error.traceback() else {
+            panic!("no traceback: {error:?}");
+        };
+        assert!(
+            traceback.starts_with(&format!("at livecheck-runtime/src/error.rs:{line}:")),
+            "{traceback}"
+        );
+        assert!(traceback.contains(
+            "\nerror: the order does not decode\ncaused by: invalid digit found in string"
+        ));
+        assert_eq!(
+            error.to_string(),
+            "the order does not decode: invalid digit found in string"
+        );
+        // Whatever the environment says here, a captured backtrace is written out.
+        let with_backtrace = CaseError::Error {
+            source: "x".into(),
+            location: None,
+            backtrace: Some(Box::new(Backtrace::force_capture())),
+        };
+        let traceback = with_backtrace.traceback().unwrap();
+        assert!(
+            traceback.starts_with("error: x\nbacktrace:\n"),
+            "{traceback}"
+        );
+    }
+
+    #[test]
+    fn skips_timeouts_and_failures_say_where() {
+        let failed = CaseError::failed("no");
+        let skipped = CaseError::skipped("not today");
+        for error in [failed, skipped] {
+            let traceback = error.traceback().unwrap();
+            assert!(
+                traceback.starts_with("at livecheck-runtime/src/error.rs:"),
+                "{traceback}"
+            );
+        }
+    }
 }

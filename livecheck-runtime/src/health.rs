@@ -402,6 +402,7 @@ impl CaseHealth {
             signal_latency: BTreeMap::new(),
             error,
             traceback: None,
+            attempt: 1,
         })
     }
 
@@ -476,7 +477,8 @@ impl CaseHealth {
     }
 }
 
-/// The tests whose report the group has published, remembered for a while: a test delivered
+/// The tests whose report the group has published, by case and test id (two cases may be
+/// triggered with one id, Faust's `order.id` pattern), remembered for a while: a test delivered
 /// again (after a rebalance or a restart) is not run again, and a second report of a test is
 /// not counted twice. Bounded by count, and each test is forgotten once it has expired (a test
 /// past its `expires` is skipped anyway).
@@ -501,20 +503,20 @@ impl ReportedTests {
         }
     }
 
-    fn key(id: &str) -> u64 {
+    fn key(case: &str, id: &str) -> u64 {
         let mut hasher = DefaultHasher::new();
-        id.hash(&mut hasher);
+        (case, id).hash(&mut hasher);
         hasher.finish()
     }
 
-    /// Whether a report of test `id` was published.
-    pub(crate) fn contains(&self, id: &str) -> bool {
-        self.ids.contains(&Self::key(id))
+    /// Whether a report of `case`'s test `id` was published.
+    pub(crate) fn contains(&self, case: &str, id: &str) -> bool {
+        self.ids.contains(&Self::key(case, id))
     }
 
-    /// Records a report of test `id` (which expires at `expires`); false if one was recorded
-    /// already.
-    pub(crate) fn insert(&mut self, id: &str, expires: DateTime<Utc>) -> bool {
+    /// Records a report of `case`'s test `id` (which expires at `expires`); false if one was
+    /// recorded already.
+    pub(crate) fn insert(&mut self, case: &str, id: &str, expires: DateTime<Utc>) -> bool {
         let now = Utc::now().timestamp_millis();
         while let Some(&(old, _)) = self.order.front().filter(|(_, until)| *until <= now) {
             self.order.pop_front();
@@ -523,7 +525,7 @@ impl ReportedTests {
         if self.capacity == 0 {
             return true;
         }
-        let key = Self::key(id);
+        let key = Self::key(case, id);
         if !self.ids.insert(key) {
             return false;
         }
@@ -536,9 +538,9 @@ impl ReportedTests {
         true
     }
 
-    /// Forgets test `id` (its report could not be published after all).
-    pub(crate) fn remove(&mut self, id: &str) {
-        let key = Self::key(id);
+    /// Forgets `case`'s test `id` (its report could not be published after all).
+    pub(crate) fn remove(&mut self, case: &str, id: &str) {
+        let key = Self::key(case, id);
         if self.ids.remove(&key) {
             self.order.retain(|(k, _)| *k != key);
         }
@@ -636,6 +638,7 @@ mod tests {
             signal_latency: BTreeMap::new(),
             error: state.is_failure().then(|| format!("{state} here")),
             traceback: None,
+            attempt: 1,
         }
     }
 
@@ -941,21 +944,32 @@ mod tests {
     fn reported_tests_are_bounded_by_count_and_expiry() {
         let soon = Utc::now() + chrono::Duration::hours(1);
         let mut reported = ReportedTests::new(3);
-        assert!(reported.insert("a", soon));
-        assert!(!reported.insert("a", soon), "a second report of a test");
-        assert!(reported.contains("a"));
+        assert!(reported.insert("c", "a", soon));
+        assert!(
+            !reported.insert("c", "a", soon),
+            "a second report of a test"
+        );
+        assert!(reported.contains("c", "a"));
+        assert!(!reported.contains("other case", "a"), "ids are per case");
+        assert!(reported.insert("other case", "a", soon));
         for id in ["b", "c", "d"] {
-            assert!(reported.insert(id, soon));
+            assert!(reported.insert("c", id, soon));
         }
         assert_eq!(reported.len(), 3);
-        assert!(!reported.contains("a"), "the oldest is forgotten first");
+        assert!(
+            !reported.contains("c", "a"),
+            "the oldest is forgotten first"
+        );
         let expired = Utc::now() - chrono::Duration::seconds(1);
         let mut reported = ReportedTests::new(10);
-        assert!(reported.insert("old", expired));
-        assert!(reported.insert("new", soon));
-        assert!(!reported.contains("old"), "expired tests are forgotten");
-        reported.remove("new");
-        assert!(!reported.contains("new"));
+        assert!(reported.insert("c", "old", expired));
+        assert!(reported.insert("c", "new", soon));
+        assert!(
+            !reported.contains("c", "old"),
+            "expired tests are forgotten"
+        );
+        reported.remove("c", "new");
+        assert!(!reported.contains("c", "new"));
         assert_eq!(reported.len(), 0);
     }
 }

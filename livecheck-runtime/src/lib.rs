@@ -8,7 +8,8 @@
 //! `frequency`). The services the request passes through send typed **signals** (declared with
 //! [`signal!`]); the case waits for them, checks contracts on their values with [`ensure!`], and
 //! every outcome becomes a [`TestReport`]: PASS, FAIL, ERROR, TIMEOUT or SKIP. Cases that stop
-//! receiving tests (STALL) or fail many times in a row raise suite reports.
+//! receiving tests (STALL) or fail many times in a row raise suite reports. Faust's per-case
+//! hooks are [`CaseHooks`]; a case skips itself with [`skip!`].
 //!
 //! ```no_run
 //! # mod demo {
@@ -35,11 +36,14 @@
 //!     Ok(())
 //! }
 //!
-//! // In a service: trigger (with the case's probability), then send signals in its scope.
+//! // In a service: trigger (with the case's probability) and handle the request in the test's
+//! // scope, where signals are keyed by the test.
 //! async fn place(order: Order) -> Result<(), Box<dyn std::error::Error>> {
-//!     if let Some(test) = test_order.maybe_trigger("order-1", order.side.clone()).await? {
-//!         livecheck::with_test(test, ORDER_SENT_TO_DB.send(&order)).await?;
-//!     }
+//!     test_order
+//!         .maybe_trigger_scope("order-1", order.side.clone(), |_test| async {
+//!             ORDER_SENT_TO_DB.send(&order).await
+//!         })
+//!         .await??;
 //!     Ok(())
 //! }
 //! # }
@@ -69,6 +73,7 @@ pub mod duration;
 pub mod error;
 pub mod fake;
 pub mod health;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod model;
@@ -83,14 +88,17 @@ pub mod worker;
 #[doc(inline)]
 pub use livecheck_macros::{case, signal};
 
-pub use case::{Case, CaseConfig, CaseDescriptor, CaseOptions};
+pub use case::{AutoId, Case, CaseConfig, CaseDescriptor, CaseOptions, IntoTestId};
 pub use cli::{main, main_with};
 pub use client::Client;
 pub use context::{current_test, propagate, spawn, with_test};
 pub use duration::{parse_duration, IntoDuration};
-pub use error::{CaseError, Result, SendError, StartError, TriggerError, WaitError};
+pub use error::{
+    AssertionFailed, CaseError, Result, SendError, StartError, TriggerError, WaitError,
+};
 pub use fake::FakeRequest;
 pub use health::CaseStatus;
+pub use hooks::CaseHooks;
 pub use model::{SignalEvent, State, TestExecution, TestReport};
 pub use signal::Signal;
 pub use transport::{MemoryTransport, Transport};
@@ -133,6 +141,33 @@ macro_rules! fail {
     };
 }
 
+/// Skips the test (SKIP) with a reason: the case decided it has nothing to check this time
+/// (Faust's `LiveCheckTestSkipped`, runners.py:82-84). A skip is no failure for the case's
+/// health.
+///
+/// ```
+/// fn check(market_open: bool) -> livecheck::Result {
+///     if !market_open {
+///         livecheck::skip!("the market is closed");
+///     }
+///     Ok(())
+/// }
+/// assert!(check(false).is_err());
+/// ```
+#[macro_export]
+macro_rules! skip {
+    () => {
+        return ::core::result::Result::Err(
+            $crate::CaseError::skipped("skipped by the case").into()
+        )
+    };
+    ($($arg:tt)+) => {
+        return ::core::result::Result::Err(
+            $crate::CaseError::skipped(::std::format!($($arg)+)).into()
+        )
+    };
+}
+
 /// Writes a line to the current test's log: buffered and written as one block when the test
 /// ends, or at once for cases with `realtime_logs = true`.
 #[macro_export]
@@ -142,11 +177,43 @@ macro_rules! log {
     };
 }
 
+mod assertions;
+
 /// What the macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::case::{BoxFuture, CaseDescriptor, CaseOptions, CaseRegistration};
+    pub use crate::hooks::{instance as hooks, ErasedHooks};
     pub use inventory;
+
+    /// A livecheck assertion failed: panics with an [`AssertionFailed`](crate::AssertionFailed)
+    /// payload, located where the assertion is.
+    #[cold]
+    #[track_caller]
+    pub fn assertion_failed(message: String) -> ! {
+        crate::runner::install_panic_hook();
+        std::panic::panic_any(crate::error::AssertionFailed::new(message))
+    }
+
+    /// `assert_eq!`/`assert_ne!` failed: the message the std macros write.
+    #[cold]
+    #[track_caller]
+    pub fn assert_cmp_failed<L: core::fmt::Debug + ?Sized, R: core::fmt::Debug + ?Sized>(
+        op: &str,
+        left: &L,
+        right: &R,
+        message: Option<core::fmt::Arguments<'_>>,
+    ) -> ! {
+        let message = match message {
+            Some(message) => format!(
+                "assertion `left {op} right` failed: {message}\n  left: {left:?}\n right: {right:?}"
+            ),
+            None => {
+                format!("assertion `left {op} right` failed\n  left: {left:?}\n right: {right:?}")
+            }
+        };
+        assertion_failed(message)
+    }
 
     use crate::client::Client;
     use crate::error::{ArgumentError, CaseError, IntoCaseResult, TriggerError};
@@ -178,6 +245,27 @@ pub mod __private {
             param,
             source,
         })
+    }
+
+    /// The id of a test being triggered.
+    #[inline]
+    pub fn test_id(id: impl crate::case::IntoTestId) -> String {
+        id.into_test_id()
+    }
+
+    /// Runs a `maybe_trigger_scope` block: with the test as the current one, if there is one.
+    pub async fn run_in_scope<F, Fut>(test: Option<TestExecution>, scope: F) -> Fut::Output
+    where
+        F: FnOnce(Option<std::sync::Arc<TestExecution>>) -> Fut,
+        Fut: std::future::Future,
+    {
+        match test {
+            Some(test) => {
+                let test = std::sync::Arc::new(test);
+                crate::context::with_test(test.clone(), scope(Some(test))).await
+            }
+            None => scope(None).await,
+        }
     }
 
     /// Whether `maybe_trigger` schedules a test: a uniform draw below the probability.

@@ -90,6 +90,9 @@ struct Inner {
     ready: IntGauge,
     leader: IntGauge,
     stored_signals: IntGauge,
+    orphaned_partitions: IntGauge,
+    consumer_lag: IntGaugeVec,
+    tests_moved: IntCounter,
     tests_received: IntCounter,
     signals_received: IntCounter,
     skipped: IntCounterVec,
@@ -245,6 +248,25 @@ impl Metrics {
                 "livecheck_stored_signals",
                 "Signals held in the signal store (resolved, or being waited for).",
             ),
+            orphaned_partitions: gauge(
+                &r,
+                "livecheck_orphaned_partitions",
+                "Partitions of the tests topic with tests waiting and no member of the group \
+                 consuming them (their tests are run by no worker).",
+            ),
+            consumer_lag: gauge_vec(
+                &r,
+                "livecheck_consumer_lag",
+                "Tests written to a partition of the tests topic and not yet committed by the \
+                 group.",
+                &["partition"],
+            ),
+            tests_moved: counter(
+                &r,
+                "livecheck_tests_moved_total",
+                "Tests stopped unreported here because their partition moved to another worker \
+                 (which runs them).",
+            ),
             tests_received: counter(
                 &r,
                 "livecheck_tests_received_total",
@@ -364,6 +386,18 @@ impl Metrics {
         m.stored_signals
             .set(saturating_i64(worker.stored_signals() as u64));
         mirror(&m.tests_received, load(&stats.tests_received));
+        mirror(&m.tests_moved, load(&stats.tests_moved));
+        if let Some(group) = worker.group() {
+            m.orphaned_partitions
+                .set(saturating_i64(group.orphaned.len() as u64));
+            for partition in &group.partitions {
+                if let Some(lag) = partition.lag {
+                    m.consumer_lag
+                        .with_label_values(&[partition.partition.to_string().as_str()])
+                        .set(lag);
+                }
+            }
+        }
         mirror(&m.signals_received, load(&stats.signals_received));
         mirror(&m.report_publish_errors, load(&stats.report_publish_errors));
         mirror(&m.fake_request_errors, load(&stats.fake_request_errors));
@@ -469,6 +503,7 @@ mod tests {
             },
             error: None,
             traceback: None,
+            attempt: 1,
         }
     }
 

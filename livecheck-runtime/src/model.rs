@@ -182,6 +182,21 @@ pub struct TestReport {
     pub error: Option<String>,
     /// Backtrace or source location, where known.
     pub traceback: Option<String>,
+    /// Which run of the test this is: 1 for the first; more when the test ran again because
+    /// the worker running it died or lost its partition before the report was out. Not in
+    /// Faust's record: written only when above 1, read as 1 when absent.
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+// `&u32`: the signature serde's `skip_serializing_if` calls.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_first_attempt(attempt: &u32) -> bool {
+    *attempt <= 1
 }
 
 impl TestReport {
@@ -189,6 +204,79 @@ impl TestReport {
     pub fn is_suite(&self) -> bool {
         self.test.is_none()
     }
+
+    /// Shrinks the report until `size` of it is at most `limit` bytes, and says so in its
+    /// error text; false if it already fit.
+    ///
+    /// A report must always get out: one larger than the broker's `message.max.bytes` was
+    /// never published, its test never acknowledged, and after a restart every later test of
+    /// its partition ran again (issue 9). What goes first: the traceback and the error text
+    /// (cut, with a marker), then large test arguments (replaced by a marker), then signal
+    /// latencies beyond the first 100.
+    pub fn truncate_to(&mut self, limit: usize, size: impl Fn(&TestReport) -> usize) -> bool {
+        let before = size(self);
+        if before <= limit {
+            return false;
+        }
+        // Room for the note and the markers; the rest is shared out.
+        let budget = limit.saturating_sub(1024);
+        for pass in 0..3 {
+            let text_budget = [budget / 4, budget / 16, 256][pass];
+            for text in [&mut self.traceback, &mut self.error].into_iter().flatten() {
+                cut(text, text_budget);
+            }
+            if size(self) <= limit {
+                break;
+            }
+            let arg_budget = [budget / 8, budget / 64, 64][pass];
+            if let Some(test) = &mut self.test {
+                for value in test
+                    .test_args
+                    .iter_mut()
+                    .chain(test.test_kwargs.values_mut())
+                {
+                    let len = value.to_string().len();
+                    if len > arg_budget {
+                        *value = Value::String(format!("<truncated: {len} bytes of JSON>"));
+                    }
+                }
+            }
+            if size(self) <= limit {
+                break;
+            }
+            if self.signal_latency.len() > 100 {
+                let dropped = self.signal_latency.len() - 100;
+                self.signal_latency = std::mem::take(&mut self.signal_latency)
+                    .into_iter()
+                    .take(100)
+                    .collect();
+                tracing::debug!(dropped, "signal latencies dropped from an oversized report");
+            }
+            if size(self) <= limit {
+                break;
+            }
+        }
+        let note = format!("[report truncated from {before} bytes to fit {limit}]");
+        self.error = Some(match self.error.take() {
+            Some(error) => format!("{error} {note}"),
+            None => note,
+        });
+        true
+    }
+}
+
+/// Cuts `text` to about `budget` bytes (on a character boundary), with a marker.
+fn cut(text: &mut String, budget: usize) {
+    if text.len() <= budget {
+        return;
+    }
+    let mut end = budget;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let dropped = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("… [{dropped} bytes cut]"));
 }
 
 /// The state of a test outcome or of a case.
@@ -338,6 +426,56 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_report_is_cut_to_fit_and_says_so() {
+        let size = |r: &TestReport| serde_json::to_vec(r).unwrap().len();
+        let mut test = sample();
+        test.test_args.push(Value::String("a".repeat(400_000)));
+        test.test_kwargs
+            .insert("big".into(), serde_json::json!(["é".repeat(100_000)]));
+        let mut report = TestReport {
+            case_name: "c".into(),
+            state: State::Error,
+            test: Some(test),
+            runtime: Some(1.0),
+            signal_latency: (0..5_000).map(|i| (format!("s{i}"), 0.5)).collect(),
+            error: Some("é".repeat(700_000)),
+            traceback: Some("at x.rs:1:1\n".repeat(50_000)),
+            attempt: 1,
+        };
+        let before = size(&report);
+        for limit in [500_000, 100_000, 8_192] {
+            let mut cut = report.clone();
+            assert!(cut.truncate_to(limit, size));
+            assert!(size(&cut) <= limit, "{} > {limit}", size(&cut));
+            let error = cut.error.as_deref().unwrap();
+            assert!(
+                error.ends_with(&format!(
+                    "[report truncated from {before} bytes to fit {limit}]"
+                )),
+                "{}",
+                &error[error.len() - 80..]
+            );
+            assert_eq!(
+                cut.test.as_ref().unwrap().id,
+                "order-1",
+                "the test stays identifiable"
+            );
+            assert_eq!(cut.state, State::Error);
+        }
+        // A report that fits is left alone.
+        report = TestReport {
+            error: None,
+            traceback: None,
+            test: Some(sample()),
+            signal_latency: BTreeMap::new(),
+            ..report
+        };
+        let unchanged = report.clone();
+        assert!(!report.truncate_to(500_000, size));
+        assert_eq!(report, unchanged);
+    }
+
+    #[test]
     fn header_time_writes_what_chrono_writes() {
         let chrono = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
         let mut t = DateTime::parse_from_rfc3339("1999-12-31T23:59:59.999999Z")
@@ -406,6 +544,7 @@ mod tests {
             signal_latency: BTreeMap::new(),
             error: None,
             traceback: None,
+            attempt: 1,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["state"], "111/***/111");

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -59,8 +61,10 @@ impl<T> fmt::Debug for Signal<T> {
 impl<T: Serialize + DeserializeOwned> Signal<T> {
     /// Sends the signal for the current test of its case.
     ///
-    /// Outside a test, or inside a test of another case, this does nothing (the service is not
-    /// handling a test request), as in Faust. Use [`send_to`](Self::send_to) to force a key.
+    /// Outside a test this does nothing (the service is not handling a test request), as in
+    /// Faust. Inside a test of another case it does nothing either, where Faust sends it keyed
+    /// by that test's id (signals.py:119-125; docs/guide.md, "Differences from Faust"). Use
+    /// [`send_to`](Self::send_to) to force a key.
     pub async fn send(&self, value: &T) -> Result<(), SendError> {
         match current_test() {
             Some(test) if test.case_name == self.case => self.send_to(&test.id, value).await,
@@ -96,12 +100,16 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
     /// Without a timeout the wait lasts until the test expires. The timeout is a deadline for the
     /// whole wait: other signals arriving meanwhile do not shorten or lengthen it (Faust's wait
     /// subtracted elapsed time on every wake-up and gave up early).
+    ///
+    /// A timed-out wait's error, and the report, say where it was called.
+    #[track_caller]
     pub fn wait(&self) -> Wait<'_, T> {
         Wait {
             signal: self,
             key: None,
             timeout: None,
             deadline: None,
+            location: Location::caller(),
         }
     }
 }
@@ -113,6 +121,7 @@ pub struct Wait<'a, T> {
     key: Option<String>,
     timeout: Option<Result<Duration, DurationError>>,
     deadline: Option<Instant>,
+    location: &'static Location<'static>,
 }
 
 impl<T> fmt::Debug for Wait<'_, T> {
@@ -170,28 +179,78 @@ impl<'a, T: DeserializeOwned + Send + 'a> IntoFuture for Wait<'a, T> {
             (None, None) => started + execution.time_to_expiry(),
         };
         execution.log(format_args!("waiting for signal {name}"));
-        let key = self.key;
-        let lookup = execution
-            .store
-            .wait(key.as_deref().unwrap_or(&execution.test.id), name);
+        if timeout.is_some() || self.deadline.is_some() {
+            // A wait with no timeout ends at the test's expiry: `max_runtime` bounds it by
+            // design, nothing to warn about.
+            execution.check_wait_deadline(name, deadline, self.location);
+        }
+        // Keyed by the signal's case, as Faust's index (signals.py:83-84).
+        let case = self.signal.case;
+        let lookup = execution.store.wait(
+            case,
+            self.key.as_deref().unwrap_or(&execution.test.id),
+            name,
+        );
         match lookup {
             Lookup::Ready(value) => Box::pin(std::future::ready(received(
                 &execution, name, started, value,
             ))),
-            Lookup::Pending(rx) => Box::pin(tokio::time::timeout_at(deadline, rx).map(
-                move |outcome| match outcome {
-                    Ok(Ok(value)) => received(&execution, name, started, value),
-                    Ok(Err(_)) => Err(WaitError::Closed(name.to_owned())),
-                    Err(_) => {
-                        let key = key.as_deref().unwrap_or(&execution.test.id);
-                        execution.store.forget_waiter(key, name);
-                        Err(WaitError::Timeout {
+            Lookup::Pending(rx) => {
+                execution.set_waiting(Some((name, self.location)));
+                let guard = WaitGuard {
+                    execution,
+                    case,
+                    name,
+                    key: self.key,
+                    armed: true,
+                };
+                let location = self.location;
+                Box::pin(tokio::time::timeout_at(deadline, rx).map(move |outcome| {
+                    let mut guard = guard;
+                    match outcome {
+                        Ok(Ok(value)) => {
+                            guard.armed = false;
+                            received(&guard.execution, name, started, value)
+                        }
+                        Ok(Err(_)) => {
+                            guard.armed = false;
+                            Err(WaitError::Closed(name.to_owned()))
+                        }
+                        // The guard, dropped here, forgets the waiter.
+                        Err(_) => Err(WaitError::Timeout {
                             signal: name.to_owned(),
                             waited: started.elapsed(),
-                        })
+                            location,
+                        }),
                     }
-                },
-            )),
+                }))
+            }
+        }
+    }
+}
+
+/// Cleans up after a pending wait that ends without its signal: timed out, or dropped (by a
+/// `select!`, a case's `max_runtime`, a shutdown), so no waiter is left in the store.
+struct WaitGuard {
+    execution: Arc<Execution>,
+    case: &'static str,
+    name: &'static str,
+    key: Option<String>,
+    armed: bool,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        // A wait dropped by the test's `max_runtime` leaves its note for the report (the
+        // case's future is dropped before the report is made).
+        if !self.armed || !self.execution.is_past_max_runtime() {
+            self.execution.set_waiting(None);
+        }
+        if self.armed {
+            let key = self.key.as_deref().unwrap_or(&self.execution.test.id);
+            self.execution
+                .store
+                .forget_waiter(self.case, key, self.name);
         }
     }
 }

@@ -111,6 +111,12 @@ impl TestKitBuilder {
         self
     }
 
+    /// Adds an observer of the kit's worker (the kit has its own, which collects reports).
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.builder = self.builder.observer(observer);
+        self
+    }
+
     /// Whether the worker is leader (runs fake requests); it is by default.
     pub fn leader(self, leader: bool) -> Self {
         self.transport.set_leader(leader);

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
@@ -31,7 +31,8 @@ use crate::model::{SignalEvent, TestExecution, TestReport};
 use crate::runner;
 use crate::store::SignalStore;
 use crate::transport::{
-    Ack, PublishedReport, ReportEvent, Subscription, Transport, TransportCounters,
+    Ack, Lease, Ownership, PublishedReport, ReportEvent, Subscription, Transport,
+    TransportCounters, TransportError,
 };
 
 /// Settings of a worker, with Faust LiveCheck's defaults.
@@ -58,6 +59,10 @@ pub struct WorkerSettings {
     /// On start, how long to wait for the group's recent reports (the transport's look-back)
     /// before taking tests (30 s); after it, tests are taken anyway, with a warning.
     pub report_replay_wait: Duration,
+    /// Largest report published, in bytes of JSON (500,000: under Kafka's default
+    /// `message.max.bytes` of about 1 MB). Larger ones are truncated and say so; a broker that
+    /// refuses even that gets smaller ones.
+    pub max_report_bytes: usize,
 }
 
 impl Default for WorkerSettings {
@@ -71,6 +76,7 @@ impl Default for WorkerSettings {
             suite_reminder: None,
             reported_tests: 100_000,
             report_replay_wait: Duration::from_secs(30),
+            max_report_bytes: 500_000,
         }
     }
 }
@@ -102,6 +108,9 @@ pub struct WorkerStats {
     pub fake_request_errors: AtomicU64,
     /// Tests running now.
     pub in_flight: AtomicUsize,
+    /// Tests stopped unreported because their partition moved to another worker, which runs
+    /// them.
+    pub tests_moved: AtomicU64,
     /// Tests delivered whose report the group had published already: acknowledged, not run.
     pub already_reported: AtomicU64,
     /// Reports of this worker dropped because another worker reported the same test first
@@ -238,6 +247,12 @@ impl WorkerHandle {
     /// [`WorkerSettings::reported_tests`]).
     pub fn reported_tests(&self) -> usize {
         lock(&self.0.reported).len()
+    }
+
+    /// The consumer group as the transport sees it (Kafka): owners and lag of each partition of
+    /// the tests topic, and the partitions nobody consumes.
+    pub fn group(&self) -> Option<crate::transport::GroupView> {
+        self.0.transport.group()
     }
 
     /// The transport's counters (undecodable messages skipped, consumer errors).
@@ -449,7 +464,7 @@ impl Worker {
             while running.try_join_next().is_some() {}
             let (test, ack) = delivery.into_parts();
             shared.stats.tests_received.fetch_add(1, Ordering::Relaxed);
-            if lock(&shared.reported).contains(&test.id) {
+            if lock(&shared.reported).contains(&test.case_name, &test.id) {
                 shared
                     .stats
                     .already_reported
@@ -496,10 +511,13 @@ impl Worker {
 /// Runs one test to its published report; `permit` (a slot of `test_concurrency`) is released
 /// at the end.
 ///
-/// Memory: a waiting test holds the returned future in its task, so it is built as combinators
-/// and keeps only the execution and a few handles; the publishing step is boxed, allocated
-/// only when the test ends. As an `async fn` it held its arguments, the report and the suite
-/// report beside the execution: a ~2.9 KB task instead of ~0.4 KB (docs/benchmarks.md).
+/// The test stops, unreported, if its partition moves to another worker (see
+/// [`Lease`]): the new owner runs it and reports it once.
+///
+/// Memory: a waiting test holds the returned future in its task, so it keeps only the
+/// execution and a few handles; the publishing step is boxed, allocated only when the test
+/// ends. As an `async fn` holding its arguments, the report and the suite report beside the
+/// execution it was a ~2.9 KB task instead of ~0.4 KB (docs/benchmarks.md).
 fn handle_test(
     shared: Arc<Shared>,
     case: CaseConfig,
@@ -507,76 +525,193 @@ fn handle_test(
     ack: Ack,
     permit: OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> + Send + 'static {
-    shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-    if let Some(health) = shared.health.get(case.name()) {
-        lock(health).on_test_received();
+    let mut lease = ack.lease();
+    let moved = lease.now() == Ownership::Lost;
+    // Decided once: a test skipped before it starts is not announced as started.
+    let skip = runner::skip_reason(&case, &test);
+    if !moved {
+        shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        if let Some(health) = shared.health.get(case.name()) {
+            lock(health).on_test_received();
+        }
     }
-    for observer in &shared.observers {
-        observer.on_test_start(&test);
+    if !moved && skip.is_none() {
+        for observer in &shared.observers {
+            observer.on_test_start(&test);
+        }
     }
     let http = shared.http.get(case.name()).cloned();
-    // `Client::scope` without its borrow of the client.
-    let run = crate::context::CLIENT.scope(
-        shared.client.clone(),
-        runner::execute(&case, test, shared.store.clone(), http),
-    );
     let name = case.name();
-    run.then(move |report| {
-        Box::pin(async move {
-            finish(&shared, name, report, ack).await;
+    let id = test.id.clone().into_boxed_str();
+    // `Client::scope` without its borrow of the client.
+    let run = (!moved).then(|| {
+        crate::context::CLIENT.scope(
+            shared.client.clone(),
+            runner::execute(&case, test, skip, shared.store.clone(), http),
+        )
+    });
+    async move {
+        let Some(run) = run else {
+            // Read before its partition moved away, run by nobody here.
             drop(permit);
-        })
-    })
+            return;
+        };
+        let report = tokio::select! {
+            report = run => Some(report),
+            () = lease.lost() => None,
+        };
+        match report {
+            Some(mut report) => {
+                report.attempt = ack.attempt();
+                Box::pin(finish(&shared, name, report, ack, lease)).await;
+            }
+            None => {
+                shared.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+                moved_away(&shared, name, &id);
+            }
+        }
+        drop(permit);
+    }
+}
+
+/// A test whose partition another worker owns now: stopped, not reported (the new owner runs
+/// it and reports it once), not acknowledged (its offset is no longer this worker's).
+fn moved_away(shared: &Shared, case: &'static str, id: &str) {
+    shared.stats.tests_moved.fetch_add(1, Ordering::Relaxed);
+    // Its signals are the new owner's concern now.
+    shared.store.release(case, id);
+    tracing::info!(
+        case,
+        test = id,
+        "partition moved to another worker: test stopped here, its new owner runs it"
+    );
 }
 
 /// After a test: the case's health, the report published (the suite report it makes due is
-/// queued), the test acknowledged. If another worker's report of the test arrived while it ran,
-/// the group has its outcome: this one is dropped.
-async fn finish(shared: &Shared, case: &'static str, report: TestReport, ack: Ack) {
+/// queued), the test acknowledged — unless its partition moved to another worker meanwhile. If
+/// another worker's report of the test arrived while it ran, the group has its outcome: this one
+/// is dropped.
+async fn finish(
+    shared: &Shared,
+    case: &'static str,
+    report: TestReport,
+    ack: Ack,
+    mut lease: Lease,
+) {
     shared.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    // During a rebalance, wait to know whether the partition stays here.
+    if lease.now() != Ownership::Owned && !lease.settled().await {
+        let id = report.test.as_ref().map_or("", |t| t.id.as_str());
+        moved_away(shared, case, id);
+        return;
+    }
     if let Some(test) = &report.test {
-        if !lock(&shared.reported).insert(&test.id, test.expires) {
+        if !lock(&shared.reported).insert(case, &test.id, test.expires) {
             shared
                 .stats
                 .duplicate_reports_dropped
                 .fetch_add(1, Ordering::Relaxed);
             tracing::info!(case, test = %test.id,
                 "another worker reported this test first: this report is dropped");
+            shared.store.release(case, &test.id);
             ack.ack();
             return;
         }
     }
     shared.judge(case, |health| health.on_report(&report, Utc::now()));
-    let published = publish(shared, &report).await;
-    if published {
-        ack.ack();
-    } else if let Some(test) = &report.test {
-        // Not out: the test runs again after a restart or a rebalance, and must not be skipped.
-        lock(&shared.reported).remove(&test.id);
+    let mut published = publish(shared, &report, true).await;
+    // Its report is out (or on its way): the test's signals are let go; a re-run finds them
+    // on the bus.
+    if let Some(test) = &report.test {
+        shared.store.release(case, &test.id);
+    }
+    // A test's report must get out: retry (the producer already retried for its
+    // message.timeout.ms) while the partition is this worker's, until shutdown aborts it.
+    let mut backoff = Duration::from_secs(1);
+    while !published {
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = lease.lost() => {
+                let id = report.test.as_ref().map_or("", |t| t.id.as_str());
+                // Not out: if the partition comes back, the test must run, not be skipped.
+                lock(&shared.reported).remove(case, id);
+                moved_away(shared, case, id);
+                return;
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+        published = publish(shared, &report, false).await;
+    }
+    ack.ack();
+}
+
+/// Publishes a report (if reports are sent) and, if `notify`, shows it to the observers (a
+/// retry does not show it twice); false if publishing failed.
+///
+/// A report too large for the broker is cut down until it fits ([`TestReport::truncate_to`]):
+/// to `max_report_bytes` when its texts alone come near that, and smaller each time the broker
+/// still refuses it.
+async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
+    let size = |r: &TestReport| crate::codec::encode_report(r).len();
+    let mut limit = shared.settings.max_report_bytes;
+    let texts = [&report.error, &report.traceback]
+        .into_iter()
+        .flatten()
+        .map(String::len)
+        .sum::<usize>();
+    let mut cut: Option<TestReport> = None;
+    if texts > limit / 2 {
+        let mut smaller = report.clone();
+        smaller.truncate_to(limit, size);
+        cut = Some(smaller);
+    }
+    loop {
+        let current = cut.as_ref().unwrap_or(report);
+        let result = if shared.settings.send_reports {
+            shared.transport.publish_report(current).await
+        } else {
+            Ok(())
+        };
+        let error = match result {
+            Ok(()) => {
+                if cut.is_some() {
+                    tracing::warn!(case = %current.case_name, limit, "oversized report truncated");
+                }
+                if notify {
+                    for observer in &shared.observers {
+                        observer.on_report(current);
+                    }
+                }
+                // The case's `on_suite_fail` and `post_report` hooks, once it is out.
+                let case = shared.cases.get(current.case_name.as_str());
+                crate::hooks::report_published(case, current).await;
+                return true;
+            }
+            Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT => {
+                limit = limit.min(size(current) / 2).max(MIN_REPORT_LIMIT);
+                let mut smaller = cut.take().unwrap_or_else(|| report.clone());
+                smaller.truncate_to(limit, size);
+                cut = Some(smaller);
+                continue;
+            }
+            Err(error) => error,
+        };
+        if notify {
+            for observer in &shared.observers {
+                observer.on_report(current);
+            }
+        }
+        shared
+            .stats
+            .report_publish_errors
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(case = %current.case_name, %error, "report not published");
+        return false;
     }
 }
 
-/// Publishes a report (if reports are sent) and shows it to the observers; false if publishing
-/// failed, so the test is not acknowledged and runs again after a restart.
-async fn publish(shared: &Shared, report: &TestReport) -> bool {
-    for observer in &shared.observers {
-        observer.on_report(report);
-    }
-    if !shared.settings.send_reports {
-        return true;
-    }
-    match shared.transport.publish_report(report).await {
-        Ok(()) => true,
-        Err(error) => {
-            shared
-                .stats
-                .report_publish_errors
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::error!(case = %report.case_name, %error, "report not published");
-            false
-        }
-    }
-}
+/// The smallest size a report is cut down to when the broker refuses larger ones.
+const MIN_REPORT_LIMIT: usize = 8 * 1024;
 
 async fn signal_loop(
     shared: Arc<Shared>,
@@ -591,8 +726,9 @@ async fn signal_loop(
             .fetch_add(1, Ordering::Relaxed);
         match shared.cases.get(event.case_name.as_str()) {
             Some(case) => shared.store.resolve(
+                case.name(),
                 &event.key,
-                &event.signal_name,
+                event.signal_name,
                 event.value,
                 case.options.test_expires,
             ),
@@ -641,7 +777,7 @@ fn on_group_report(shared: &Shared, published: PublishedReport) {
     match &report.test {
         None => shared.judge(case, |health| health.adopt(&report, at)),
         Some(test) => {
-            if !lock(&shared.reported).insert(&test.id, test.expires) {
+            if !lock(&shared.reported).insert(case, &test.id, test.expires) {
                 shared.stats.peer_duplicates.fetch_add(1, Ordering::Relaxed);
                 return;
             }
@@ -672,7 +808,7 @@ async fn suite_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Suit
     while let Some(message) = queue.recv().await {
         match message {
             SuiteMessage::Report(report) => {
-                publish(&shared, &report).await;
+                publish(&shared, &report, true).await;
             }
             SuiteMessage::Flush(done) => {
                 let _ = done.send(());

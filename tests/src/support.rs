@@ -102,8 +102,13 @@ pub fn service_client(config: &KafkaConfig) -> Client {
 /// A plain consumer of every partition of `topic`, from the beginning. It assigns the partitions
 /// itself rather than joining a group: a reader needs no coordination, and starts at once.
 pub fn plain_consumer(broker: &Broker, topic: &str) -> StreamConsumer {
+    plain_consumer_at(&broker.bootstrap(), topic)
+}
+
+/// [`plain_consumer`] on any bootstrap servers (e.g. librdkafka's mock cluster).
+pub fn plain_consumer_at(bootstrap: &str, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", Broker::unique("reader"))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "5")

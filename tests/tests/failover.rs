@@ -150,6 +150,13 @@ async fn a_killed_worker_loses_no_test_and_no_signal() {
     // A was killed before any in-flight test finished, so it published none of their reports.
     println!("duplicate reports among the 100 in-flight tests: {duplicates}");
     assert_eq!(duplicates, 0);
+    // A had started them all: B's runs are second attempts (from A's commit metadata), marked.
+    let attempts: Vec<u32> = in_flight.iter().map(|id| by_id[id][0].attempt).collect();
+    assert!(
+        attempts.iter().all(|a| *a == 2),
+        "attempts of the re-runs: {attempts:?}"
+    );
+    assert!(done.iter().all(|id| by_id[id][0].attempt == 1));
     b.stop().await;
 }
 

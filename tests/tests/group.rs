@@ -333,7 +333,11 @@ async fn a_broken_stage_raises_one_suite_fail_and_one_alert_and_every_worker_sho
         assert_eq!(case["suite_failed"], true, "{case}");
         assert_eq!(case["state"], "FAIL", "{case}");
         let worker = member.api_worker().await;
-        assert_eq!(worker["group"]["peer_reports"], FAILURES - ran, "{worker}");
+        assert_eq!(
+            worker["judgement"]["peer_reports"],
+            FAILURES - ran,
+            "{worker}"
+        );
         assert_eq!(worker["tests_received"], *ran, "{worker}");
     }
 

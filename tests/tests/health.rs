@@ -50,6 +50,7 @@ fn peer_report(id: &str, state: State) -> TestReport {
         signal_latency: Default::default(),
         error: (state != State::Pass).then(|| "failed elsewhere".into()),
         traceback: None,
+        attempt: 1,
     }
 }
 

@@ -8,7 +8,7 @@
 //! | `GET /api/cases/{name}` | one case's health (404 with `{"error": ...}` if there is no such case) |
 //! | `GET /metrics` | Prometheus text format ([`Metrics`]) |
 //! | `GET /healthz` | 200 while the server answers |
-//! | `GET /readyz` | 200 once the worker consumes and (Kafka) has a partition assignment, else 503 |
+//! | `GET /readyz` | 200 once the worker consumes and (Kafka) has a partition assignment, and no partition of the group is orphaned; else 503 with the reason |
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -151,15 +151,21 @@ pub struct WorkerView {
     pub fake_request_errors: u64,
     /// Kafka consumer errors.
     pub consumer_errors: u64,
-    /// The group's view: test reports of other workers counted in the cases' health, a second
-    /// report of a test not counted, tests already reported that were delivered again (not
-    /// run), and this worker's reports dropped because another worker reported the test first.
-    pub group: GroupView,
+    /// Tests stopped unreported here because their partition moved to another worker.
+    pub tests_moved: u64,
+    /// The consumer group as the broker describes it (Kafka only): owners and lag of each
+    /// partition, and the partitions nobody consumes.
+    pub group: Option<crate::transport::GroupView>,
+    /// How this worker shares the group's judgement: test reports of other workers counted in
+    /// the cases' health, a second report of a test not counted, tests already reported that
+    /// were delivered again (not run), and this worker's reports dropped because another worker
+    /// reported the test first.
+    pub judgement: JudgementView,
 }
 
-/// How this worker shares the group's judgement (see [`WorkerView::group`]).
+/// How this worker shares the group's judgement (see [`WorkerView::judgement`]).
 #[derive(Debug, Clone, Serialize)]
-pub struct GroupView {
+pub struct JudgementView {
     /// Test reports of other workers fed into this worker's case health.
     pub peer_reports: u64,
     /// Reports of a test already counted, read back and not counted again.
@@ -207,7 +213,9 @@ impl AppState {
             report_publish_errors: stats.report_publish_errors.load(Relaxed),
             fake_request_errors: stats.fake_request_errors.load(Relaxed),
             consumer_errors: transport.consumer_errors,
-            group: GroupView {
+            tests_moved: stats.tests_moved.load(Relaxed),
+            group: w.group(),
+            judgement: JudgementView {
                 peer_reports: stats.peer_reports.load(Relaxed),
                 peer_duplicates: stats.peer_duplicates.load(Relaxed),
                 already_reported: stats.already_reported.load(Relaxed),
@@ -291,20 +299,28 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(Extract(state): Extract<Arc<AppState>>) -> (StatusCode, &'static str) {
+async fn readyz(Extract(state): Extract<Arc<AppState>>) -> (StatusCode, String) {
     let worker = &state.worker;
-    if is_ready(worker) {
-        (StatusCode::OK, "ready\n")
-    } else if !worker.is_ready() {
+    let orphaned = worker.group().map(|g| g.orphaned).unwrap_or_default();
+    if !worker.is_ready() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not consuming\n",
+            "not ready: not consuming\n".into(),
+        )
+    } else if !worker.is_assigned() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: waiting for a partition assignment\n".into(),
+        )
+    } else if !orphaned.is_empty() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: orphaned partitions {orphaned:?}: their tests are run by no worker\n"
+            ),
         )
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for a partition assignment\n",
-        )
+        (StatusCode::OK, "ready\n".into())
     }
 }
 

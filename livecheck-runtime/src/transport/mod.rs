@@ -12,11 +12,14 @@ use tokio::sync::watch;
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
 pub mod embedded;
+mod group;
 pub mod kafka;
 mod memory;
 mod offsets;
 
+pub use group::{GroupView, PartitionView};
 pub use memory::MemoryTransport;
+pub use offsets::{Lease, Ownership};
 
 /// A boxed future borrowing its transport.
 pub type TransportFuture<'a, T> =
@@ -48,6 +51,12 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// of the tests topic. True by default (nothing to wait for).
     fn is_assigned(&self) -> bool {
         true
+    }
+    /// The consumer group as the broker describes it — owners and lag of each partition, and
+    /// the partitions nobody consumes — where the transport has one (Kafka); `None` otherwise
+    /// or before the first look.
+    fn group(&self) -> Option<GroupView> {
+        None
     }
 }
 
@@ -125,33 +134,50 @@ impl fmt::Debug for Subscription {
 pub struct Delivery<T> {
     /// The value.
     pub value: T,
-    ack: Option<Box<dyn FnOnce() + Send>>,
+    ack: Ack,
 }
 
 impl<T> Delivery<T> {
     /// A value that needs no acknowledgement.
     pub fn new(value: T) -> Self {
-        Delivery { value, ack: None }
+        Delivery {
+            value,
+            ack: Ack {
+                ack: None,
+                lease: None,
+                attempt: None,
+            },
+        }
     }
 
     /// A value whose `ack` runs once it is handled (e.g. marks its offset committable).
     pub fn with_ack(value: T, ack: impl FnOnce() + Send + 'static) -> Self {
-        Delivery {
-            value,
-            ack: Some(Box::new(ack)),
-        }
+        let mut delivery = Self::new(value);
+        delivery.ack.ack = Some(Box::new(ack));
+        delivery
+    }
+
+    /// Holds the value under `lease` (its partition's ownership, see [`Lease`]); `attempt`
+    /// tells, when asked (once the test ends: what earlier owners said may still be arriving),
+    /// which run of the test this is, earlier ones on workers that died before reporting it.
+    pub fn with_lease(
+        mut self,
+        lease: Lease,
+        attempt: impl Fn() -> u32 + Send + Sync + 'static,
+    ) -> Self {
+        self.ack.lease = Some(lease);
+        self.ack.attempt = Some(Box::new(attempt));
+        self
     }
 
     /// Acknowledges the value: it is handled and need not be delivered again.
     pub fn ack(self) {
-        if let Some(ack) = self.ack {
-            ack();
-        }
+        self.ack.ack();
     }
 
     /// Splits into the value and an acknowledgement to run later.
     pub fn into_parts(self) -> (T, Ack) {
-        (self.value, Ack(self.ack))
+        (self.value, self.ack)
     }
 }
 
@@ -159,26 +185,43 @@ impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delivery")
             .field("value", &self.value)
-            .field("ack", &self.ack.is_some())
+            .field("ack", &self.ack)
             .finish()
     }
 }
 
-/// The acknowledgement of a [`Delivery`], split from its value.
-pub struct Ack(Option<Box<dyn FnOnce() + Send>>);
+/// The acknowledgement of a [`Delivery`], split from its value, with the lease it is held under.
+pub struct Ack {
+    ack: Option<Box<dyn FnOnce() + Send>>,
+    lease: Option<Lease>,
+    attempt: Option<Box<dyn Fn() -> u32 + Send + Sync>>,
+}
 
 impl Ack {
     /// Acknowledges.
     pub fn ack(self) {
-        if let Some(ack) = self.0 {
+        if let Some(ack) = self.ack {
             ack();
         }
+    }
+
+    /// The lease the value is held under (always owned when the transport has none).
+    pub fn lease(&self) -> Lease {
+        self.lease.clone().unwrap_or_else(Lease::owned)
+    }
+
+    /// Which run of the value this is (1 unless an earlier owner may have run it).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.as_ref().map_or(1, |attempt| attempt().max(1))
     }
 }
 
 impl fmt::Debug for Ack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Ack")
+        f.debug_struct("Ack")
+            .field("pending", &self.ack.is_some())
+            .field("lease", &self.lease)
+            .finish()
     }
 }
 
@@ -204,6 +247,9 @@ pub enum TransportError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The broker refused a message larger than it accepts (`message.max.bytes`).
+    #[error("message too large for the broker")]
+    TooLarge,
     /// A configuration mistake found at start-up.
     #[error("configuration: {0}")]
     Config(String),

@@ -1,15 +1,134 @@
-//! At-least-once offset tracking: a test's offset becomes committable only once its report is
-//! published, and a partition's commit point is the lowest offset still in flight (or one past
-//! the highest received when none is), so a crash never skips an unfinished test.
+//! At-least-once offset tracking of the tests topic, and who owns a test while it runs.
+//!
+//! - A test's offset becomes committable only once its report is published; a partition's commit
+//!   point is the lowest offset still in flight (or one past the highest received when none is),
+//!   so a crash never skips an unfinished test.
+//! - Each running test holds a [`Lease`] on its partition. A rebalance first makes every lease
+//!   *pending* (Kafka's eager protocol revokes all partitions before it assigns); the assignment
+//!   that follows settles them: partitions kept are owned again and their tests go on (the
+//!   consumer resumes after what was already read, so nothing runs twice), partitions lost are
+//!   *lost* and their tests stop without a report: the new owner runs them and reports them
+//!   once (a revoked worker that kept running them reported TIMEOUTs, issue 9).
+//! - Attempts: every 100 ms while it works, the owner of a partition writes a *progress marker*
+//!   to the bus partition of the same number: the highest offset it has started, and the highest
+//!   attempt among its tests in flight. A new owner replays the bus anyway (for the signals), so
+//!   it reads the markers of earlier owners and gives the tests up to their offsets the next
+//!   attempt number: they may have run before, on a worker that died. (Kafka's commit metadata
+//!   would be the natural place, but tansu 0.6.0 drops it.)
 
 use std::collections::{BTreeSet, HashMap};
 
-#[derive(Debug, Default)]
+use tokio::sync::watch;
+
+/// Who owns a running test's partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// This worker owns it: the test's report is to be published.
+    Owned,
+    /// A rebalance is under way: whether the partition stays here is not known yet.
+    Pending,
+    /// Another worker owns it now: the test stops, its report is not published.
+    Lost,
+}
+
+/// A running test's hold on its partition of the tests topic; see [`Ownership`].
+#[derive(Debug, Clone)]
+pub struct Lease(watch::Receiver<Ownership>);
+
+impl Lease {
+    /// A lease that is always owned (transports without partitions).
+    pub fn owned() -> Self {
+        // The sender is dropped: `changed` then never resolves, and the value stays `Owned`.
+        Lease(watch::channel(Ownership::Owned).1)
+    }
+
+    /// The ownership now.
+    pub fn now(&self) -> Ownership {
+        *self.0.borrow()
+    }
+
+    /// Resolves when the partition is lost (never, while it stays owned).
+    pub async fn lost(&mut self) {
+        if self.0.wait_for(|o| *o == Ownership::Lost).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Waits until a rebalance under way has settled; true if the partition is still this
+    /// worker's. (The worker bounds the wait by its shutdown.)
+    pub async fn settled(&mut self) -> bool {
+        let settled = self
+            .0
+            .wait_for(|o| *o != Ownership::Pending)
+            .await
+            .map(|o| *o);
+        match settled {
+            Ok(ownership) => ownership == Ownership::Owned,
+            // The tracker is gone (the transport closed): nobody can say otherwise.
+            Err(_) => self.now() == Ownership::Owned,
+        }
+    }
+}
+
+/// What an earlier owner of a partition said of its progress.
+#[derive(Debug)]
+struct Earlier {
+    instance: String,
+    started_upto: i64,
+    attempt: u32,
+}
+
+#[derive(Debug)]
 struct PartitionState {
     generation: u64,
+    /// Offsets running now.
     in_flight: BTreeSet<i64>,
+    /// One past the highest offset received.
     next: Option<i64>,
+    /// The last offset committed.
     committed: Option<i64>,
+    /// The last progress marker written: (highest offset started, attempt).
+    marked: Option<(i64, u32)>,
+    /// Progress markers of earlier owners, one per worker instance.
+    earlier: Vec<Earlier>,
+    ownership: watch::Sender<Ownership>,
+}
+
+impl PartitionState {
+    fn new(generation: u64) -> Self {
+        PartitionState {
+            generation,
+            in_flight: BTreeSet::new(),
+            next: None,
+            committed: None,
+            marked: None,
+            earlier: Vec::new(),
+            ownership: watch::channel(Ownership::Owned).0,
+        }
+    }
+
+    /// The run number of the test at `offset`: one more than the most any earlier owner that
+    /// got that far had.
+    fn attempt(&self, offset: i64) -> u32 {
+        1 + self
+            .earlier
+            .iter()
+            .filter(|e| e.started_upto >= offset)
+            .map(|e| e.attempt)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// What to do with a message just read.
+#[derive(Debug)]
+pub(crate) enum Received {
+    /// Run it: hand back `generation` in [`OffsetTracker::done`].
+    Run { generation: u64, lease: Lease },
+    /// Already read under the current ownership (running or done): skip it.
+    Seen,
+    /// The partition is not assigned here (a message fetched before a revocation).
+    NotAssigned,
 }
 
 /// Per-partition in-flight offsets of the tests topic.
@@ -20,27 +139,59 @@ pub(crate) struct OffsetTracker {
 }
 
 impl OffsetTracker {
-    /// The partitions now assigned: new ones start afresh, others are forgotten, and acks of
-    /// messages read under an earlier assignment are ignored from now on.
-    pub(crate) fn assign(&mut self, partitions: &[i32]) {
-        self.generation += 1;
-        let generation = self.generation;
-        self.partitions.retain(|p, _| partitions.contains(p));
-        for p in partitions {
-            let state = self.partitions.entry(*p).or_default();
-            *state = PartitionState {
-                generation,
-                ..PartitionState::default()
-            };
+    /// A rebalance began: every lease is pending until [`assign`](Self::assign) settles it.
+    pub(crate) fn revoke_all(&mut self) {
+        for state in self.partitions.values() {
+            state.ownership.send_replace(Ownership::Pending);
         }
     }
 
-    /// A message was read; returns the generation to hand back in [`done`](Self::done).
-    pub(crate) fn received(&mut self, partition: i32, offset: i64) -> Option<u64> {
-        let state = self.partitions.get_mut(&partition)?;
+    /// The partitions now assigned. Kept partitions go on where they were; lost ones are
+    /// dropped and their leases lost; new ones start afresh. Returns where the consumer should
+    /// resume each kept partition (one past what it already read), so nothing is fetched and
+    /// run twice.
+    pub(crate) fn assign(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        self.generation += 1;
+        let generation = self.generation;
+        self.partitions.retain(|p, state| {
+            let kept = partitions.contains(p);
+            state.ownership.send_replace(if kept {
+                Ownership::Owned
+            } else {
+                Ownership::Lost
+            });
+            kept
+        });
+        let mut resume = Vec::new();
+        for p in partitions {
+            match self.partitions.get(p) {
+                Some(state) => {
+                    if let Some(next) = state.next {
+                        resume.push((*p, next));
+                    }
+                }
+                None => {
+                    self.partitions.insert(*p, PartitionState::new(generation));
+                }
+            }
+        }
+        resume
+    }
+
+    /// A message was read.
+    pub(crate) fn received(&mut self, partition: i32, offset: i64) -> Received {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return Received::NotAssigned;
+        };
+        if state.next.is_some_and(|next| offset < next) {
+            return Received::Seen;
+        }
         state.in_flight.insert(offset);
-        state.next = Some(state.next.map_or(offset + 1, |n| n.max(offset + 1)));
-        Some(state.generation)
+        state.next = Some(offset + 1);
+        Received::Run {
+            generation: state.generation,
+            lease: Lease(state.ownership.subscribe()),
+        }
     }
 
     /// The message is fully handled.
@@ -52,7 +203,38 @@ impl OffsetTracker {
         }
     }
 
-    /// Offsets to commit (partition, next offset to read) that moved since the last call.
+    /// The run number of the test at `offset` (1 if nothing says it ran before).
+    pub(crate) fn attempt(&self, partition: i32, offset: i64) -> u32 {
+        self.partitions
+            .get(&partition)
+            .map_or(1, |state| state.attempt(offset))
+    }
+
+    /// Another worker instance's progress marker, read from the bus.
+    pub(crate) fn note_progress(
+        &mut self,
+        partition: i32,
+        instance: &str,
+        started_upto: i64,
+        attempt: u32,
+    ) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return; // read again when the partition is assigned here
+        };
+        match state.earlier.iter_mut().find(|e| e.instance == instance) {
+            Some(earlier) => {
+                earlier.started_upto = earlier.started_upto.max(started_upto);
+                earlier.attempt = earlier.attempt.max(attempt);
+            }
+            None => state.earlier.push(Earlier {
+                instance: instance.to_owned(),
+                started_upto,
+                attempt,
+            }),
+        }
+    }
+
+    /// Commits to send, (partition, next offset to read), that moved since the last call.
     pub(crate) fn take_commits(&mut self) -> Vec<(i32, i64)> {
         let mut out = Vec::new();
         for (partition, state) in &mut self.partitions {
@@ -66,19 +248,48 @@ impl OffsetTracker {
         out.sort_unstable();
         out
     }
+
+    /// Progress markers to write, (partition, highest offset started, highest attempt in
+    /// flight), that changed since the last call.
+    pub(crate) fn take_progress(&mut self) -> Vec<(i32, i64, u32)> {
+        let mut out = Vec::new();
+        for (partition, state) in &mut self.partitions {
+            let Some(next) = state.next else { continue };
+            // Only the oldest test in flight can have the highest attempt (earlier owners'
+            // markers cover every offset up to theirs).
+            let attempt = state
+                .in_flight
+                .first()
+                .map_or(1, |oldest| state.attempt(*oldest));
+            let mark = (next - 1, attempt);
+            if state.marked != Some(mark) {
+                state.marked = Some(mark);
+                out.push((*partition, mark.0, mark.1));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn run(t: &mut OffsetTracker, partition: i32, offset: i64) -> (u64, Lease) {
+        match t.received(partition, offset) {
+            Received::Run { generation, lease } => (generation, lease),
+            other => panic!("{partition}/{offset} not run: {other:?}"),
+        }
+    }
+
     #[test]
     fn commits_stop_below_the_oldest_unfinished_test() {
         let mut t = OffsetTracker::default();
         t.assign(&[0, 1]);
-        let g = t.received(0, 10).unwrap();
-        t.received(0, 11);
-        t.received(0, 12);
+        let (g, _) = run(&mut t, 0, 10);
+        run(&mut t, 0, 11);
+        run(&mut t, 0, 12);
         t.done(0, 11, g);
         t.done(0, 12, g);
         assert_eq!(t.take_commits(), [(0, 10)]);
@@ -88,16 +299,72 @@ mod tests {
     }
 
     #[test]
-    fn acks_from_an_old_assignment_are_ignored() {
+    fn a_kept_partition_goes_on_and_a_lost_one_stops_its_tests() {
+        let mut t = OffsetTracker::default();
+        t.assign(&[0, 1]);
+        let (g0, lease0) = run(&mut t, 0, 5);
+        let (_, lease1) = run(&mut t, 1, 7);
+        t.revoke_all();
+        assert_eq!(lease0.now(), Ownership::Pending);
+        let resume = t.assign(&[0]);
+        assert_eq!(resume, [(0, 6)], "resume after what was read");
+        assert_eq!(lease0.now(), Ownership::Owned);
+        assert_eq!(lease1.now(), Ownership::Lost);
+        // A redelivery of a test read before the rebalance is not run again.
+        assert!(matches!(t.received(0, 5), Received::Seen));
+        assert!(matches!(t.received(1, 7), Received::NotAssigned));
+        // The running test's ack still counts.
+        t.done(0, 5, g0);
+        assert_eq!(t.take_commits(), [(0, 6)]);
+    }
+
+    #[test]
+    fn tests_an_earlier_owner_started_are_marked_as_further_attempts() {
+        let mut first = OffsetTracker::default();
+        first.assign(&[0]);
+        let (g, _) = run(&mut first, 0, 10);
+        run(&mut first, 0, 11);
+        run(&mut first, 0, 12);
+        first.done(0, 10, g);
+        let progress = first.take_progress();
+        assert_eq!(progress, [(0, 12, 1)]);
+        assert_eq!(first.take_progress(), [], "written once");
+        // The first owner dies; the next one reads its marker from the bus.
+        let mut second = OffsetTracker::default();
+        second.assign(&[0]);
+        second.note_progress(0, "first", 12, 1);
+        run(&mut second, 0, 11);
+        assert_eq!(second.attempt(0, 11), 2);
+        assert_eq!(second.attempt(0, 12), 2);
+        assert_eq!(second.attempt(0, 13), 1, "never started before");
+        assert_eq!(second.take_progress(), [(0, 11, 2)]);
+        // A third owner after the second died too.
+        let mut third = OffsetTracker::default();
+        third.assign(&[0]);
+        third.note_progress(0, "first", 12, 1);
+        third.note_progress(0, "second", 11, 2);
+        assert_eq!(third.attempt(0, 11), 3);
+        assert_eq!(third.attempt(0, 12), 2);
+        // Markers of partitions not assigned here are not kept.
+        third.note_progress(5, "first", 1, 1);
+        assert_eq!(third.attempt(5, 0), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_waits_for_the_rebalance_to_settle() {
         let mut t = OffsetTracker::default();
         t.assign(&[0]);
-        let old = t.received(0, 5).unwrap();
-        t.assign(&[0]);
-        let new = t.received(0, 5).unwrap();
-        t.done(0, 5, old);
-        assert_eq!(t.take_commits(), [(0, 5)]);
-        t.done(0, 5, new);
-        assert_eq!(t.take_commits(), [(0, 6)]);
-        assert_eq!(t.received(3, 1), None, "unassigned partition");
+        let (_, mut lease) = run(&mut t, 0, 1);
+        assert!(lease.settled().await);
+        t.revoke_all();
+        let waiting = tokio::spawn({
+            let mut lease = lease.clone();
+            async move { lease.settled().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        assert!(!waiting.is_finished(), "pending until the assignment");
+        t.assign(&[]);
+        assert!(!waiting.await.unwrap(), "lost");
+        lease.lost().await;
     }
 }

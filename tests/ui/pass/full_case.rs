@@ -19,6 +19,12 @@ pub async fn send_fake_order(request: livecheck::FakeRequest) -> livecheck::Resu
     Ok(())
 }
 
+/// Hooks that keep every default.
+#[derive(Default)]
+pub struct QuietHooks;
+
+impl livecheck::CaseHooks for QuietHooks {}
+
 /// An order placed through the API reaches the database.
 #[livecheck::case(
     name = "orders.test_order",
@@ -38,6 +44,9 @@ pub async fn send_fake_order(request: livecheck::FakeRequest) -> livecheck::Resu
     url_error_retries = 4,
     url_error_delay_backoff = 2.0,
     fake_request = send_fake_order,
+    max_runtime = "20m",
+    log_passes = false,
+    hooks = QuietHooks,
     crate = ::livecheck,
 )]
 pub async fn test_order(side: String, quantity: u32) -> livecheck::Result {
@@ -91,6 +100,9 @@ fn main() {
     assert_eq!(o.max_consecutive_failures, 3);
     assert_eq!(o.url_error_retries, 4);
     assert_eq!(o.url_error_delay_backoff, 2.0);
+    assert_eq!(o.max_runtime, Some(Duration::from_secs(1200)));
+    assert!(!o.log_passes);
+    assert!(case.hooks.is_some());
 
     assert_eq!(ORDER_SENT_TO_DB.name(), "order_sent_to_db");
     assert_eq!(ORDER_SENT_TO_DB.case_name(), "orders.test_order");

@@ -32,7 +32,20 @@ mod shadowed {
     /// A case returning `()`, in a module where little means what it usually does.
     #[::livecheck::case(probability = 1, frequency = 5, fake_request = fake)]
     pub async fn shadowed_case(count: u64, label: ::std::string::String) {
+        assert!(count < u64::MAX, "{}", label);
+        assert_eq!(count, count);
+        assert_ne!(count, count + 1, "{}", label);
         let _ = (count, label);
+    }
+
+    #[derive(::core::default::Default)]
+    pub struct Hooks;
+
+    impl ::livecheck::CaseHooks for Hooks {}
+
+    #[::livecheck::case(hooks = Hooks, max_runtime = "1m")]
+    pub async fn hooked_case() -> ::livecheck::Result {
+        ::livecheck::skip!("{}", 1)
     }
 
     async fn fake(_request: ::livecheck::FakeRequest) {}
@@ -47,6 +60,9 @@ mod shadowed {
             .await;
         let _ = shadowed_case
             .maybe_trigger("t", 1, ::std::string::String::new())
+            .await;
+        let _ = shadowed_case
+            .maybe_trigger_scope(::livecheck::AutoId, 1, ::std::string::String::new(), |_| async {})
             .await;
     }
 }

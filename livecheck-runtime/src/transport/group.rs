@@ -1,0 +1,187 @@
+//! The consumer group seen from outside: which member owns which partition of the tests topic,
+//! how far behind each partition is, and which partitions nobody consumes.
+//!
+//! Brokers can leave partitions orphaned: after repeated SIGKILLs of members, tansu 0.6.0 was
+//! seen to end with partitions owned by no member and to hand rejoining members empty
+//! assignments, so the tests on them waited in Kafka, unreported (shared/BROKER.md, issue 9).
+//! A worker cannot fix the broker's coordinator, but it must not stay silent: every worker
+//! looks at the group every few seconds, and a partition with tests waiting and no owner for two
+//! looks in a row is reported — a log line, a metric, `/readyz`, the status page.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// One partition of the tests topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PartitionView {
+    /// The partition.
+    pub partition: i32,
+    /// The member that owns it (its client id and host), if any.
+    pub owner: Option<String>,
+    /// Tests written and not yet committed by the group (high watermark − committed offset),
+    /// if known.
+    pub lag: Option<i64>,
+}
+
+/// The group of workers, as the broker describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GroupView {
+    /// The consumer group.
+    pub group: String,
+    /// The group's state as the broker names it (`Stable`, `PreparingRebalance`, ...).
+    pub state: String,
+    /// Members of the group.
+    pub members: usize,
+    /// Every partition of the tests topic.
+    pub partitions: Vec<PartitionView>,
+    /// Partitions with tests waiting and no owner, seen so twice in a row while the group was
+    /// stable: nobody will run their tests until the group changes.
+    pub orphaned: Vec<i32>,
+}
+
+/// Reads a consumer-protocol assignment (what a member was given at its last sync):
+/// the partitions of `topic` in it. `None` if the bytes are not such an assignment.
+pub(crate) fn assigned_partitions(bytes: &[u8], topic: &str) -> Option<Vec<i32>> {
+    let mut reader = Reader(bytes);
+    let _version = reader.i16()?;
+    let topics = reader.i32()?;
+    let mut out = Vec::new();
+    for _ in 0..topics.max(0) {
+        let len = usize::try_from(reader.i16()?).ok()?;
+        let ours = reader.take(len)? == topic.as_bytes();
+        let count = reader.i32()?;
+        for _ in 0..count.max(0) {
+            let partition = reader.i32()?;
+            if ours {
+                out.push(partition);
+            }
+        }
+    }
+    out.sort_unstable();
+    Some(out)
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+    fn i16(&mut self) -> Option<i16> {
+        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+}
+
+/// Judges successive looks at the group: a partition is orphaned once it had tests waiting
+/// and no owner in two looks in a row, both while the group was stable (during a rebalance
+/// partitions are unowned for a moment, legitimately).
+#[derive(Debug, Default)]
+pub(crate) struct OrphanJudge {
+    suspects: Vec<i32>,
+}
+
+impl OrphanJudge {
+    /// Takes a new look and returns the orphaned partitions.
+    pub(crate) fn judge(
+        &mut self,
+        stable: bool,
+        partitions: &BTreeMap<i32, (Option<String>, Option<i64>)>,
+    ) -> Vec<i32> {
+        if !stable {
+            self.suspects.clear();
+            return Vec::new();
+        }
+        let now: Vec<i32> = partitions
+            .iter()
+            .filter(|(_, (owner, lag))| owner.is_none() && lag.is_some_and(|l| l > 0))
+            .map(|(p, _)| *p)
+            .collect();
+        let orphaned = now
+            .iter()
+            .copied()
+            .filter(|p| self.suspects.contains(p))
+            .collect();
+        self.suspects = now;
+        orphaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignment(topics: &[(&str, &[i32])]) -> Vec<u8> {
+        let mut out = 0i16.to_be_bytes().to_vec();
+        out.extend((topics.len() as i32).to_be_bytes());
+        for (name, partitions) in topics {
+            out.extend((name.len() as i16).to_be_bytes());
+            out.extend(name.as_bytes());
+            out.extend((partitions.len() as i32).to_be_bytes());
+            for p in *partitions {
+                out.extend(p.to_be_bytes());
+            }
+        }
+        out.extend((-1i32).to_be_bytes()); // no user data
+        out
+    }
+
+    #[test]
+    fn reads_a_members_assignment() {
+        let bytes = assignment(&[("livecheck", &[3, 1]), ("other", &[0])]);
+        assert_eq!(assigned_partitions(&bytes, "livecheck"), Some(vec![1, 3]));
+        assert_eq!(assigned_partitions(&bytes, "other"), Some(vec![0]));
+        assert_eq!(assigned_partitions(&bytes, "none"), Some(vec![]));
+        assert_eq!(
+            assigned_partitions(&bytes[..7], "livecheck"),
+            None,
+            "cut short"
+        );
+        assert_eq!(assigned_partitions(&[], "livecheck"), None);
+    }
+
+    #[test]
+    fn orphaned_after_two_stable_looks_with_tests_waiting() {
+        let look = |entries: &[(i32, Option<&str>, Option<i64>)]| {
+            entries
+                .iter()
+                .map(|(p, o, l)| (*p, (o.map(str::to_owned), *l)))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mut judge = OrphanJudge::default();
+        let orphan = look(&[
+            (0, Some("w1"), Some(5)),
+            (1, None, Some(3)),
+            (2, None, Some(0)),
+        ]);
+        assert_eq!(
+            judge.judge(true, &orphan),
+            Vec::<i32>::new(),
+            "one look is not enough"
+        );
+        assert_eq!(
+            judge.judge(true, &orphan),
+            [1],
+            "no owner, tests waiting; 2 has none waiting"
+        );
+        assert_eq!(
+            judge.judge(false, &orphan),
+            Vec::<i32>::new(),
+            "rebalancing"
+        );
+        assert_eq!(judge.judge(true, &orphan), Vec::<i32>::new());
+        let owned = look(&[(1, Some("w2"), Some(3))]);
+        judge.judge(true, &orphan);
+        assert_eq!(judge.judge(true, &owned), Vec::<i32>::new(), "owned again");
+    }
+}

@@ -1,0 +1,250 @@
+//! Verdicts through rebalances and oversized reports, on tansu and on librdkafka's mock cluster
+//! (issue 9, "found" 1, 3 and 4).
+//!
+//! - A scale-out with tests in flight: each test is reported exactly once, PASS, by whoever owns
+//!   its partition at the end; the first worker stops the tests it lost (no false TIMEOUT).
+//! - The tests moved need a signal sent *before* the move: the new owner finds it by replaying
+//!   the bus (the mock cluster answers offsets-for-times with -1; starting at the end lost it).
+//! - A report larger than the broker takes is truncated and published; its test is acknowledged
+//!   and does not run again after a restart.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use livecheck::transport::embedded::EmbeddedCluster;
+use livecheck::transport::kafka::KafkaConfig;
+use livecheck::{Case, CaseConfig, State, TestReport};
+use livecheck_tests::broker::Broker;
+use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
+use livecheck_tests::support::{
+    plain_consumer, plain_consumer_at, service_client, unique_config, RunningWorker,
+};
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::message::Message;
+
+const TESTS: usize = 40;
+
+fn step(stage: u32, value: &str) -> Step {
+    Step {
+        stage,
+        value: value.into(),
+    }
+}
+
+/// Reads reports until `ids` all have one and both workers are idle, then a little more (so a
+/// late duplicate would be seen); returns every test report read, by id.
+async fn all_reports(
+    reports: &StreamConsumer,
+    ids: &[String],
+    workers: &[&RunningWorker],
+    within: Duration,
+) -> HashMap<String, Vec<TestReport>> {
+    let mut by_id: HashMap<String, Vec<TestReport>> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + within;
+    let mut settle: Option<tokio::time::Instant> = None;
+    loop {
+        let idle = workers.iter().all(|w| {
+            w.handle
+                .stats()
+                .in_flight
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 0
+        });
+        let complete = ids.iter().all(|id| by_id.contains_key(id));
+        match (complete && idle, settle) {
+            (true, None) => settle = Some(tokio::time::Instant::now() + Duration::from_secs(3)),
+            (true, Some(at)) if tokio::time::Instant::now() >= at => return by_id,
+            (false, _) => settle = None,
+            _ => {}
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reports missing after {within:?}: {} of {} tests reported",
+            by_id.len(),
+            ids.len()
+        );
+        if let Ok(Ok(message)) =
+            tokio::time::timeout(Duration::from_millis(200), reports.recv()).await
+        {
+            let report = livecheck::codec::decode_report(message.payload().unwrap_or_default())
+                .expect("report decodes");
+            if let Some(test) = &report.test {
+                by_id.entry(test.id.clone()).or_default().push(report);
+            }
+        }
+    }
+}
+
+/// 40 tests of two stages; the first stage's signal is sent and seen by the only worker; a
+/// second worker joins and takes some partitions; then the second stage's signal is sent.
+async fn scale_out_with_tests_in_flight(config: KafkaConfig) {
+    let cases = vec![CaseConfig::from(flow.descriptor())];
+    let first = RunningWorker::start(&config, cases.clone()).await;
+    first.wait_assigned(Duration::from_secs(30)).await;
+    let reports = plain_consumer_at(&config.brokers, &config.topics.reports);
+    let service = service_client(&config);
+    let ids: Vec<String> = (0..TESTS).map(|i| format!("moved-{i}")).collect();
+    service
+        .scope(async {
+            for id in &ids {
+                flow.trigger(id.as_str(), "v".into(), 2, 60_000)
+                    .await
+                    .unwrap();
+                FIRST.send_to(id, &step(1, "v")).await.unwrap();
+            }
+        })
+        .await;
+    // Every test is running on the first worker, holding its first signal.
+    let received = || {
+        first
+            .handle
+            .stats()
+            .signals_received
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while received() < TESTS as u64 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the first worker did not get the first signals");
+
+    let second = RunningWorker::start(&config, cases).await;
+    second.wait_assigned(Duration::from_secs(60)).await;
+    // Wait until the first worker's assignment settled too (it lost what the second got).
+    let mut assignment = first.transport.assignment();
+    let total = config.partitions as usize;
+    let mine = second.transport.assignment().borrow().len();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        assignment.wait_for(|p| p.len() + mine == total),
+    )
+    .await
+    .expect("the first worker's assignment did not settle")
+    .unwrap();
+
+    service
+        .scope(async {
+            for id in &ids {
+                SECOND.send_to(id, &step(2, "v")).await.unwrap();
+            }
+        })
+        .await;
+    let by_id = all_reports(&reports, &ids, &[&first, &second], Duration::from_secs(120)).await;
+    let moved = first
+        .handle
+        .stats()
+        .tests_moved
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut twice = Vec::new();
+    let mut not_pass = Vec::new();
+    for id in &ids {
+        let reports = &by_id[id];
+        if reports.len() > 1 {
+            twice.push(id);
+        }
+        for r in reports {
+            if r.state != State::Pass {
+                not_pass.push((id, r.state, r.error.clone()));
+            }
+        }
+    }
+    assert!(not_pass.is_empty(), "false failures: {not_pass:?}");
+    assert!(twice.is_empty(), "reported twice: {twice:?}");
+    assert!(moved > 0, "no test moved: the scenario did not happen");
+    println!("{TESTS} tests, {moved} moved to the new worker, each reported once, all PASS");
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tests_moved_by_a_scale_out_are_reported_once_on_tansu() {
+    let broker = Broker::start();
+    scale_out_with_tests_in_flight(unique_config(&broker, 4)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
+    let mut config = KafkaConfig::new("");
+    config.topics = livecheck::transport::kafka::Topics {
+        tests: Broker::unique("lc-tests"),
+        bus: Broker::unique("lc-bus"),
+        reports: Broker::unique("lc-report"),
+    };
+    config.group_id = Broker::unique("lc-group");
+    config.partitions = 4;
+    config.signal_replay = Duration::from_secs(600);
+    let cluster = EmbeddedCluster::start(&config.topics, 4).expect("mock cluster");
+    config.brokers = cluster.bootstrap().to_owned();
+    scale_out_with_tests_in_flight(config).await;
+    drop(cluster);
+}
+
+/// The case of the oversized-report test: fails with an error text of 2 MB.
+#[livecheck::case(name = "it.huge", probability = 1.0, warn_stalled_after = "1h")]
+async fn huge(size: usize) -> livecheck::Result {
+    livecheck::fail!("{}", "x".repeat(size))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_report_is_published_truncated_and_not_run_again() {
+    let broker = Broker::start();
+    // One partition: the tests after the huge one wait behind its offset.
+    let config = unique_config(&broker, 1);
+    let cases = vec![
+        CaseConfig::from(huge.descriptor()),
+        CaseConfig::from(flow.descriptor()),
+    ];
+    let worker = RunningWorker::start(&config, cases.clone()).await;
+    worker.wait_assigned(Duration::from_secs(30)).await;
+    let reports = plain_consumer(&broker, &config.topics.reports);
+    let service = service_client(&config);
+    service
+        .scope(async {
+            huge.trigger("huge-1", 2_000_000).await.unwrap();
+            flow.trigger("after-1", "v".into(), 1, 30_000)
+                .await
+                .unwrap();
+            FIRST.send_to("after-1", &step(1, "v")).await.unwrap();
+        })
+        .await;
+    let ids = ["huge-1", "after-1"].map(String::from);
+    let by_id = all_reports(&reports, &ids, &[&worker], Duration::from_secs(60)).await;
+    let report = &by_id["huge-1"][0];
+    assert_eq!(report.state, State::Fail);
+    let error = report.error.as_deref().unwrap();
+    assert!(
+        error.contains("[report truncated from "),
+        "{}",
+        &error[error.len().saturating_sub(100)..]
+    );
+    assert!(error.len() < 500_000);
+    worker.stop().await;
+
+    // A new worker in the same group: the huge test is not run again, a new test passes.
+    let worker = RunningWorker::start(&config, cases).await;
+    worker.wait_assigned(Duration::from_secs(30)).await;
+    service
+        .scope(async {
+            flow.trigger("after-2", "v".into(), 1, 30_000)
+                .await
+                .unwrap();
+            FIRST.send_to("after-2", &step(1, "v")).await.unwrap();
+        })
+        .await;
+    let later = all_reports(
+        &reports,
+        &["after-2".to_owned()],
+        &[&worker],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(later["after-2"][0].state, State::Pass);
+    assert!(
+        !later.contains_key("huge-1") && !later.contains_key("after-1"),
+        "ran again after the restart: {:?}",
+        later.keys().collect::<Vec<_>>()
+    );
+    worker.stop().await;
+}
