@@ -312,6 +312,7 @@ impl CaseHealth {
     /// A request of the case's HTTP helpers failed every retry: the service counts as down.
     pub fn on_service_down(&mut self, message: String) {
         self.failed_at(Utc::now());
+        self.status = State::Fail;
         self.last_error = Some(message.clone());
         self.service_down = Some(message);
     }
@@ -320,6 +321,9 @@ impl CaseHealth {
     pub fn on_service_up(&mut self) {
         if self.service_down.take().is_some() {
             self.peer_failed = None;
+            if self.consecutive_failures < self.options.max_consecutive_failures {
+                self.status = State::Pass;
+            }
             tracing::info!(case = self.name, "the service answers again");
         }
     }
@@ -863,12 +867,14 @@ mod tests {
         h.on_service_down("service down: GET http://x/ failed 11 times".into());
         let down = h.take_due(true, None).expect("a FAIL");
         assert_eq!(down.state, State::Fail);
+        assert_eq!(h.state(), State::Fail);
         assert!(down.error.unwrap().starts_with("service down"));
         tokio::time::advance(Duration::from_secs(3600)).await;
         h.check();
         assert_eq!(due(&mut h), None, "time alone recovers nothing");
         h.on_service_up();
         assert_eq!(due(&mut h), Some(State::Pass));
+        assert_eq!(h.state(), State::Pass);
     }
 
     // The group: a follower publishes nothing, adopts what the leader published, and once
