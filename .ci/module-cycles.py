@@ -13,7 +13,7 @@ for dp,_,fs in os.walk(root):
         if mod=='lib': mod='crate'
         src=open(path).read()
         # strip test modules roughly
-        src=re.split(r'#\[cfg\(test\)\]\s*mod tests',src)[0]
+        src=re.split(r'#\[cfg\([^\]]*\btest\b[^\]]*\)\]\s*mod tests',src)[0]
         src=re.sub(r'//.*','',src)
         deps=set()
         for m in re.findall(r'crate::([a-z_]+(?:::[a-z_]+)?)',src):

@@ -137,6 +137,16 @@ pub struct Options {
     #[arg(long, env = "LIVECHECK_NO_REPORTS",
         value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Worker", hide_env_values = true)]
     pub no_reports: bool,
+    /// How far back a starting worker reads the report topic to rebuild the group's view
+    /// (case health, suite state, tests already reported), e.g. "1h".
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_REPORT_REPLAY", default_value = "1h",
+          value_parser = parse_duration_arg, help_heading = "Worker")]
+    pub report_replay: Duration,
+    /// Repeat a suite FAIL or STALL that lasts this long since its last report, e.g. "30m"
+    /// (default: one report per transition).
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_SUITE_REMINDER",
+          value_parser = parse_duration_arg, help_heading = "Status page and alerts")]
+    pub suite_reminder: Option<Duration>,
     /// Address of the status page, API and metrics (loopback by default).
     #[arg(long, value_name = "ADDR", env = "LIVECHECK_WEB_BIND",
           default_value = DEFAULT_WEB_BIND, help_heading = "Status page and alerts", hide_env_values = true)]
@@ -248,6 +258,10 @@ pub fn parse_properties_env(text: &str) -> Result<Vec<Property>, String> {
         .collect()
 }
 
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    crate::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
 fn parse_webhook(s: &str) -> Result<WebhookConfig, String> {
     WebhookConfig::new(s).map_err(|e| e.to_string())
 }
@@ -265,6 +279,7 @@ impl Options {
         config.topics = self.topics();
         config.partitions = self.partitions;
         config.replication = self.replication;
+        config.report_replay = self.report_replay;
         config.codec = match self.codec {
             CodecArg::Bincode => Codec::Bincode,
             CodecArg::Json => Codec::Json,
@@ -538,6 +553,7 @@ where
         test_concurrency: options.test_concurrency as usize,
         bus_concurrency: options.bus_concurrency as usize,
         send_reports: !options.no_reports,
+        suite_reminder: options.suite_reminder,
         ..WorkerSettings::default()
     };
     let metrics = (!options.no_web).then(Metrics::new);

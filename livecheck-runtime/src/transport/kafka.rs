@@ -9,6 +9,10 @@
 //!   assignment it reads those bus partitions again from "now − signal_replay", so a test that
 //!   moved from a dead worker still finds the signals sent before the move.
 //! - The leader is the worker that owns partition 0 of the tests topic.
+//! - The report topic is read back by every worker, whole (all partitions, assigned, no group),
+//!   from "now − report_replay": the group's reports feed every worker's case health, so the
+//!   group judges as one ([`crate::worker`]). A report carries a `livecheck-publisher` header
+//!   naming the transport that published it, so a worker knows its own.
 //! - An undecodable message is logged, counted ([`KafkaStats`]) and skipped.
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -34,8 +39,8 @@ use tokio::task::JoinHandle;
 use super::group::{assigned_partitions, GroupView, Look, OrphanJudge, PartitionView};
 use super::offsets::{OffsetTracker, Received};
 use super::{
-    Acknowledger, Delivery, DropCounter, Queued, Subscription, Transport, TransportCounters,
-    TransportError, TransportFuture, QUEUE_FULL, UNDELIVERED,
+    Acknowledger, Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription,
+    Transport, TransportCounters, TransportError, TransportFuture, QUEUE_FULL, UNDELIVERED,
 };
 use crate::codec::{encode_report, Codec};
 use crate::context::current_test;
@@ -91,6 +96,9 @@ pub struct KafkaConfig {
     /// How far back the bus is read on a new assignment (3 h, Faust's `test_expires`; a worker
     /// sets it to the largest `test_expires` of its cases).
     pub signal_replay: Duration,
+    /// How far back a starting worker reads the report topic to rebuild the group's view: case
+    /// health, suite state, tests already reported (1 h).
+    pub report_replay: Duration,
 }
 
 impl fmt::Debug for KafkaConfig {
@@ -125,6 +133,7 @@ impl KafkaConfig {
             replication: 1,
             codec: Codec::default(),
             signal_replay: Duration::from_secs(3 * 3600),
+            report_replay: Duration::from_secs(3600),
             group_check_interval: Duration::from_secs(10),
         }
     }
@@ -247,6 +256,8 @@ pub struct KafkaStats {
     pub undecodable_signals: AtomicU64,
     /// Consumer errors seen (the client reconnects by itself).
     pub consumer_errors: AtomicU64,
+    /// Messages on the report topic that did not decode (skipped).
+    pub undecodable_reports: AtomicU64,
     /// Tests and signals that could not be queued (queue full): dropped.
     dropped: DropCounter,
     /// Messages queued that the broker never acknowledged.
@@ -301,6 +312,8 @@ pub struct KafkaTransport {
     stats: Arc<KafkaStats>,
     running: Mutex<Option<Running>>,
     assigned: watch::Sender<Vec<i32>>,
+    /// Names this transport in the reports it publishes (`livecheck-publisher`).
+    publisher: String,
     group: watch::Sender<Option<GroupView>>,
 }
 
@@ -353,6 +366,7 @@ impl KafkaTransport {
             stats,
             running: Mutex::new(None),
             assigned: watch::channel(Vec::new()).0,
+            publisher: uuid::Uuid::new_v4().to_string(),
             group: watch::channel(None).0,
         })
     }
@@ -519,9 +533,13 @@ impl Transport for KafkaTransport {
                 .test
                 .as_ref()
                 .map_or(report.case_name.as_str(), |t| t.id.as_str());
+            let publisher = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: HEADER_PUBLISHER,
+                value: Some(self.publisher.as_bytes()),
+            });
             let topic = &self.config.topics.reports;
             loop {
-                match self.enqueue(topic, key, &payload, None) {
+                match self.enqueue(topic, key, &payload, Some(publisher.clone())) {
                     Ok(queued) => return queued.await,
                     // A report is never dropped: it waits for room (the worker is not on a
                     // service's request path), then for the broker's acknowledgement.
@@ -623,11 +641,15 @@ impl Transport for KafkaTransport {
                     shutdown_rx,
                 )),
             ];
+            let (feed, reports) = self.report_feed(shutdown.subscribe())?;
+            let mut tasks = tasks;
+            tasks.push(feed);
             *running = Some(Running { shutdown, tasks });
             Ok(Subscription {
                 tests: receiver_stream(tests_rx).boxed(),
                 signals: receiver_stream(signals_rx).boxed(),
                 leader: leader_rx,
+                reports,
             })
         })
     }
@@ -639,6 +661,7 @@ impl Transport for KafkaTransport {
             consumer_errors: self.stats.consumer_errors.load(Ordering::Relaxed),
             dropped: self.stats.dropped(),
             undelivered: self.stats.undelivered(),
+            undecodable_reports: self.stats.undecodable_reports.load(Ordering::Relaxed),
         }
     }
 
@@ -1250,6 +1273,201 @@ async fn reassign_bus(
         Ok(Err(error)) => tracing::error!(%error, "bus assignment failed"),
         Err(error) => tracing::error!(%error, "bus assignment task failed"),
     }
+}
+
+/// Header naming the transport that published a report.
+const HEADER_PUBLISHER: &str = "livecheck-publisher";
+
+impl KafkaTransport {
+    /// Starts reading the report topic back (every partition, from `report_replay` ago) into
+    /// the report stream of a subscription.
+    fn report_feed(
+        &self,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(JoinHandle<()>, BoxStream<'static, ReportEvent>), TransportError> {
+        let group = format!("{}-reports", self.config.group_id);
+        let mut config = self.config.client_config(Role::Consumer { group: &group });
+        // The end of each partition is how the look-back is known to be read.
+        config.set("enable.partition.eof", "true");
+        let consumer: StreamConsumer<ReportContext> = config
+            .create_with_context(ReportContext)
+            .map_err(|e| broker_error("create report consumer", e))?;
+        let (out, feed) = mpsc::channel(4096);
+        let task = tokio::spawn(consume_reports(
+            Arc::new(consumer),
+            self.config.topics.reports.clone(),
+            self.config.report_replay,
+            self.publisher.clone(),
+            out,
+            self.stats.clone(),
+            shutdown,
+        ));
+        Ok((task, receiver_stream(feed).boxed()))
+    }
+}
+
+/// The report consumer's context: reaching a partition's end is how the look-back is known to
+/// be read, not an error to log (librdkafka reports it as one, every time).
+struct ReportContext;
+
+impl ClientContext for ReportContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {}
+            error => tracing::error!("librdkafka: {error}: {reason}"),
+        }
+    }
+}
+
+impl ConsumerContext for ReportContext {}
+
+/// Reads every partition of the report topic from `replay` ago and forwards each report, then
+/// [`ReportEvent::CaughtUp`] once every partition's end is reached, then what comes.
+async fn consume_reports(
+    consumer: Arc<StreamConsumer<ReportContext>>,
+    topic: String,
+    replay: Duration,
+    publisher: String,
+    out: mpsc::Sender<ReportEvent>,
+    stats: Arc<KafkaStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let since = chrono::Utc::now() - chrono::Duration::from_std(replay).unwrap_or_default();
+    let partitions = loop {
+        let assign = {
+            let consumer = consumer.clone();
+            let topic = topic.clone();
+            tokio::task::spawn_blocking(move || assign_reports(&consumer, &topic, since))
+        };
+        match assign.await {
+            Ok(Ok(partitions)) => break partitions,
+            Ok(Err(error)) => {
+                stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "report topic not readable yet: retrying");
+            }
+            Err(error) => tracing::error!(%error, "report assignment task failed"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    let mut at_end = std::collections::HashSet::new();
+    let mut caught_up = false;
+    let since_ms = since.timestamp_millis();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.changed() => break,
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(rdkafka::error::KafkaError::PartitionEOF(partition)) => {
+                at_end.insert(partition);
+                if !caught_up && partitions.iter().all(|p| at_end.contains(p)) {
+                    caught_up = true;
+                    tracing::debug!(?partitions, "the group's recent reports are read");
+                    if out.send(ReportEvent::CaughtUp).await.is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            Err(error) => {
+                stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "report consumer error (the client retries)");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let published_at = message
+            .timestamp()
+            .to_millis()
+            .and_then(chrono::DateTime::from_timestamp_millis);
+        // Read from a partition's beginning (no offset by time): older reports are skipped.
+        if published_at.is_some_and(|at| at.timestamp_millis() < since_ms) {
+            continue;
+        }
+        let own = message.headers().is_some_and(|headers| {
+            headers
+                .iter()
+                .any(|h| h.key == HEADER_PUBLISHER && h.value == Some(publisher.as_bytes()))
+        });
+        match crate::codec::decode_report(message.payload().unwrap_or_default()) {
+            Ok(report) => {
+                let (partition, offset) = (message.partition(), message.offset());
+                drop(message);
+                let report = PublishedReport::new(report, own, published_at);
+                if out
+                    .send(ReportEvent::Report(Box::new(report)))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                tracing::trace!(partition, offset, "report read back");
+            }
+            Err(error) => count_skip(
+                &stats.undecodable_reports,
+                "reports",
+                message.partition(),
+                message.offset(),
+                &error,
+            ),
+        }
+    }
+}
+
+/// Assigns every partition of the report topic, each at its first report since `since` (or at
+/// its beginning where the broker cannot say: librdkafka's mock cluster answers offsets by time
+/// with -1); returns the partitions.
+fn assign_reports(
+    consumer: &StreamConsumer<ReportContext>,
+    topic: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<i32>, TransportError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| broker_error(format!("metadata of {topic}"), e))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(TransportError::Config(format!(
+            "the report topic {topic} has no partitions"
+        )));
+    }
+    let mut lookup = TopicPartitionList::new();
+    for &partition in &partitions {
+        let _ =
+            lookup.add_partition_offset(topic, partition, Offset::Offset(since.timestamp_millis()));
+    }
+    let mut tpl = TopicPartitionList::new();
+    match consumer.offsets_for_times(lookup, Duration::from_secs(10)) {
+        Ok(found) => {
+            for element in found.elements() {
+                let offset = match element.offset() {
+                    Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                };
+                let _ = tpl.add_partition_offset(topic, element.partition(), offset);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "report offsets by time unavailable: reading from the start");
+            for &partition in &partitions {
+                let _ = tpl.add_partition_offset(topic, partition, Offset::Beginning);
+            }
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| broker_error("assign the report topic", e))?;
+    Ok(partitions)
 }
 
 /// The `LiveCheck-Test-*` headers of `test`, as Kafka headers.
