@@ -140,12 +140,13 @@ pub struct Options {
     /// How far back a starting worker reads the report topic to rebuild the group's view
     /// (case health, suite state, tests already reported), e.g. "1h".
     #[arg(long, value_name = "DURATION", env = "LIVECHECK_REPORT_REPLAY", default_value = "1h",
-          value_parser = parse_duration_arg, help_heading = "Worker")]
+          value_parser = parse_duration_arg, help_heading = "Worker", hide_env_values = true)]
     pub report_replay: Duration,
     /// Repeat a suite FAIL or STALL that lasts this long since its last report, e.g. "30m"
     /// (default: one report per transition).
     #[arg(long, value_name = "DURATION", env = "LIVECHECK_SUITE_REMINDER",
-          value_parser = parse_duration_arg, help_heading = "Status page and alerts")]
+          value_parser = parse_duration_arg, help_heading = "Status page and alerts",
+          hide_env_values = true)]
     pub suite_reminder: Option<Duration>,
     /// Address of the status page, API and metrics (loopback by default).
     #[arg(long, value_name = "ADDR", env = "LIVECHECK_WEB_BIND",
