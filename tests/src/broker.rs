@@ -13,9 +13,14 @@
 //! # The tansu binary
 //!
 //! Found through the `TANSU` environment variable (a path), else `tansu` on `PATH`, else
-//! `$CARGO_HOME/bin/tansu` or `~/.cargo/bin/tansu`. Install it with
-//! `cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore,libsql`
-//! (the default feature set has no storage engine).
+//! `$CARGO_HOME/bin/tansu` or `~/.cargo/bin/tansu`, else in the harness's cache outside the clone,
+//! `${XDG_CACHE_HOME:-~/.cache}/livecheck/tansu-0.6.0/bin/tansu`. When none exists the harness
+//! builds it there itself, once per machine, with [`INSTALL_COMMAND`] `--root <cache>` (10 to 30
+//! minutes on 2 cores; cargo's progress is shown on stderr). Test threads and test processes that
+//! need it at the same time wait for that one build: a file lock next to the cache
+//! (`tansu-0.6.0.lock`) lets one process build, and the build goes to a staging directory that
+//! is renamed into place only when complete. The lock is the operating system's (released when
+//! its holder exits, even when killed), so a crashed build leaves no stale lock behind.
 //!
 //! # An external broker
 //!
@@ -41,10 +46,15 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
+
+mod install;
+
+pub use install::TANSU_VERSION;
 
 /// Environment variable naming an external broker to use instead of starting tansu.
 pub const BROKERS_ENV: &str = "LIVECHECK_TEST_BROKERS";
@@ -52,7 +62,8 @@ pub const BROKERS_ENV: &str = "LIVECHECK_TEST_BROKERS";
 /// Environment variable giving the path of the tansu binary.
 pub const TANSU_ENV: &str = "TANSU";
 
-/// The command that installs the tansu binary the harness needs.
+/// The command that installs the tansu binary the harness needs (the harness runs it itself, with
+/// `--root` in its cache, when it finds no tansu).
 pub const INSTALL_COMMAND: &str =
     "cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore,libsql";
 
@@ -513,39 +524,19 @@ fn external_brokers() -> Option<String> {
 }
 
 /// The tansu binary: `$TANSU`, else `tansu` on `PATH`, else `$CARGO_HOME/bin/tansu`, else
-/// `~/.cargo/bin/tansu`.
+/// `~/.cargo/bin/tansu`, else the harness's cached build, else a new build into that cache (once
+/// per machine; see the [module docs](self#the-tansu-binary)). Looked up once per process.
 ///
 /// # Panics
 ///
-/// When none exists, with the command that installs it.
+/// When `$TANSU` names no file, or tansu is nowhere and cannot be built; the message says how to
+/// install it by hand.
 pub fn find_tansu() -> PathBuf {
-    if let Some(path) = std::env::var_os(TANSU_ENV).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "{TANSU_ENV}={} is not a file; unset it or install tansu with:\n    {INSTALL_COMMAND}",
-            path.display()
-        );
-        return path;
+    static TANSU: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match TANSU.get_or_init(install::locate) {
+        Ok(path) => path.clone(),
+        Err(why) => panic!("{why}"),
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|dir| dir.join("tansu"));
-    let cargo_home = std::env::var_os("CARGO_HOME").map(|h| PathBuf::from(h).join("bin/tansu"));
-    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tansu"));
-    on_path
-        .chain(cargo_home)
-        .chain(home)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the tansu broker binary was not found (looked at ${TANSU_ENV}, PATH, \
-                 $CARGO_HOME/bin and ~/.cargo/bin). Install it with:\n    {INSTALL_COMMAND}\n\
-                 or set {TANSU_ENV} to its path, or {BROKERS_ENV} to an external broker"
-            )
-        })
 }
 
 /// A `tansu` command run in `dir` (it reads `.env` files from its cwd and parents), without the

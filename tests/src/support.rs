@@ -112,6 +112,11 @@ pub fn plain_consumer_at(bootstrap: &str, topic: &str) -> StreamConsumer {
         .set("group.id", Broker::unique("reader"))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "5")
+        // Never skip ahead: a reader that lost its position (broker restart) starts over.
+        .set("auto.offset.reset", "earliest")
+        // Without a group to rejoin, only a metadata refresh finds a partition's leader again
+        // after the broker came back (librdkafka's default refresh is every 5 min).
+        .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .expect("consumer");
     let mut partitions = 0;
