@@ -4,6 +4,7 @@
 //! bad value is a one-line error naming the flag, with exit code 2. `docs/operations.md` lists
 //! the flags, the status server's endpoints and the metrics.
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -79,6 +80,10 @@ pub struct Options {
         help_heading = "Kafka"
     )]
     pub report_topic: String,
+    /// How long the brokers given have to answer at start; then the error names them and why.
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_CONNECT_TIMEOUT", default_value = "10s",
+          value_parser = parse_positive_duration, help_heading = "Kafka")]
+    pub connect_timeout: Duration,
     /// Partitions of topics created at start-up.
     #[arg(long, env = "LIVECHECK_PARTITIONS", default_value_t = 8,
           value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka")]
@@ -107,6 +112,22 @@ pub struct Options {
         help_heading = "Worker"
     )]
     pub cases: Vec<String>,
+    /// Leave out the cases whose name matches this glob (after --case); repeatable, or
+    /// comma-separated.
+    #[arg(
+        long,
+        value_name = "GLOB",
+        env = "LIVECHECK_EXCLUDE",
+        value_delimiter = ',',
+        global = true,
+        help_heading = "Worker"
+    )]
+    pub exclude: Vec<String>,
+    /// Tests older than this when they arrive are reported SKIP, not run: a backlog (a new
+    /// --group-id on old topics, a long outage) says nothing about now. `off` runs them all.
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_MAX_TEST_AGE", default_value = "10m",
+          value_parser = parse_max_age, help_heading = "Worker")]
+    pub max_test_age: MaxTestAge,
     /// Tests running at once.
     #[arg(long, env = "LIVECHECK_TEST_CONCURRENCY", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker")]
@@ -161,8 +182,8 @@ pub struct Options {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Run the worker (the default).
-    Run,
+    /// Run the worker (the default); with --once, run each selected case once and exit (CI).
+    Run(crate::once::RunArgs),
     /// List the registered cases (those --case selects) with their options.
     Cases,
 }
@@ -194,6 +215,25 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `--max-test-age`: a duration, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxTestAge(pub Option<Duration>);
+
+fn parse_max_age(s: &str) -> Result<MaxTestAge, String> {
+    if matches!(s.trim(), "off" | "none") {
+        return Ok(MaxTestAge(None));
+    }
+    parse_positive_duration(s).map(|d| MaxTestAge(Some(d)))
+}
+
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match crate::duration::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn parse_webhook(s: &str) -> Result<WebhookConfig, String> {
     WebhookConfig::new(s).map_err(|e| e.to_string())
 }
@@ -222,25 +262,33 @@ impl Options {
         }
     }
 
-    /// The registered cases that `--case` selects (all of them without it), sorted by name.
+    /// The registered cases that `--case` selects (all of them without it) and `--exclude`
+    /// does not leave out, sorted by name. A glob that matches no case is an error (a typo
+    /// would otherwise select nothing, or everything).
     pub fn selected_cases(&self) -> Result<Vec<&'static CaseDescriptor>, CliError> {
         let all = registered_cases()?;
-        if self.cases.is_empty() {
-            return Ok(all);
-        }
-        for glob in &self.cases {
-            if !all.iter().any(|c| glob_match(glob, c.name)) {
-                let names: Vec<_> = all.iter().map(|c| c.name).collect();
-                return Err(CliError::Usage(format!(
-                    "--case {glob:?} matches no registered case (there are: {})",
-                    names.join(", ")
-                )));
+        for (flag, globs) in [("--case", &self.cases), ("--exclude", &self.exclude)] {
+            for glob in globs {
+                if !all.iter().any(|c| glob_match(glob, c.name)) {
+                    let names: Vec<_> = all.iter().map(|c| c.name).collect();
+                    return Err(CliError::Usage(format!(
+                        "{flag} {glob:?} matches no registered case (there are: {})",
+                        names.join(", ")
+                    )));
+                }
             }
         }
-        Ok(all
+        let selected: Vec<_> = all
             .into_iter()
-            .filter(|c| self.cases.iter().any(|glob| glob_match(glob, c.name)))
-            .collect())
+            .filter(|c| self.cases.is_empty() || self.cases.iter().any(|g| glob_match(g, c.name)))
+            .filter(|c| !self.exclude.iter().any(|g| glob_match(g, c.name)))
+            .collect();
+        if selected.is_empty() && !self.exclude.is_empty() {
+            return Err(CliError::Usage(
+                "--exclude leaves out every selected case".into(),
+            ));
+        }
+        Ok(selected)
     }
 }
 
@@ -296,6 +344,21 @@ pub enum CliError {
     /// The tokio runtime could not start.
     #[error("cannot start the tokio runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// No broker given answered at start.
+    #[error(transparent)]
+    Unreachable(#[from] crate::transport::reach::Unreachable),
+    /// The binary's set-up hook failed ([`SetupReady::fail`]).
+    #[error("{0}")]
+    Setup(String),
+    /// A `run --once` output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -309,13 +372,15 @@ impl CliError {
 }
 
 /// Parses the flags as `livecheck` does: `--help` and `--version` print and exit 0; a mistake
-/// is one line naming the flag, and exit code 2.
+/// is one line naming the flag — or the environment variable, when the bad value came from one
+/// — and exit code 2.
 pub fn parse_options<I, T>(args: I) -> Result<Options, ExitCode>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    Options::try_parse_from(args).map_err(|error| {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    Options::try_parse_from(&args).map_err(|error| {
         use clap::error::ErrorKind;
         match error.kind() {
             ErrorKind::DisplayHelp
@@ -329,11 +394,49 @@ where
                 }
             }
             _ => {
-                eprintln!("livecheck: {} (see --help)", one_line(&error));
+                eprintln!("livecheck: {} (see --help)", describe(&error, &args));
                 ExitCode::from(2)
             }
         }
     })
+}
+
+/// The one line of a parse error; when the bad value came from an environment variable (its
+/// flag is not on the command line), the variable leads, since that is what to fix. Values of
+/// variables whose values are hidden in `--help` are hidden here too.
+fn describe(error: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let line = one_line(error);
+    let Some(ContextValue::String(invalid)) = error.get(ContextKind::InvalidArg) else {
+        return line;
+    };
+    let flag = invalid.split_whitespace().next().unwrap_or_default();
+    let command = <Options as clap::CommandFactory>::command();
+    let all_args = command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()));
+    let found = all_args.into_iter().find(|arg| {
+        arg.get_long().is_some_and(|l| flag == format!("--{l}"))
+            || arg.get_short().is_some_and(|c| flag == format!("-{c}"))
+    });
+    let Some(arg) = found else { return line };
+    let Some(variable) = arg.get_env() else {
+        return line;
+    };
+    let on_command_line = args.iter().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}=")) || (flag.len() == 2 && a.starts_with(flag))
+    });
+    if on_command_line || std::env::var_os(variable).is_none() {
+        return line;
+    }
+    let mut line = line;
+    if arg.is_hide_env_values_set() {
+        if let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue) {
+            line = line.replace(&format!("'{value}'"), "(hidden)");
+        }
+    }
+    format!("{}: {line}", variable.to_string_lossy())
 }
 
 /// The first line of clap's message, without its `error: ` prefix: it names the flag and the
@@ -349,6 +452,7 @@ fn one_line(error: &clap::Error) -> String {
 
 /// What a binary's set-up hook gets once the worker's transport is up (see [`main_with`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Started {
     /// The bootstrap servers in use (the embedded broker's, if it was started).
     pub brokers: String,
@@ -358,8 +462,85 @@ pub struct Started {
     pub kafka: KafkaConfig,
     /// The worker's client (also installed for the process).
     pub client: Client,
-    /// Where the status page listens, unless `--no-web`.
+    /// Where the status page listens, unless `--no-web` (or `run --once`).
     pub status: Option<SocketAddr>,
+    /// Tell livecheck that the set-up is done, or that it failed (see [`SetupReady`]).
+    pub ready: SetupReady,
+}
+
+/// How a set-up hook says it is done ([`SetupReady::done`], or by dropping every clone of it)
+/// or that it failed ([`SetupReady::fail`]: livecheck stops and exits with code 1 and the
+/// message).
+///
+/// `run --once` triggers the cases only once the set-up is done, so a hook that starts services
+/// should call `done()` once they listen. A hook that ignores its `Started` is done at once.
+#[derive(Debug, Clone)]
+pub struct SetupReady(Arc<ReadySender>);
+
+#[derive(Debug)]
+struct ReadySender(tokio::sync::watch::Sender<Option<Result<(), String>>>);
+
+impl Drop for ReadySender {
+    fn drop(&mut self) {
+        self.0.send_if_modified(|state| {
+            let unset = state.is_none();
+            if unset {
+                *state = Some(Ok(()));
+            }
+            unset
+        });
+    }
+}
+
+impl SetupReady {
+    pub(crate) fn new() -> (SetupReady, SetupWatch) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        (SetupReady(Arc::new(ReadySender(tx))), SetupWatch(rx))
+    }
+
+    /// The set-up is done.
+    pub fn done(&self) {
+        self.0 .0.send_if_modified(|state| {
+            let unset = state.is_none();
+            if unset {
+                *state = Some(Ok(()));
+            }
+            unset
+        });
+    }
+
+    /// The set-up failed: livecheck stops, printing `message`, with exit code 1.
+    pub fn fail(&self, message: impl fmt::Display) {
+        let message = message.to_string();
+        self.0 .0.send_if_modified(|state| {
+            let unset = state.is_none();
+            if unset {
+                *state = Some(Err(message));
+            }
+            unset
+        });
+    }
+}
+
+/// The other end of [`SetupReady`].
+pub(crate) struct SetupWatch(tokio::sync::watch::Receiver<Option<Result<(), String>>>);
+
+impl SetupWatch {
+    /// Done (Ok) or failed (Err); a sender gone without a word is done.
+    pub(crate) async fn outcome(&mut self) -> Result<(), String> {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(state) => state.clone().unwrap_or(Ok(())),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Completes only if the set-up fails, with its message.
+    async fn failure(mut self) -> String {
+        match self.outcome().await {
+            Err(message) => message,
+            Ok(()) => std::future::pending().await,
+        }
+    }
 }
 
 /// Runs a livecheck worker with every case linked into this binary, until Ctrl-C or SIGTERM.
@@ -378,7 +559,8 @@ pub fn main() -> ExitCode {
 }
 
 /// [`main`], plus a set-up hook run once the transport is up (e.g. to start services in the same
-/// process for a demo); the hook's future is stopped at shutdown.
+/// process for a demo); the hook's future is stopped at shutdown. The hook says when it is
+/// ready, or that it failed, with [`Started::ready`].
 pub fn main_with<F, Fut>(setup: F) -> ExitCode
 where
     F: FnOnce(Started) -> Fut,
@@ -390,21 +572,66 @@ where
     };
     init_tracing(options.log_format);
     let result = options.selected_cases().and_then(|cases| {
-        if let Some(Command::Cases) = options.command {
-            list_cases(&cases);
-            return Ok(());
-        }
+        let once = match &options.command {
+            Some(Command::Cases) => {
+                list_cases(&cases);
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(Command::Run(args)) if args.once => Some(args.clone()),
+            _ => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(CliError::Runtime)?;
-        runtime.block_on(run(options, cases, setup))
+        let result = match once {
+            Some(args) => runtime.block_on(crate::once::main(options, args, cases, setup)),
+            None => runtime
+                .block_on(run(options, cases, setup))
+                .map(|()| ExitCode::SUCCESS),
+        };
+        // Tasks still running (a set-up hook's services) are not waited for.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        result
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("livecheck: {error}");
             error.exit_code()
+        }
+    }
+}
+
+/// The broker a run uses: the one given, once reached, or an embedded one.
+pub(crate) struct Connection {
+    pub(crate) brokers: String,
+    pub(crate) embedded: Option<Arc<EmbeddedCluster>>,
+}
+
+/// Reaches the brokers given (a bounded metadata request: one line naming them and the cause
+/// if none answers), or starts the embedded broker.
+pub(crate) async fn connect(options: &Options) -> Result<Connection, CliError> {
+    match &options.brokers {
+        Some(brokers) => {
+            let kafka = options.kafka_config(brokers);
+            crate::transport::reach::check_reachable(&kafka, options.connect_timeout).await?;
+            Ok(Connection {
+                brokers: brokers.clone(),
+                embedded: None,
+            })
+        }
+        None => {
+            let cluster = EmbeddedCluster::start(&options.topics(), options.partitions)?;
+            eprintln!(
+                "livecheck: no --brokers given: started an embedded Kafka (librdkafka mock \
+                 cluster) at {}",
+                cluster.bootstrap()
+            );
+            Ok(Connection {
+                brokers: cluster.bootstrap().to_owned(),
+                embedded: Some(Arc::new(cluster)),
+            })
         }
     }
 }
@@ -418,20 +645,9 @@ where
     F: FnOnce(Started) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let shutdown = shutdown_signal();
+    let mut signals = Signals::install();
     let cases: Vec<CaseConfig> = cases.into_iter().map(CaseConfig::from).collect();
-    let (brokers, embedded) = match &options.brokers {
-        Some(brokers) => (brokers.clone(), None),
-        None => {
-            let cluster = EmbeddedCluster::start(&options.topics(), options.partitions)?;
-            eprintln!(
-                "livecheck: no --brokers given: started an embedded Kafka (librdkafka mock \
-                 cluster) at {}",
-                cluster.bootstrap()
-            );
-            (cluster.bootstrap().to_owned(), Some(Arc::new(cluster)))
-        }
-    };
+    let Connection { brokers, embedded } = connect(&options).await?;
     let mut kafka = options.kafka_config(&brokers);
     kafka.signal_replay = cases
         .iter()
@@ -443,6 +659,7 @@ where
         test_concurrency: options.test_concurrency as usize,
         bus_concurrency: options.bus_concurrency as usize,
         send_reports: !options.no_reports,
+        max_test_age: options.max_test_age.0,
         ..WorkerSettings::default()
     };
     let metrics = (!options.no_web).then(Metrics::new);
@@ -489,17 +706,42 @@ where
     for case in worker.handle().cases() {
         tracing::info!(case = case.name(), "case registered");
     }
+    let (ready, setup_watch) = SetupReady::new();
     let hook = tokio::spawn(setup(Started {
         brokers,
         embedded: embedded.clone(),
         kafka,
         client,
         status: status.as_ref().map(StatusServer::local_addr),
+        ready,
     }));
+    let setup_failed = Arc::new(std::sync::Mutex::new(None));
+    let shutdown = {
+        let setup_failed = setup_failed.clone();
+        async move {
+            tokio::select! {
+                () = signals.next() => {
+                    eprintln!(
+                        "livecheck: stopping (fake requests first, then the running tests); \
+                         press Ctrl-C again to exit at once"
+                    );
+                    tokio::spawn(async move {
+                        signals.next().await;
+                        eprintln!("livecheck: second signal: exiting at once");
+                        std::process::exit(130);
+                    });
+                }
+                message = setup_watch.failure() => {
+                    *setup_failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                }
+            }
+        }
+    };
     let result = worker.run(shutdown).await;
     hook.abort();
     if let Some(webhook) = webhook {
         // A last alert (e.g. a recovery) raised during shutdown still goes out.
+        tracing::info!("sending the alerts still queued (up to 10 s)");
         webhook.flush(Duration::from_secs(10)).await;
     }
     if let Some(status) = status {
@@ -508,7 +750,15 @@ where
     // Clients (the installed one among them) outlive this function; stopping the embedded broker
     // under them would only make them log "all brokers down". It goes with the process.
     std::mem::forget(embedded);
-    Ok(result?)
+    result?;
+    let failed = setup_failed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    match failed {
+        Some(message) => Err(CliError::Setup(message)),
+        None => Ok(()),
+    }
 }
 
 fn list_cases(cases: &[&'static CaseDescriptor]) {
@@ -538,11 +788,20 @@ fn list_cases(cases: &[&'static CaseDescriptor]) {
     }
 }
 
+/// The log filter without `RUST_LOG`: livecheck at INFO, others at WARN, librdkafka's own log
+/// off — it repeats every failed connection attempt of every client (30 lines in 10 s for one
+/// unreachable broker); livecheck says what matters in its own words (`docs/operations.md`).
+pub const DEFAULT_LOG_FILTER: &str = "warn,livecheck=info,librdkafka=off,rdkafka::client=off";
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,livecheck=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
@@ -550,39 +809,63 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
-/// future is first polled, so a signal during start-up is not lost (nor fatal).
-pub(crate) fn shutdown_signal() -> impl Future<Output = ()> + Send {
+/// Colours only on a terminal, and not when `NO_COLOR` is set to anything but "" (no-color.org).
+fn use_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, each one seen by [`Signals::next`]. The handlers are installed
+/// when this is made, not when first awaited, so a signal during start-up is not lost (nor
+/// fatal), and a second signal is seen however soon it follows the first.
+pub(crate) struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let term = signal(SignalKind::terminate()).ok();
-        let int = signal(SignalKind::interrupt()).ok();
-        async move {
-            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub(crate) fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
+    }
+
+    /// The next signal.
+    pub(crate) async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn wait(s: &mut Option<tokio::signal::unix::Signal>) {
                 match s {
-                    Some(mut s) => {
+                    Some(s) => {
                         s.recv().await;
                     }
                     None => std::future::pending::<()>().await,
                 }
-            };
+            }
             tokio::select! {
-                () = wait(term) => {}
-                () = wait(int) => {}
+                () = wait(&mut self.term) => {}
+                () = wait(&mut self.int) => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
+        #[cfg(not(unix))]
+        {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
 
 /// Prints one line per outcome to stdout.
-struct ConsoleReports;
+pub(crate) struct ConsoleReports;
 
 impl Observer for ConsoleReports {
     fn on_report(&self, report: &TestReport) {
@@ -666,6 +949,37 @@ mod tests {
         let error =
             Options::try_parse_from(["livecheck", "--alert-webhook", "ftp://x/"]).unwrap_err();
         assert!(one_line(&error).contains("--alert-webhook"));
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
+
+    #[test]
+    fn once_flags_need_once_and_parse_durations() {
+        let options =
+            Options::try_parse_from(["livecheck", "run", "--once", "--timeout", "90s"]).unwrap();
+        match options.command {
+            Some(Command::Run(args)) => {
+                assert!(args.once);
+                assert_eq!(args.timeout, Duration::from_secs(90));
+                assert_eq!(args.retries, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Options::try_parse_from(["livecheck", "run", "--junit", "x.xml"]).is_err());
+        assert!(Options::try_parse_from(["livecheck", "run", "--once", "--timeout", "0"]).is_err());
+        let options = Options::try_parse_from(["livecheck", "--max-test-age", "off"]).unwrap();
+        assert_eq!(options.max_test_age, MaxTestAge(None));
+        let options = Options::try_parse_from(["livecheck"]).unwrap();
+        assert_eq!(
+            options.max_test_age,
+            MaxTestAge(Some(Duration::from_secs(600)))
+        );
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod once;
 pub mod runner;
 pub mod signal;
 pub mod status;

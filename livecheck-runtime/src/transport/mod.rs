@@ -15,6 +15,7 @@ mod group;
 pub mod kafka;
 mod memory;
 mod offsets;
+pub mod reach;
 
 pub use group::{GroupView, PartitionView};
 pub use memory::MemoryTransport;
