@@ -443,9 +443,17 @@ fn describe(error: &clap::Error, args: &[std::ffi::OsString]) -> String {
 /// problem; the usage and tips that follow are what `--help` is for.
 fn one_line(error: &clap::Error) -> String {
     let text = error.to_string();
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    // The first paragraph: one line, or a line ending in ':' and the list under it (e.g. the
+    // required flags missing).
+    let paragraph: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = paragraph.join(" ");
     line.strip_prefix("error: ")
-        .unwrap_or(line)
+        .unwrap_or(&line)
         .trim()
         .to_owned()
 }
