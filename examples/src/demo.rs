@@ -14,28 +14,24 @@ use crate::orders::{self, OrdersConfig};
 pub fn main() -> ExitCode {
     livecheck::main_with(|started| async move {
         let Some(embedded) = started.embedded.clone() else {
-            // Real brokers: the services run as their own binary.
-            started.ready.done();
-            return;
+            return; // Real brokers: the services run as their own binary.
         };
+        // `run --once` waits for the services (until `ready` is dropped).
+        let ready = started.ready.defer();
         let config = OrdersConfig::new(started.brokers.clone());
         for topic in [&config.orders_topic, &config.execution_topic] {
             if let Err(error) = embedded.create_topic(topic, started.kafka.partitions) {
-                started
-                    .ready
-                    .fail(format!("orders demo: cannot create topic {topic}: {error}"));
-                return;
+                return ready.fail(format!("orders demo: cannot create topic {topic}: {error}"));
             }
         }
         let bind = std::env::var("ORDERS_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
         let listener = match tokio::net::TcpListener::bind(&bind).await {
             Ok(listener) => listener,
             Err(error) => {
-                started.ready.fail(format!(
+                return ready.fail(format!(
                     "orders demo: cannot listen on {bind} ({error}); set ORDERS_BIND to a free \
                      address (port 0 picks one)"
                 ));
-                return;
             }
         };
         let url = format!("http://{}", listener.local_addr().expect("bound"));
@@ -49,7 +45,7 @@ pub fn main() -> ExitCode {
             }
         );
         // The API listens (requests wait in its backlog until it serves them): cases may run.
-        started.ready.done();
+        ready.done();
         if let Err(error) = orders::run(config, started.client.clone(), listener).await {
             eprintln!("orders demo: services stopped: {error}");
         }

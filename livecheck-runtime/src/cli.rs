@@ -472,83 +472,137 @@ pub struct Started {
     pub client: Client,
     /// Where the status page listens, unless `--no-web` (or `run --once`).
     pub status: Option<SocketAddr>,
-    /// Tell livecheck that the set-up is done, or that it failed (see [`SetupReady`]).
+    /// Hold the start of `run --once` until services are up, or fail the start (see
+    /// [`SetupReady`]).
     pub ready: SetupReady,
 }
 
-/// How a set-up hook says it is done ([`SetupReady::done`], or by dropping every clone of it)
-/// or that it failed ([`SetupReady::fail`]: livecheck stops and exits with code 1 and the
-/// message).
+/// How a set-up hook holds `run --once` until it is ready ([`SetupReady::defer`]), or fails
+/// the start ([`SetupReady::fail`]: livecheck stops with the message and exit code 1).
 ///
-/// `run --once` triggers the cases only once the set-up is done, so a hook that starts services
-/// should call `done()` once they listen. A hook that ignores its `Started` is done at once.
+/// The set-up counts as done once the hook's future has been polled once with no
+/// [`SetupGuard`] held: a hook that does not defer is done at once. A hook that starts
+/// services takes a guard before its first `.await`, and drops it (or calls
+/// [`SetupGuard::done`]) once they listen:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     livecheck::main_with(|started| async move {
+///         let ready = started.ready.defer();
+///         let listener = match tokio::net::TcpListener::bind("127.0.0.1:8080").await {
+///             Ok(listener) => listener,
+///             Err(error) => return ready.fail(format!("cannot listen on 127.0.0.1:8080: {error}")),
+///         };
+///         ready.done();
+///         // serve on `listener`...
+/// #       drop(listener);
+///     })
+/// }
+/// ```
 #[derive(Debug, Clone)]
-pub struct SetupReady(Arc<ReadySender>);
+pub struct SetupReady(Arc<tokio::sync::watch::Sender<SetupState>>);
 
-#[derive(Debug)]
-struct ReadySender(tokio::sync::watch::Sender<Option<Result<(), String>>>);
-
-impl Drop for ReadySender {
-    fn drop(&mut self) {
-        self.0.send_if_modified(|state| {
-            let unset = state.is_none();
-            if unset {
-                *state = Some(Ok(()));
-            }
-            unset
-        });
-    }
+/// Where a set-up stands.
+#[derive(Debug, Default)]
+pub(crate) struct SetupState {
+    polled: bool,
+    guards: usize,
+    failure: Option<String>,
 }
+
+/// Holds the set-up as not done while it lives (see [`SetupReady::defer`]).
+#[derive(Debug)]
+#[must_use = "the set-up is done when the guard is dropped"]
+pub struct SetupGuard(Option<SetupReady>);
 
 impl SetupReady {
     pub(crate) fn new() -> (SetupReady, SetupWatch) {
-        let (tx, rx) = tokio::sync::watch::channel(None);
-        (SetupReady(Arc::new(ReadySender(tx))), SetupWatch(rx))
+        let (tx, rx) = tokio::sync::watch::channel(SetupState::default());
+        (SetupReady(Arc::new(tx)), SetupWatch(rx))
     }
 
-    /// The set-up is done.
-    pub fn done(&self) {
-        self.0 .0.send_if_modified(|state| {
-            let unset = state.is_none();
-            if unset {
-                *state = Some(Ok(()));
-            }
-            unset
-        });
+    /// The set-up is not done until the guard is dropped (or [`SetupGuard::done`]); take it
+    /// before the hook's first `.await`.
+    pub fn defer(&self) -> SetupGuard {
+        self.0.send_modify(|state| state.guards += 1);
+        SetupGuard(Some(self.clone()))
     }
 
     /// The set-up failed: livecheck stops, printing `message`, with exit code 1.
     pub fn fail(&self, message: impl fmt::Display) {
         let message = message.to_string();
-        self.0 .0.send_if_modified(|state| {
-            let unset = state.is_none();
-            if unset {
-                *state = Some(Err(message));
-            }
-            unset
+        self.0.send_modify(|state| {
+            state.failure.get_or_insert(message);
         });
+    }
+
+    fn polled(&self) {
+        self.0.send_modify(|state| state.polled = true);
+    }
+}
+
+impl SetupGuard {
+    /// The set-up is done (as dropping the guard says).
+    pub fn done(self) {}
+
+    /// The set-up failed ([`SetupReady::fail`]).
+    pub fn fail(mut self, message: impl fmt::Display) {
+        if let Some(ready) = self.0.take() {
+            ready.fail(message);
+            ready.0.send_modify(|state| state.guards -= 1);
+        }
+    }
+}
+
+impl Drop for SetupGuard {
+    fn drop(&mut self) {
+        if let Some(ready) = self.0.take() {
+            ready.0.send_modify(|state| state.guards -= 1);
+        }
     }
 }
 
 /// The other end of [`SetupReady`].
-pub(crate) struct SetupWatch(tokio::sync::watch::Receiver<Option<Result<(), String>>>);
+pub(crate) struct SetupWatch(tokio::sync::watch::Receiver<SetupState>);
 
 impl SetupWatch {
-    /// Done (Ok) or failed (Err); a sender gone without a word is done.
+    /// Done (Ok) or failed (Err).
     pub(crate) async fn outcome(&mut self) -> Result<(), String> {
-        match self.0.wait_for(Option::is_some).await {
-            Ok(state) => state.clone().unwrap_or(Ok(())),
+        let state = self
+            .0
+            .wait_for(|s| s.failure.is_some() || (s.polled && s.guards == 0))
+            .await;
+        match state {
+            Ok(state) => state.failure.clone().map_or(Ok(()), Err),
             Err(_) => Ok(()),
         }
     }
 
     /// Completes only if the set-up fails, with its message.
     async fn failure(mut self) -> String {
-        match self.outcome().await {
-            Err(message) => message,
-            Ok(()) => std::future::pending().await,
+        match self.0.wait_for(|s| s.failure.is_some()).await {
+            Ok(state) => state.failure.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
         }
     }
+}
+
+/// Spawns the set-up hook; its first poll is noted (a hook that took no guard by then is done).
+pub(crate) fn spawn_setup<F, Fut>(setup: F, started: Started) -> tokio::task::JoinHandle<()>
+where
+    F: FnOnce(Started) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let ready = started.ready.clone();
+    let mut hook = Box::pin(setup(started));
+    let mut first = Some(ready);
+    tokio::spawn(std::future::poll_fn(move |cx| {
+        let poll = hook.as_mut().poll(cx);
+        if let Some(ready) = first.take() {
+            ready.polled();
+        }
+        poll
+    }))
 }
 
 /// Runs a livecheck worker with every case linked into this binary, until Ctrl-C or SIGTERM.
@@ -567,8 +621,8 @@ pub fn main() -> ExitCode {
 }
 
 /// [`main`], plus a set-up hook run once the transport is up (e.g. to start services in the same
-/// process for a demo); the hook's future is stopped at shutdown. The hook says when it is
-/// ready, or that it failed, with [`Started::ready`].
+/// process for a demo); the hook's future is stopped at shutdown. With [`Started::ready`] the
+/// hook holds `run --once` until its services are up, or fails the start.
 pub fn main_with<F, Fut>(setup: F) -> ExitCode
 where
     F: FnOnce(Started) -> Fut,
@@ -715,14 +769,17 @@ where
         tracing::info!(case = case.name(), "case registered");
     }
     let (ready, setup_watch) = SetupReady::new();
-    let hook = tokio::spawn(setup(Started {
-        brokers,
-        embedded: embedded.clone(),
-        kafka,
-        client,
-        status: status.as_ref().map(StatusServer::local_addr),
-        ready,
-    }));
+    let hook = spawn_setup(
+        setup,
+        Started {
+            brokers,
+            embedded: embedded.clone(),
+            kafka,
+            client,
+            status: status.as_ref().map(StatusServer::local_addr),
+            ready,
+        },
+    );
     let setup_failed = Arc::new(std::sync::Mutex::new(None));
     let shutdown = {
         let setup_failed = setup_failed.clone();
@@ -934,9 +991,10 @@ mod tests {
     #[test]
     fn every_flag_has_an_environment_variable() {
         let command = Options::command();
-        for arg in command.get_arguments() {
+        let subcommands = command.get_subcommands().flat_map(|c| c.get_arguments());
+        for arg in command.get_arguments().chain(subcommands) {
             let id = arg.get_id().as_str();
-            if id == "help" || id == "version" {
+            if id == "help" || id == "version" || arg.is_global_set() {
                 continue;
             }
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
@@ -957,6 +1015,64 @@ mod tests {
         let error =
             Options::try_parse_from(["livecheck", "--alert-webhook", "ftp://x/"]).unwrap_err();
         assert!(one_line(&error).contains("--alert-webhook"));
+    }
+
+    fn started(ready: SetupReady) -> Started {
+        let kafka = KafkaConfig::new("127.0.0.1:1");
+        Started {
+            brokers: kafka.brokers.clone(),
+            embedded: None,
+            client: Client::new(crate::MemoryTransport::new()),
+            kafka,
+            status: None,
+            ready,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_set_up_is_done_after_its_first_poll_unless_it_defers_or_fails() {
+        let within = Duration::from_secs(5);
+        // A hook that holds `Started` for ever without deferring: done at once.
+        let (ready, mut watch) = SetupReady::new();
+        let hook = spawn_setup(
+            |started| async move {
+                let _kept = started;
+                std::future::pending::<()>().await
+            },
+            started(ready),
+        );
+        let outcome = tokio::time::timeout(within, watch.outcome()).await;
+        assert_eq!(outcome.expect("done at once"), Ok(()));
+        hook.abort();
+
+        // A hook that defers: done once it says so.
+        let (ready, mut watch) = SetupReady::new();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let hook = spawn_setup(
+            |started| async move {
+                let guard = started.ready.defer();
+                let _ = wait.await;
+                guard.done();
+                std::future::pending::<()>().await
+            },
+            started(ready),
+        );
+        let early = tokio::time::timeout(Duration::from_millis(200), watch.outcome()).await;
+        assert!(early.is_err(), "not done while deferred");
+        go.send(()).unwrap();
+        let outcome = tokio::time::timeout(within, watch.outcome()).await;
+        assert_eq!(outcome.expect("done"), Ok(()));
+        hook.abort();
+
+        // A hook that fails.
+        let (ready, mut watch) = SetupReady::new();
+        let hook = spawn_setup(
+            |started| async move { started.ready.defer().fail("port taken") },
+            started(ready),
+        );
+        let outcome = tokio::time::timeout(within, watch.outcome()).await;
+        assert_eq!(outcome.expect("failed"), Err("port taken".to_owned()));
+        let _ = hook.await;
     }
 
     #[test]

@@ -34,7 +34,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::case::{CaseConfig, CaseDescriptor};
 use crate::cli::{
-    connect, CliError, Connection, ConsoleReports, Options, SetupReady, Signals, Started,
+    connect, spawn_setup, CliError, Connection, ConsoleReports, Options, SetupReady, Signals,
+    Started,
 };
 use crate::client::Client;
 use crate::error::StartError;
@@ -815,14 +816,17 @@ where
     let client = Client::from_arc(transport.clone());
     client.install();
     let (ready, mut setup_watch) = SetupReady::new();
-    let hook = tokio::spawn(setup(Started {
-        brokers,
-        embedded: embedded.clone(),
-        kafka: kafka.clone(),
-        client,
-        status: None,
-        ready,
-    }));
+    let hook = spawn_setup(
+        setup,
+        Started {
+            brokers,
+            embedded: embedded.clone(),
+            kafka: kafka.clone(),
+            client,
+            status: None,
+            ready,
+        },
+    );
     let deadline = start + args.timeout;
     let result = tokio::select! {
         () = signals.next() => {

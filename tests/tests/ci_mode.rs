@@ -296,6 +296,50 @@ fn run_once_selects_cases_and_a_run_that_tests_nothing_fails() {
     assert!(done.stderr.contains("--once"), "{}", done.stderr);
 }
 
+#[test]
+fn help_lists_the_flags_of_the_ci_mode_and_of_the_clear_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(DEMO);
+    command.args(["run", "--help"]);
+    let done = run_bounded(command, dir.path(), Duration::from_secs(30));
+    assert!(done.status.success(), "{}", done.stderr);
+    for (flag, variable) in [
+        ("--once", "LIVECHECK_ONCE"),
+        ("--junit <FILE>", "LIVECHECK_JUNIT"),
+        ("--json <FILE>", "LIVECHECK_JSON"),
+        ("--timeout <DURATION>", "LIVECHECK_TIMEOUT"),
+        ("--retries <N>", "LIVECHECK_RETRIES"),
+        ("--fail-on-flaky", "LIVECHECK_FAIL_ON_FLAKY"),
+        ("--case <GLOB>", "LIVECHECK_CASE"),
+        ("--exclude <GLOB>", "LIVECHECK_EXCLUDE"),
+    ] {
+        assert!(
+            done.stdout.contains(flag),
+            "run --help lacks {flag}:\n{}",
+            done.stdout
+        );
+        assert!(
+            done.stdout.contains(variable),
+            "run --help lacks {variable}"
+        );
+    }
+    let mut command = Command::new(DEMO);
+    command.arg("--help");
+    let done = run_bounded(command, dir.path(), Duration::from_secs(30));
+    for (flag, variable) in [
+        ("--max-test-age <DURATION>", "LIVECHECK_MAX_TEST_AGE"),
+        ("--connect-timeout <DURATION>", "LIVECHECK_CONNECT_TIMEOUT"),
+        ("--exclude <GLOB>", "LIVECHECK_EXCLUDE"),
+    ] {
+        assert!(
+            done.stdout.contains(flag),
+            "--help lacks {flag}:\n{}",
+            done.stdout
+        );
+        assert!(done.stdout.contains(variable), "--help lacks {variable}");
+    }
+}
+
 /// On a real broker without topic auto-creation: the orders services create their topics and
 /// run in this process (as `cargo run --bin orders` would), the demo binary runs the case once
 /// with `--brokers`, on a group of its own.
