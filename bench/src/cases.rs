@@ -174,3 +174,17 @@ pub(crate) async fn never(n: u64) -> livecheck::Result {
     livecheck::ensure!(n > 0, "never runs");
     Ok(())
 }
+
+/// Always sampled: `maybe_trigger` + `send` on it is a sampled request's whole cost to a
+/// service (`request.rs`). No worker runs it there.
+#[livecheck::case(name = "bench.request", probability = 1.0)]
+pub(crate) async fn sampled(n: u64) -> livecheck::Result {
+    let seen = PAID.wait().timeout(WAIT_TIMEOUT).await?;
+    livecheck::ensure!(seen == n, "paid {seen}, want {n}");
+    Ok(())
+}
+
+livecheck::signal! {
+    /// The signal of `bench.request`.
+    pub(crate) PAID: u64 for sampled;
+}

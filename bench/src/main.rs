@@ -18,8 +18,12 @@
 //! 4. RSS of a worker process with 100,000 tests in flight, and after their signals expired
 //!    (`memory.rs`);
 //! 5. service-side cost of `maybe_trigger` at probability 0 and of attaching test headers
-//!    (`micro.rs`);
+//!    (`micro.rs`), and of a sampled request — `maybe_trigger` at probability 1 and `send` —
+//!    with the broker up, stopped, and stopped with the queue full (`request.rs`);
 //! 6. Faust's LiveCheck on the same workloads and broker (`faust.rs`, `bench/faust/`).
+//!
+//! Not in the default run: `--only soak`, a worker's RSS under a steady load for 30 minutes
+//! (`soak.rs`; `--soak-duration 2m` for a smoke run).
 
 mod cases;
 mod faust;
@@ -27,7 +31,9 @@ mod floor;
 mod latency;
 mod memory;
 mod micro;
+mod request;
 mod setup;
+mod soak;
 mod stats;
 mod throughput;
 
@@ -56,6 +62,9 @@ enum Command {
     /// The worker process of the memory measurement (started by the benchmark itself).
     #[command(hide = true)]
     MemoryWorker(memory::WorkerArgs),
+    /// The worker process of the soak run (started by the benchmark itself).
+    #[command(hide = true)]
+    SoakWorker(soak::WorkerArgs),
 }
 
 /// Sizes and switches.
@@ -83,6 +92,21 @@ struct Options {
     /// Calls per timed round of the service-side loops.
     #[arg(long, default_value_t = 1_000_000)]
     micro_iterations: u64,
+    /// Sampled requests (`maybe_trigger` + `send`) timed in each broker state.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Soak run: tests triggered per second.
+    #[arg(long, default_value_t = 100)]
+    soak_rate: u32,
+    /// Soak run: how long tests are triggered ("30m", "2m", seconds).
+    #[arg(long, default_value = "30m", value_parser = livecheck::parse_duration)]
+    soak_duration: Duration,
+    /// Soak run: how often the worker's RSS is read.
+    #[arg(long, default_value = "30s", value_parser = livecheck::parse_duration)]
+    soak_sample: Duration,
+    /// Soak run: the case's `test_expires`.
+    #[arg(long, default_value = "3h", value_parser = livecheck::parse_duration)]
+    soak_expires: Duration,
     /// Tests of Faust's throughput run.
     #[arg(long, default_value_t = 3000)]
     faust_tests: u64,
@@ -95,7 +119,7 @@ struct Options {
     /// Scale every size down (a check that everything runs, not figures to quote).
     #[arg(long)]
     quick: bool,
-    /// Only these measurements.
+    /// Only these measurements (`soak` runs only when named here).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
     /// A librdkafka property for every client, on top of livecheck's settings (repeatable), as
@@ -117,10 +141,15 @@ enum Part {
     Service,
     /// Faust's LiveCheck.
     Faust,
+    /// Worker RSS under a steady load, over time (not in the default run).
+    Soak,
 }
 
 impl Options {
     fn wants(&self, part: Part) -> bool {
+        if part == Part::Soak {
+            return self.only.contains(&part);
+        }
         (self.only.is_empty() || self.only.contains(&part))
             && !(part == Part::Faust && self.no_faust)
     }
@@ -132,6 +161,7 @@ impl Options {
             self.tests = self.tests.min(3000);
             self.memory_tests = self.memory_tests.min(10_000);
             self.micro_iterations = self.micro_iterations.min(100_000);
+            self.requests = self.requests.min(2000);
             self.faust_tests = self.faust_tests.min(500);
             self.faust_samples = self.faust_samples.min(60);
         }
@@ -155,6 +185,7 @@ fn main() -> ExitCode {
     setup::set_properties(cli.options.property.clone());
     let result = match cli.command {
         Some(Command::MemoryWorker(args)) => runtime.block_on(memory::worker(args)),
+        Some(Command::SoakWorker(args)) => runtime.block_on(soak::worker(args)),
         None => runtime.block_on(bench(cli.options.scaled())),
     };
     match result {
@@ -177,6 +208,8 @@ struct Results {
     memory: Option<memory::Memory>,
     memory_fixed_glibc: Option<memory::Memory>,
     micro: Option<micro::Micro>,
+    request: Option<request::RequestPath>,
+    soak: Option<soak::Soak>,
     faust: Option<Result<faust::FaustResult, String>>,
 }
 
@@ -211,6 +244,11 @@ async fn bench(options: Options) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?,
         );
+        eprintln!(
+            "livecheck-bench: a sampled request, {} with the broker up, stopped, and stopped with a full queue",
+            options.requests
+        );
+        results.request = Some(request::run(&brokers, options.requests).await?);
     }
     if options.wants(Part::Latency) {
         // Two interleaved halves, so a drift of the broker over the run hits both alike.
@@ -269,6 +307,24 @@ async fn bench(options: Options) -> Result<(), String> {
             results.memory_fixed_glibc =
                 Some(memory::run(&brokers, options.memory_tests, expires, tunables).await?);
         }
+    }
+    if options.wants(Part::Soak) {
+        eprintln!(
+            "livecheck-bench: soak, {} tests/s for {:?}, test_expires {:?}",
+            options.soak_rate, options.soak_duration, options.soak_expires
+        );
+        results.soak = Some(
+            soak::run(
+                &brokers,
+                soak::SoakOptions {
+                    rate: options.soak_rate,
+                    duration: options.soak_duration,
+                    sample: options.soak_sample,
+                    expires: options.soak_expires,
+                },
+            )
+            .await?,
+        );
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let machine = format!(
@@ -368,11 +424,19 @@ fn render(r: &Results, options: &Options, about: &[&str; 4], took: Duration) -> 
         || "Faust LiveCheck".to_owned(),
         |f| format!("Faust {} (aiokafka {})", f.faust_streaming, f.aiokafka),
     );
-    let _ = writeln!(
-        out,
-        "| measure | livecheck | floor: bare rdkafka | {faust_name} | target | |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let table = r.floor.is_some()
+        || r.throughput.is_some()
+        || r.memory.is_some()
+        || r.micro.is_some()
+        || r.request.is_some()
+        || r.faust.is_some();
+    if table {
+        let _ = writeln!(
+            out,
+            "| measure | livecheck | floor: bare rdkafka | {faust_name} | target | |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+    }
     let dash = "—";
 
     if let (Some(floor), Some(latency)) = (&r.floor, &r.latency) {
@@ -516,7 +580,35 @@ fn render(r: &Results, options: &Options, about: &[&str; 4], took: Duration) -> 
             yes_no(micro.attach_headers_ns < 1000.0)
         );
     }
+    if let Some(q) = &r.request {
+        for (state, samples) in [
+            ("broker up", &q.up),
+            ("broker stopped (queued)", &q.down),
+            ("broker stopped, queue full (dropped)", &q.full),
+        ] {
+            let us = |p: f64| samples.percentile(p).as_secs_f64() * 1e6;
+            let _ = writeln!(
+                out,
+                "| a sampled request: `maybe_trigger` (p = 1) + `send`, {state} | p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs | {dash} | {dash} | p99 < 50 µs | {} |",
+                us(50.0),
+                us(99.0),
+                us(99.9),
+                yes_no(us(99.0) < 50.0)
+            );
+        }
+    }
     let _ = writeln!(out);
+    if let Some(q) = &r.request {
+        let _ = writeln!(
+            out,
+            "- a sampled request: {} requests timed one by one in each state; the full queue ({} messages) dropped {} of their {} messages; {} dropped in the other two states.",
+            q.requests,
+            request::SMALL_QUEUE,
+            q.full_dropped,
+            2 * q.requests,
+            q.other_dropped
+        );
+    }
     if let (Some(floor), Some(latency)) = (&r.floor, &r.latency) {
         let _ = writeln!(
             out,
@@ -578,6 +670,9 @@ fn render(r: &Results, options: &Options, about: &[&str; 4], took: Duration) -> 
     }
     if options.quick {
         let _ = writeln!(out, "- `--quick`: sizes scaled down; not figures to quote.");
+    }
+    if let Some(soak) = &r.soak {
+        let _ = writeln!(out, "\n{}", soak.render());
     }
     out
 }

@@ -140,18 +140,24 @@ pub(crate) async fn run(
     let [baseline_kib, _] = stage(&mut lines, "READY").await?;
     let service = service_client(&config)?;
     let started = Instant::now();
-    service
-        .scope(
-            futures::stream::iter(0..tests)
-                .map(|n| async move {
+    // A trigger only queues its test: flush every 10,000 so that the producer's queue (100,000
+    // messages) never fills.
+    for chunk in (0..tests).collect::<Vec<_>>().chunks(10_000) {
+        service
+            .scope(async {
+                for &n in chunk {
                     held.trigger(format!("memory-{n}"), n)
                         .await
-                        .map_err(|e| format!("trigger: {e}"))
-                })
-                .buffer_unordered(SERVICE_CONCURRENCY)
-                .try_for_each(|_| async { Ok(()) }),
-        )
-        .await?;
+                        .map_err(|e| format!("trigger: {e}"))?;
+                }
+                Ok::<(), String>(())
+            })
+            .await?;
+        service
+            .flush(STAGE_TIMEOUT)
+            .await
+            .map_err(|e| format!("flush: {e}"))?;
+    }
     eprintln!(
         "memory: {tests} tests triggered in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -166,6 +172,7 @@ pub(crate) async fn run(
                     for signal in [&HELD_1, &HELD_2, &HELD_3] {
                         signal
                             .send_to(&key, &n)
+                            .delivered()
                             .await
                             .map_err(|e| format!("send: {e}"))?;
                     }
@@ -180,6 +187,10 @@ pub(crate) async fn run(
         3 * tests,
         started.elapsed().as_secs_f64()
     );
+    let dropped = service.counters().dropped;
+    if dropped > 0 {
+        return Err(format!("the service dropped {dropped} tests or signals"));
+    }
     let [done_kib, done_stored] = stage(&mut lines, "DONE").await?;
     let [expired_kib, expired_stored] = stage(&mut lines, "EXPIRED").await?;
     let status = tokio::time::timeout(STAGE_TIMEOUT, child.wait())

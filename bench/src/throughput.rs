@@ -87,6 +87,10 @@ pub(crate) async fn run(
     if let Some(error) = errors.first() {
         return Err(format!("{} service requests failed: {error}", errors.len()));
     }
+    let dropped = service.counters().dropped;
+    if dropped > 0 {
+        return Err(format!("the service dropped {dropped} tests or signals"));
+    }
     let complete = reports.wait_for(tests, Duration::from_secs(600)).await;
     let (own_cores, broker_cores) = (own_cpu.cores(), broker_cpu.cores());
     let last = reports.last().unwrap_or_else(Instant::now);
@@ -135,8 +139,14 @@ async fn request(n: u64) -> Result<(), String> {
         .map_err(|e| format!("trigger: {e}"))?;
     let Some(test) = test else { return Ok(()) };
     livecheck::with_test(test, async {
+        // Each request waits for its signals' delivery, so the service's pace follows the
+        // broker's (a service that does not wait would outrun the producer's queue here).
         for signal in [&STEP_1, &STEP_2, &STEP_3] {
-            signal.send(&n).await.map_err(|e| format!("send: {e}"))?;
+            signal
+                .send(&n)
+                .delivered()
+                .await
+                .map_err(|e| format!("send: {e}"))?;
         }
         Ok(())
     })

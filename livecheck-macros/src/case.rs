@@ -776,12 +776,14 @@ pub(crate) fn render(func: &ItemFn, params: &[Param], config: &CaseConfig) -> To
          case fn's parameters, and a livecheck worker runs the case with them. Unlike\n\
          `maybe_trigger`, this ignores the case's `probability`.\n\
          \n\
-         Returns the test execution that was published.\n\
+         Returns the test execution, queued for Kafka: this never waits on the broker. A test\n\
+         that cannot be queued is dropped and counted (`Client::counters`); await\n\
+         `Client::flush` to wait for delivery.\n\
          \n\
          # Errors\n\
          \n\
-         A `TriggerError` when an argument does not serialize, when no livecheck client is\n\
-         installed in this process, or when publishing the test fails."
+         A `TriggerError` when an argument does not serialize, or when no livecheck client is\n\
+         installed in this process."
     );
     let maybe_trigger_doc = format!(
         " Triggers a test of the `{fn_name}` case with the case's `probability`.\n\

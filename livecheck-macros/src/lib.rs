@@ -17,6 +17,7 @@
 mod case;
 mod duration;
 mod errors;
+mod faust_record;
 mod signal;
 
 use proc_macro::TokenStream;
@@ -109,4 +110,24 @@ pub fn case(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn signal(input: TokenStream) -> TokenStream {
     signal::expand(input.into()).into()
+}
+
+/// Makes a struct a Faust record: its JSON ends with `"__faust": {"ns": NS}`, as Faust writes
+/// records, so a Faust case receives it as an instance of the record class `NS` (not a dict); the
+/// marker is skipped when reading.
+///
+/// ```ignore
+/// #[livecheck::faust_record(ns = "myapp.models.Order")]
+/// #[derive(Serialize, Deserialize)]
+/// struct Order { id: String, side: String }
+/// ```
+///
+/// Place it above `#[derive(Serialize, Deserialize)]`: it adds `#[serde(remote = "Self")]` so that
+/// serde's derived code becomes inherent fns, and implements `Serialize`, `Deserialize` (for the
+/// derives present) and `livecheck::faust::FaustRecord` around them. The struct must have named
+/// fields and no generics. Options: `ns = "..."` (required), `crate = path` for a renamed runtime.
+/// See `livecheck::faust` for what is written and read.
+#[proc_macro_attribute]
+pub fn faust_record(args: TokenStream, item: TokenStream) -> TokenStream {
+    faust_record::expand(args.into(), item.into()).into()
 }

@@ -99,8 +99,8 @@ impl Alert {
     }
 }
 
-/// Where and how alerts are delivered.
-#[derive(Debug, Clone)]
+/// Where and how alerts are delivered. Its `Debug` shows the URL [`redacted`].
+#[derive(Clone)]
 pub struct WebhookConfig {
     /// The endpoint (http, or https with the `tls` feature).
     pub url: reqwest::Url,
@@ -116,11 +116,25 @@ pub struct WebhookConfig {
     pub queue: usize,
 }
 
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &redacted(&self.url))
+            .field("retries", &self.retries)
+            .field("first_retry_delay", &self.first_retry_delay)
+            .field("max_retry_delay", &self.max_retry_delay)
+            .field("timeout", &self.timeout)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
 impl WebhookConfig {
     /// Defaults for this URL; it must be http or https (https needs the `tls` feature).
     pub fn new(url: &str) -> Result<Self, AlertError> {
+        // The URL is a secret (a Slack webhook's path is its token): errors show it redacted.
         let url = reqwest::Url::parse(url).map_err(|e| AlertError::BadUrl {
-            url: url.to_owned(),
+            url: "(does not parse)".to_owned(),
             reason: e.to_string(),
         })?;
         match url.scheme() {
@@ -129,7 +143,7 @@ impl WebhookConfig {
             "https" => return Err(AlertError::TlsNotBuilt),
             other => {
                 return Err(AlertError::BadUrl {
-                    url: url.to_string(),
+                    url: redacted(&url),
                     reason: format!("scheme {other} is not http or https"),
                 })
             }
@@ -163,9 +177,9 @@ pub struct AlertStats {
 #[non_exhaustive]
 pub enum AlertError {
     /// The URL does not parse or is not http(s).
-    #[error("bad webhook URL {url:?}: {reason}")]
+    #[error("bad webhook URL {url}: {reason}")]
     BadUrl {
-        /// The URL given.
+        /// The URL given, [`redacted`] (scheme and host only), as it may hold a secret.
         url: String,
         /// What is wrong with it.
         reason: String,
@@ -320,6 +334,8 @@ async fn deliver_one(
                 tracing::warn!(case = %alert.case, %status, attempt, "alert not accepted; will retry");
             }
             Err(error) => {
+                // reqwest's message names the URL, whose path is a secret.
+                let error = error.without_url();
                 tracing::warn!(case = %alert.case, %error, attempt, "alert not delivered; will retry");
             }
         }

@@ -1,8 +1,9 @@
 //! The `livecheck` command line: [`main`] for a binary of your own, [`Options`] for its flags.
 //!
-//! Every flag can also be set by an environment variable (`LIVECHECK_*`, shown in `--help`). A
-//! bad value is a one-line error naming the flag, with exit code 2. `docs/operations.md` lists
-//! the flags, the status server's endpoints and the metrics.
+//! Every flag can also be set by an environment variable (`LIVECHECK_*`, named in `--help`; its
+//! value is never shown there, as it may be a secret). A bad value is a one-line error naming the
+//! flag, with exit code 2; the value of `-X` and `--alert-webhook` is never repeated in an error.
+//! `docs/operations.md` lists the flags, the status server's endpoints and the metrics.
 
 use std::fmt;
 use std::future::Future;
@@ -26,6 +27,9 @@ use crate::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
 use crate::transport::TransportError;
 use crate::worker::{Observer, Worker, WorkerSettings};
 
+mod run_once;
+pub use run_once::RunArgs;
+
 /// The default `--web-bind`: loopback only; expose it on purpose.
 pub const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
 
@@ -42,18 +46,29 @@ pub const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
 )]
 pub struct Options {
     /// Kafka bootstrap servers (host:port,...); none starts an embedded broker.
-    #[arg(long, env = "LIVECHECK_BROKERS", help_heading = "Kafka")]
+    #[arg(
+        long,
+        env = "LIVECHECK_BROKERS",
+        help_heading = "Kafka",
+        hide_env_values = true
+    )]
     pub brokers: Option<String>,
     /// librdkafka property passed through unchanged, e.g. -X security.protocol=SSL (repeatable).
+    ///
+    /// One property per -X: the value is everything after the first '=', commas included.
+    ///
+    /// Environment: LIVECHECK_KAFKA_PROPERTIES, one KEY=VALUE per line; -X flags are applied
+    /// after it.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property,
-          env = "LIVECHECK_KAFKA_PROPERTIES", value_delimiter = ',', help_heading = "Kafka")]
-    pub properties: Vec<(String, String)>,
+          action = clap::ArgAction::Append, help_heading = "Kafka")]
+    pub properties: Vec<Property>,
     /// Consumer group of the workers.
     #[arg(
         long,
         env = "LIVECHECK_GROUP_ID",
         default_value = "livecheck",
-        help_heading = "Kafka"
+        help_heading = "Kafka",
+        hide_env_values = true
     )]
     pub group_id: String,
     /// Topic of test executions.
@@ -61,7 +76,8 @@ pub struct Options {
         long,
         env = "LIVECHECK_TESTS_TOPIC",
         default_value = "livecheck",
-        help_heading = "Kafka"
+        help_heading = "Kafka",
+        hide_env_values = true
     )]
     pub tests_topic: String,
     /// Topic of signals.
@@ -69,7 +85,8 @@ pub struct Options {
         long,
         env = "LIVECHECK_BUS_TOPIC",
         default_value = "livecheck-bus",
-        help_heading = "Kafka"
+        help_heading = "Kafka",
+        hide_env_values = true
     )]
     pub bus_topic: String,
     /// Topic of reports.
@@ -77,20 +94,21 @@ pub struct Options {
         long,
         env = "LIVECHECK_REPORT_TOPIC",
         default_value = "livecheck-report",
-        help_heading = "Kafka"
+        help_heading = "Kafka",
+        hide_env_values = true
     )]
     pub report_topic: String,
     /// How long the brokers given have to answer at start; then the error names them and why.
     #[arg(long, value_name = "DURATION", env = "LIVECHECK_CONNECT_TIMEOUT", default_value = "10s",
-          value_parser = parse_positive_duration, help_heading = "Kafka")]
+          value_parser = parse_positive_duration, help_heading = "Kafka", hide_env_values = true)]
     pub connect_timeout: Duration,
     /// Partitions of topics created at start-up.
     #[arg(long, env = "LIVECHECK_PARTITIONS", default_value_t = 8,
-          value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka")]
+          value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka", hide_env_values = true)]
     pub partitions: i32,
     /// Replication factor of topics created at start-up.
     #[arg(long, env = "LIVECHECK_REPLICATION", default_value_t = 1,
-          value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka")]
+          value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka", hide_env_values = true)]
     pub replication: i32,
     /// Encoding of executions and signals written (both are read).
     #[arg(
@@ -98,7 +116,8 @@ pub struct Options {
         env = "LIVECHECK_CODEC",
         default_value = "bincode",
         value_enum,
-        help_heading = "Kafka"
+        help_heading = "Kafka",
+        hide_env_values = true
     )]
     pub codec: CodecArg,
     /// Run only the cases whose name matches this glob (`*` any text, `?` one character);
@@ -109,7 +128,8 @@ pub struct Options {
         env = "LIVECHECK_CASE",
         value_delimiter = ',',
         global = true,
-        help_heading = "Worker"
+        help_heading = "Worker",
+        hide_env_values = true
     )]
     pub cases: Vec<String>,
     /// Leave out the cases whose name matches this glob (after --case); repeatable, or
@@ -120,41 +140,41 @@ pub struct Options {
         env = "LIVECHECK_EXCLUDE",
         value_delimiter = ',',
         global = true,
-        help_heading = "Worker"
+        help_heading = "Worker",
+        hide_env_values = true
     )]
     pub exclude: Vec<String>,
     /// Tests older than this when they arrive are reported SKIP, not run: a backlog (a new
     /// --group-id on old topics, a long outage) says nothing about now. `off` runs them all.
     #[arg(long, value_name = "DURATION", env = "LIVECHECK_MAX_TEST_AGE", default_value = "10m",
-          value_parser = parse_max_age, help_heading = "Worker")]
+          value_parser = parse_max_age, help_heading = "Worker", hide_env_values = true)]
     pub max_test_age: MaxTestAge,
     /// Tests running at once.
     #[arg(long, env = "LIVECHECK_TEST_CONCURRENCY", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker")]
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker", hide_env_values = true)]
     pub test_concurrency: u32,
     /// Signals handled at once.
     #[arg(long, env = "LIVECHECK_BUS_CONCURRENCY", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker")]
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker", hide_env_values = true)]
     pub bus_concurrency: u32,
     /// Don't publish reports to the report topic (they are still logged).
     #[arg(long, env = "LIVECHECK_NO_REPORTS",
-        value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Worker")]
+        value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Worker", hide_env_values = true)]
     pub no_reports: bool,
     /// Address of the status page, API and metrics (loopback by default).
     #[arg(long, value_name = "ADDR", env = "LIVECHECK_WEB_BIND",
-          default_value = DEFAULT_WEB_BIND, help_heading = "Status page and alerts")]
+          default_value = DEFAULT_WEB_BIND, help_heading = "Status page and alerts", hide_env_values = true)]
     pub web_bind: SocketAddr,
     /// Don't start the status page (nor the metrics endpoint).
     #[arg(
         long,
         env = "LIVECHECK_NO_WEB",
         value_parser = clap::builder::BoolishValueParser::new(),
-        help_heading = "Status page and alerts"
-    )]
+        help_heading = "Status page and alerts", hide_env_values = true)]
     pub no_web: bool,
     /// POST suite FAIL, STALL and recovery alerts as JSON to this URL (Slack-compatible `text`).
     #[arg(long, value_name = "URL", env = "LIVECHECK_ALERT_WEBHOOK",
-          value_parser = parse_webhook, help_heading = "Status page and alerts")]
+          value_parser = parse_webhook, help_heading = "Status page and alerts", hide_env_values = true)]
     pub alert_webhook: Option<WebhookConfig>,
     /// Retries of an alert the webhook did not accept (backoff 1 s, doubling, at most 30 s).
     #[arg(
@@ -162,7 +182,8 @@ pub struct Options {
         value_name = "N",
         env = "LIVECHECK_ALERT_RETRIES",
         default_value_t = 5,
-        help_heading = "Status page and alerts"
+        help_heading = "Status page and alerts",
+        hide_env_values = true
     )]
     pub alert_retries: u32,
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=livecheck=debug).
@@ -171,7 +192,8 @@ pub struct Options {
         env = "LIVECHECK_LOG_FORMAT",
         default_value = "pretty",
         value_enum,
-        help_heading = "Logging"
+        help_heading = "Logging",
+        hide_env_values = true
     )]
     pub log_format: LogFormat,
     /// What to do (default: run the worker).
@@ -183,7 +205,7 @@ pub struct Options {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the worker (the default); with --once, run each selected case once and exit (CI).
-    Run(crate::once::RunArgs),
+    Run(RunArgs),
     /// List the registered cases (those --case selects) with their options.
     Cases,
 }
@@ -206,12 +228,23 @@ pub enum LogFormat {
     Json,
 }
 
-fn parse_property(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_owned(), value.to_owned()))
-        }
-        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+/// The environment variable of `-X`: librdkafka properties, one `KEY=VALUE` per line (a value
+/// may hold commas and `=`; blank lines and lines starting with `#` are skipped).
+pub const PROPERTIES_ENV: &str = "LIVECHECK_KAFKA_PROPERTIES";
+
+/// A librdkafka property given with `-X KEY=VALUE`. Its `Debug` hides the value: properties
+/// carry passwords and keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Property {
+    /// The property's name, e.g. `sasl.password`.
+    pub key: String,
+    /// Its value, unchanged.
+    pub value: String,
+}
+
+impl fmt::Debug for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}=<hidden>", self.key)
     }
 }
 
@@ -234,6 +267,30 @@ pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `KEY=VALUE`: the key trimmed, the value everything after the first `=`, unchanged. The error
+/// never repeats the text: it may be (part of) a secret.
+fn parse_property(s: &str) -> Result<Property, String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok(Property {
+            key: key.trim().to_owned(),
+            value: value.to_owned(),
+        }),
+        Some(_) => Err("expected KEY=VALUE, the key is empty".to_owned()),
+        None => Err("expected KEY=VALUE, there is no '='".to_owned()),
+    }
+}
+
+/// The properties of [`PROPERTIES_ENV`]'s value: one `KEY=VALUE` per line.
+pub fn parse_properties_env(text: &str) -> Result<Vec<Property>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .map(|(index, line)| {
+            parse_property(line).map_err(|e| format!("{PROPERTIES_ENV}, line {}: {e}", index + 1))
+        })
+        .collect()
+}
+
 fn parse_webhook(s: &str) -> Result<WebhookConfig, String> {
     WebhookConfig::new(s).map_err(|e| e.to_string())
 }
@@ -242,7 +299,11 @@ impl Options {
     /// The Kafka settings these flags describe, for `brokers`.
     pub fn kafka_config(&self, brokers: &str) -> KafkaConfig {
         let mut config = KafkaConfig::new(brokers);
-        config.properties = self.properties.clone();
+        config.properties = self
+            .properties
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect();
         config.group_id = self.group_id.clone();
         config.topics = self.topics();
         config.partitions = self.partitions;
@@ -373,14 +434,15 @@ impl CliError {
 
 /// Parses the flags as `livecheck` does: `--help` and `--version` print and exit 0; a mistake
 /// is one line naming the flag — or the environment variable, when the bad value came from one
-/// — and exit code 2.
+/// — and exit code 2. The properties of [`PROPERTIES_ENV`] come first in
+/// [`Options::properties`], the `-X` flags after them (a flag wins over the same key).
 pub fn parse_options<I, T>(args: I) -> Result<Options, ExitCode>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-    Options::try_parse_from(&args).map_err(|error| {
+    let mut options = Options::try_parse_from(&args).map_err(|error| {
         use clap::error::ErrorKind;
         match error.kind() {
             ErrorKind::DisplayHelp
@@ -398,12 +460,24 @@ where
                 ExitCode::from(2)
             }
         }
-    })
+    })?;
+    if let Some(text) = std::env::var_os(PROPERTIES_ENV) {
+        let Some(text) = text.to_str() else {
+            eprintln!("livecheck: {PROPERTIES_ENV} is not UTF-8");
+            return Err(ExitCode::from(2));
+        };
+        let mut properties = parse_properties_env(text).map_err(|error| {
+            eprintln!("livecheck: {error}");
+            ExitCode::from(2)
+        })?;
+        properties.append(&mut options.properties);
+        options.properties = properties;
+    }
+    Ok(options)
 }
 
 /// The one line of a parse error; when the bad value came from an environment variable (its
-/// flag is not on the command line), the variable leads, since that is what to fix. Values of
-/// variables whose values are hidden in `--help` are hidden here too.
+/// flag is not on the command line), the variable leads, since that is what to fix.
 fn describe(error: &clap::Error, args: &[std::ffi::OsString]) -> String {
     use clap::error::{ContextKind, ContextValue};
     let line = one_line(error);
@@ -430,18 +504,16 @@ fn describe(error: &clap::Error, args: &[std::ffi::OsString]) -> String {
     if on_command_line || std::env::var_os(variable).is_none() {
         return line;
     }
-    let mut line = line;
-    if arg.is_hide_env_values_set() {
-        if let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue) {
-            line = line.replace(&format!("'{value}'"), "(hidden)");
-        }
-    }
+    // `one_line` has already left out the values that may be secrets.
     format!("{}: {line}", variable.to_string_lossy())
 }
 
 /// The first line of clap's message, without its `error: ` prefix: it names the flag and the
-/// problem; the usage and tips that follow are what `--help` is for.
+/// problem; the usage and tips that follow are what `--help` is for. What the user typed is left
+/// out where it may be a secret: the value of `-X` or `--alert-webhook`, and a stray word (the
+/// tail of a value split by the shell, as in `-X sasl.password=ab cd`).
 fn one_line(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     let text = error.to_string();
     // The first paragraph: one line, or a line ending in ':' and the list under it (e.g. the
     // required flags missing).
@@ -452,10 +524,30 @@ fn one_line(error: &clap::Error) -> String {
         .map(str::trim)
         .collect();
     let line = paragraph.join(" ");
-    line.strip_prefix("error: ")
+    let mut line = line
+        .strip_prefix("error: ")
         .unwrap_or(&line)
         .trim()
-        .to_owned()
+        .to_owned();
+    let context = |kind| match error.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let hidden = match error.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => context(ContextKind::InvalidArg)
+            .filter(|arg| arg.starts_with("-X") || arg.starts_with("--alert-webhook"))
+            .and(context(ContextKind::InvalidValue)),
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
+            context(ContextKind::InvalidArg)
+                .or(context(ContextKind::InvalidSubcommand))
+                .filter(|word| !word.starts_with('-') || word.contains('='))
+        }
+        _ => None,
+    };
+    if let Some(secret) = hidden.filter(|s| !s.is_empty()) {
+        line = line.replace(secret, "<not shown>");
+    }
+    line
 }
 
 /// What a binary's set-up hook gets once the worker's transport is up (see [`main_with`]).
@@ -647,7 +739,7 @@ where
             .build()
             .map_err(CliError::Runtime)?;
         let result = match once {
-            Some(args) => runtime.block_on(crate::once::main(options, args, cases, setup)),
+            Some(args) => runtime.block_on(run_once::main(options, args, cases, setup)),
             None => runtime
                 .block_on(run(options, cases, setup))
                 .map(|()| ExitCode::SUCCESS),
@@ -989,7 +1081,7 @@ mod tests {
     }
 
     #[test]
-    fn every_flag_has_an_environment_variable() {
+    fn every_flag_has_an_environment_variable_whose_value_help_hides() {
         let command = Options::command();
         let subcommands = command.get_subcommands().flat_map(|c| c.get_arguments());
         for arg in command.get_arguments().chain(subcommands) {
@@ -997,13 +1089,98 @@ mod tests {
             if id == "help" || id == "version" || arg.is_global_set() {
                 continue;
             }
+            if id == "properties" {
+                // Read by parse_options (one property per line, not clap's one value), and named
+                // in the flag's help.
+                let help = arg
+                    .get_long_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                assert!(help.contains(PROPERTIES_ENV), "{help}");
+                continue;
+            }
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
             assert!(
                 env.as_deref().is_some_and(|e| e.starts_with("LIVECHECK_")),
                 "--{id} has no LIVECHECK_* variable"
             );
+            assert!(
+                arg.is_hide_env_values_set(),
+                "--{id} shows its variable's value"
+            );
         }
         command.debug_assert();
+    }
+
+    #[test]
+    fn one_property_per_flag_commas_and_equal_signs_included() {
+        let options = Options::try_parse_from([
+            "livecheck",
+            "-X",
+            "sasl.password=ab,cd=ef",
+            "-X",
+            " security.protocol =SASL_SSL",
+        ])
+        .unwrap();
+        let pairs: Vec<_> = options
+            .kafka_config("b:9092")
+            .properties
+            .into_iter()
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("sasl.password".to_owned(), "ab,cd=ef".to_owned()),
+                ("security.protocol".to_owned(), "SASL_SSL".to_owned())
+            ]
+        );
+        assert_eq!(
+            format!("{:?}", options.properties[0]),
+            "sasl.password=<hidden>"
+        );
+    }
+
+    #[test]
+    fn the_environment_holds_one_property_per_line() {
+        let properties =
+            parse_properties_env("sasl.password=a,b\n\n# a comment\r\nsasl.username=u=v\n")
+                .unwrap();
+        let pairs: Vec<_> = properties
+            .iter()
+            .map(|p| (p.key.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(pairs, [("sasl.password", "a,b"), ("sasl.username", "u=v")]);
+        let error = parse_properties_env("a=b\nhunter2").unwrap_err();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn errors_never_repeat_a_secret() {
+        for args in [
+            &["livecheck", "-X", "hunter2"][..],
+            &["livecheck", "-X", "=hunter2"],
+            &["livecheck", "-X", "sasl.password=ab", "hunter2"],
+            &["livecheck", "-X", "sasl.password=ab", "--", "hunter2"],
+            &[
+                "livecheck",
+                "--alert-webhook",
+                "ftp://hooks.example/T0/hunter2",
+            ],
+            &[
+                "livecheck",
+                "--alert-webhook",
+                "https//hooks.example/T0/hunter2",
+            ],
+        ] {
+            let error = Options::try_parse_from(args).unwrap_err();
+            let line = one_line(&error);
+            assert!(!line.contains("hunter2"), "{args:?}: {line}");
+            assert!(!line.is_empty(), "{args:?}");
+        }
+        // Values that are no secret are still shown.
+        let error = Options::try_parse_from(["livecheck", "--web-bind", "nowhere"]).unwrap_err();
+        assert!(one_line(&error).contains("nowhere"));
     }
 
     #[test]

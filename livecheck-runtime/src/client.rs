@@ -3,15 +3,27 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::context::CLIENT;
-use crate::transport::Transport;
+use crate::transport::{Transport, TransportCounters, TransportError};
 
 /// A handle on a transport, shared by `trigger`, `maybe_trigger` and `Signal::send`.
 ///
 /// A service creates one at start-up and [`install`](Client::install)s it for the process; a
 /// test harness or a worker instead runs code in [`scope`](Client::scope), which wins over the
 /// installed one inside that scope.
+///
+/// # Never on the broker's time
+///
+/// `trigger`, `maybe_trigger` and [`Signal::send`](crate::Signal::send) serialize the message,
+/// hand it to the transport's bounded queue and return: a service's request is never slowed by
+/// livecheck, even with Kafka down. A message that does not fit in the queue is dropped,
+/// counted ([`counters`](Client::counters)`().dropped`, and `livecheck_messages_dropped_total`
+/// on a worker's `/metrics`) and logged at most once a minute. To wait until messages reached
+/// the broker, await [`Signal::send`](crate::Signal::send)`(..).delivered()` for one signal, or
+/// [`flush`](Client::flush) for everything queued so far (e.g. after a `trigger`, or before a
+/// service exits).
 #[derive(Clone)]
 pub struct Client {
     transport: Arc<dyn Transport>,
@@ -44,14 +56,29 @@ impl Client {
     /// installed one.
     pub fn current() -> Option<Client> {
         CLIENT
-            .try_with(Clone::clone)
+            .try_with(|transport| Client::from_arc(transport.clone()))
             .ok()
             .or_else(|| GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
+    /// What the transport dropped or could not deliver so far (see
+    /// [`TransportCounters::dropped`] and [`TransportCounters::undelivered`]).
+    pub fn counters(&self) -> TransportCounters {
+        self.transport.counters()
+    }
+
+    /// Waits until every message queued so far reached the broker or failed, for at most
+    /// `timeout`.
+    ///
+    /// # Errors
+    /// The timeout passed first, or the transport failed.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), TransportError> {
+        self.transport.flush(timeout).await
+    }
+
     /// Runs `fut` with this client in effect.
     pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
-        CLIENT.scope(self.clone(), fut).await
+        CLIENT.scope(self.transport.clone(), fut).await
     }
 }
 

@@ -7,6 +7,12 @@
 //!   the 4-byte magic `\0LC1`, so a decoder tells the two apart: every worker reads both,
 //!   whatever it writes.
 //!
+//! Faust reads only JSON: a Faust worker fails on the first bincode message it consumes. A
+//! service whose tests or signals reach Faust writes `json`
+//! ([`KafkaConfig::with_codec`](crate::transport::kafka::KafkaConfig::with_codec)); a record
+//! inside a value is marked as Faust marks it when its type is a
+//! [`faust_record`](macro@crate::faust_record) (see [`crate::faust`]).
+//!
 //! Reports are always JSON: other tools read them.
 
 use std::fmt;
@@ -18,24 +24,29 @@ use serde_json::{Map, Value};
 
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
-/// The encoding of executions and signals.
+/// The encoding of executions and signals written; both are always read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Codec {
-    /// Compact binary (default).
+    /// Compact binary (default). Faust cannot read it.
     #[default]
     Bincode,
-    /// Faust-compatible JSON.
+    /// Faust LiveCheck's JSON: what a service whose tests or signals reach Faust must write.
     Json,
 }
 
+/// A codec name that is neither `bincode` nor `json`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown codec {0:?} (use bincode or json)")]
+pub struct UnknownCodec(String);
+
 impl FromStr for Codec {
-    type Err = String;
+    type Err = UnknownCodec;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "bincode" => Ok(Codec::Bincode),
             "json" => Ok(Codec::Json),
-            other => Err(format!("unknown codec {other:?} (use bincode or json)")),
+            other => Err(UnknownCodec(other.to_owned())),
         }
     }
 }
@@ -51,6 +62,7 @@ impl fmt::Display for Codec {
 
 /// A payload that does not decode.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// Bad JSON, or JSON of another shape.
     #[error("json: {0}")]
@@ -257,6 +269,15 @@ mod tests {
         assert_eq!(json["test"]["__faust"]["ns"], NS_TEST);
         assert_eq!(json["state"], "111/***/111");
         assert_eq!(decode_report(&encode_report(&report)).unwrap(), report);
+    }
+
+    #[test]
+    fn codec_names() {
+        assert_eq!("json".parse::<Codec>(), Ok(Codec::Json));
+        assert_eq!("bincode".parse::<Codec>(), Ok(Codec::Bincode));
+        assert_eq!(Codec::Json.to_string().parse::<Codec>(), Ok(Codec::Json));
+        let error = "avro".parse::<Codec>().unwrap_err().to_string();
+        assert_eq!(error, "unknown codec \"avro\" (use bincode or json)");
     }
 
     #[test]

@@ -312,7 +312,13 @@ pub enum WaitError {
 }
 
 /// Why [`Signal::send`](crate::Signal::send) failed.
+///
+/// A plain `.await` of `send` fails only on a mistake in the program (a value that does not
+/// serialize, no client): a signal the transport cannot take is dropped and counted, never an
+/// error on the service's path. [`Sending::delivered`](crate::signal::Sending::delivered) also
+/// returns [`SendError::Transport`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The value does not serialize.
     #[error("signal {signal}: value does not serialize: {source}")]
@@ -325,13 +331,18 @@ pub enum SendError {
     /// No client is set up in this process (see [`Client::install`](crate::Client::install)).
     #[error("no livecheck client is installed in this process")]
     NoClient,
-    /// The transport failed to publish it.
+    /// The signal could not be queued or delivered (only when delivery is awaited).
     #[error(transparent)]
     Transport(#[from] TransportError),
 }
 
 /// Why a `trigger` failed.
+///
+/// `trigger` and `maybe_trigger` fail only on a mistake in the program (an argument that does
+/// not serialize, no client): a test the transport cannot take is dropped and counted, never an
+/// error on the service's path (see [`Client`](crate::Client)).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TriggerError {
     /// An argument does not serialize.
     #[error("case {case}: argument {param} does not serialize: {source}")]
@@ -346,9 +357,6 @@ pub enum TriggerError {
     /// No client is set up in this process.
     #[error("no livecheck client is installed in this process")]
     NoClient,
-    /// The transport failed to publish the test.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
 }
 
 /// An argument of a test execution that does not fit the case fn's parameter.
@@ -395,6 +403,19 @@ pub enum StartError {
     /// The transport could not start.
     #[error(transparent)]
     Transport(#[from] TransportError),
+}
+
+/// The text of a panic's payload (a string, or livecheck's [`AssertionFailed`]).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(failed) = payload.downcast_ref::<AssertionFailed>() {
+        failed.to_string()
+    } else {
+        "non-string panic payload".to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Fake requests: what a case's `fake_request` fn receives every `frequency`.
 
+#[cfg(feature = "http")]
 use bytes::Bytes;
 
 use crate::case::{CaseConfig, CaseOptions};
 use crate::client::Client;
+#[cfg(feature = "http")]
 use crate::http::{HttpError, UrlClient};
 
 /// The context of one fake request: the case it is for, its options, and the client.
@@ -11,25 +13,33 @@ use crate::http::{HttpError, UrlClient};
 pub struct FakeRequest {
     case: CaseConfig,
     client: Client,
+    #[cfg(feature = "http")]
     http: UrlClient,
 }
 
 impl FakeRequest {
+    #[cfg(feature = "worker")]
     pub(crate) fn new(case: CaseConfig, client: Client, http: UrlClient) -> Self {
         FakeRequest { case, client, http }
     }
 
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     /// The case's URL helpers (its timeouts and retries; retries exhausted is a "service down"
     /// suite failure of the case).
     pub fn http(&self) -> &UrlClient {
         &self.http
     }
 
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     /// `GET url` with the case's helpers.
     pub async fn get_url(&self, url: &str) -> Result<Bytes, HttpError> {
         self.http.get_url(url).await
     }
 
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     /// `POST url` with a JSON body, with the case's helpers.
     pub async fn post_url<T: serde::Serialize + ?Sized>(
         &self,

@@ -99,6 +99,7 @@ struct Inner {
     report_publish_errors: IntCounter,
     fake_request_errors: IntCounter,
     consumer_errors: IntCounter,
+    messages_dropped: IntCounterVec,
     alerts: IntCounterVec,
     alert_sources: Mutex<Vec<Arc<AlertStats>>>,
     // One refresh at a time: counters mirrored from atomics are advanced by their difference.
@@ -296,6 +297,14 @@ impl Metrics {
                 "livecheck_consumer_errors_total",
                 "Kafka consumer errors (the client reconnects by itself).",
             ),
+            messages_dropped: counter_vec(
+                &r,
+                "livecheck_messages_dropped_total",
+                "Messages this process published that never reached Kafka, by stage: queue (tests \
+                 and signals that found the producer's queue full, dropped without waiting) and \
+                 delivery (queued, but not acknowledged within message.timeout.ms).",
+                &["stage"],
+            ),
             alerts: counter_vec(
                 &r,
                 "livecheck_alerts_total",
@@ -387,6 +396,14 @@ impl Metrics {
         mirror(&m.fake_request_errors, load(&stats.fake_request_errors));
         let transport = worker.transport_counters();
         mirror(&m.consumer_errors, transport.consumer_errors);
+        mirror(
+            &m.messages_dropped.with_label_values(&["queue"]),
+            transport.dropped,
+        );
+        mirror(
+            &m.messages_dropped.with_label_values(&["delivery"]),
+            transport.undelivered,
+        );
         for (topic, reason, value) in [
             ("tests", "undecodable", transport.undecodable_tests),
             ("bus", "undecodable", transport.undecodable_signals),

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -17,9 +18,10 @@ use crate::client::Client;
 use crate::context::{current_execution, current_test};
 use crate::duration::{DurationError, IntoDuration};
 use crate::error::{SendError, WaitError};
+use crate::execution::Execution;
 use crate::model::SignalEvent;
-use crate::runner::Execution;
 use crate::store::Lookup;
+use crate::transport::Queued;
 
 /// A typed signal bound to a case; declare with [`signal!`](crate::signal!).
 pub struct Signal<T> {
@@ -59,39 +61,71 @@ impl<T> fmt::Debug for Signal<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Signal<T> {
-    /// Sends the signal for the current test of its case.
+    /// Sends the signal for the current test of its case: `.await` it.
+    ///
+    /// The signal is queued for the broker and the call returns at once: a service is never
+    /// slowed by livecheck, even with Kafka down (a signal that does not fit in the queue is
+    /// dropped, counted in [`Client::counters`] and logged at most once a minute). To wait until
+    /// the broker has it, await [`delivered`](Sending::delivered) instead.
     ///
     /// Outside a test this does nothing (the service is not handling a test request), as in
     /// Faust. Inside a test of another case it does nothing either, where Faust sends it keyed
     /// by that test's id (signals.py:119-125; docs/guide.md, "Differences from Faust"). Use
     /// [`send_to`](Self::send_to) to force a key.
-    pub async fn send(&self, value: &T) -> Result<(), SendError> {
-        match current_test() {
-            Some(test) if test.case_name == self.case => self.send_to(&test.id, value).await,
-            Some(test) => {
-                tracing::debug!(signal = self.name, case = self.case, other = %test.case_name,
-                    "signal of another case's test: not sent");
-                Ok(())
-            }
-            None => Ok(()),
+    ///
+    /// ```no_run
+    /// # livecheck::signal! { pub ORDER_SENT_TO_DB: u64 for test_order; }
+    /// # #[livecheck::case] async fn test_order() {}
+    /// # async fn place(order: u64) -> Result<(), livecheck::SendError> {
+    /// ORDER_SENT_TO_DB.send(&order).await?; // queued: never waits on Kafka
+    /// ORDER_SENT_TO_DB.send(&order).delivered().await?; // waits for the broker's acknowledgement
+    /// # Ok(()) }
+    /// ```
+    pub fn send<'a>(&'a self, value: &'a T) -> Sending<'a, T> {
+        Sending {
+            signal: self,
+            key: None,
+            value,
+            sent: false,
         }
     }
 
-    /// Sends the signal for the test `key`, whatever the current test (Faust's `force=True`).
-    pub async fn send_to(&self, key: &str, value: &T) -> Result<(), SendError> {
+    /// Sends the signal for the test `key`, whatever the current test (Faust's `force=True`);
+    /// queued as [`send`](Self::send) is.
+    pub fn send_to<'a>(&'a self, key: &'a str, value: &'a T) -> Sending<'a, T> {
+        Sending {
+            signal: self,
+            key: Some(key),
+            value,
+            sent: false,
+        }
+    }
+
+    /// Builds the event to send: `None` when there is nothing to send (no current test of
+    /// this case and no explicit key).
+    fn event(&self, key: Option<&str>, value: &T) -> Result<Option<SignalEvent>, SendError> {
+        let key = match key {
+            Some(key) => key.to_owned(),
+            None => match current_test() {
+                Some(test) if test.case_name == self.case => test.id.clone(),
+                Some(test) => {
+                    tracing::debug!(signal = self.name, case = self.case, other = %test.case_name,
+                        "signal of another case's test: not sent");
+                    return Ok(None);
+                }
+                None => return Ok(None),
+            },
+        };
         let value = serde_json::to_value(value).map_err(|source| SendError::Encode {
             signal: self.name.to_owned(),
             source,
         })?;
-        let event = SignalEvent {
+        Ok(Some(SignalEvent {
             signal_name: self.name.to_owned(),
             case_name: self.case.to_owned(),
-            key: key.to_owned(),
+            key,
             value,
-        };
-        let client = Client::current().ok_or(SendError::NoClient)?;
-        client.transport().publish_signal(&event).await?;
-        Ok(())
+        }))
     }
 
     /// Waits for the signal of the current test. Chain [`timeout`](Wait::timeout),
@@ -111,6 +145,69 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
             deadline: None,
             location: Location::caller(),
         }
+    }
+}
+
+/// A pending [`Signal::send`] or [`Signal::send_to`].
+///
+/// `.await` it to queue the signal without waiting on the broker (`Ok` even when the signal was
+/// dropped for lack of room: that is counted and logged, and the service goes on); or await
+/// [`delivered`](Self::delivered) to wait for the broker's acknowledgement and learn of any
+/// failure.
+#[must_use = "a signal is sent only when awaited"]
+pub struct Sending<'a, T> {
+    signal: &'a Signal<T>,
+    key: Option<&'a str>,
+    value: &'a T,
+    sent: bool,
+}
+
+impl<T: Serialize + DeserializeOwned> Sending<'_, T> {
+    /// Queues the signal; the transport's acknowledgement to come, if anything was queued.
+    fn queue(&self) -> Result<Option<Queued>, SendError> {
+        let Some(event) = self.signal.event(self.key, self.value)? else {
+            return Ok(None);
+        };
+        let client = Client::current().ok_or(SendError::NoClient)?;
+        Ok(client.transport().publish_signal(&event).ok())
+    }
+
+    /// Sends the signal and waits until the broker has it.
+    ///
+    /// # Errors
+    /// As `.await`, and [`SendError::Transport`] when the signal could not be queued or
+    /// delivered (e.g. the broker stayed down longer than librdkafka's `message.timeout.ms`).
+    pub async fn delivered(self) -> Result<(), SendError> {
+        let Some(event) = self.signal.event(self.key, self.value)? else {
+            return Ok(());
+        };
+        let client = Client::current().ok_or(SendError::NoClient)?;
+        let queued = client.transport().publish_signal(&event)?;
+        queued.await?;
+        Ok(())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Future for Sending<'_, T> {
+    type Output = Result<(), SendError>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Queued once, on the first poll (the current test and client are read there, in the
+        // caller's task); nothing to wait for after that.
+        if std::mem::replace(&mut self.sent, true) {
+            return Poll::Ready(Ok(()));
+        }
+        // A queued signal's delivery is not awaited: fire-and-forget.
+        Poll::Ready(self.queue().map(drop))
+    }
+}
+
+impl<T> fmt::Debug for Sending<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sending")
+            .field("signal", &self.signal.name)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 

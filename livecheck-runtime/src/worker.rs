@@ -461,7 +461,7 @@ fn handle_test(
     // `Client::scope` without its borrow of the client.
     let run = (!moved).then(|| {
         crate::context::CLIENT.scope(
-            shared.client.clone(),
+            shared.client.transport().clone(),
             runner::execute(&case, test, skip, shared.store.clone(), http),
         )
     });
@@ -598,7 +598,8 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
                 }
                 // The case's `on_suite_fail` and `post_report` hooks, once it is out.
                 let case = shared.cases.get(current.case_name.as_str());
-                crate::hooks::report_published(case, current).await;
+                crate::hooks::report_published(case.and_then(|c| c.descriptor.hooks), current)
+                    .await;
                 return true;
             }
             Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT => {

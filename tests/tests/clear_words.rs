@@ -342,7 +342,11 @@ async fn tests_older_than_max_test_age_are_skip_without_running() {
             ("old", chrono::Duration::hours(1)),
             ("new", chrono::Duration::zero()),
         ] {
-            transport.publish_test(&test_of_age(id, age)).await.unwrap();
+            transport
+                .publish_test(&test_of_age(id, age))
+                .unwrap()
+                .await
+                .unwrap();
             let step = Step {
                 stage: 1,
                 value: "ok".into(),

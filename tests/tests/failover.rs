@@ -233,20 +233,25 @@ async fn the_cli_uses_the_embedded_broker_without_brokers_and_the_given_ones_wit
     let mut child = spawn_worker(&config, &dir.path().join("brokers.log"));
     let service = service_client(&config);
     let reports = plain_consumer(&broker, &config.topics.reports);
-    // The worker creates the topics; trigger once they exist.
-    let mut triggered = false;
+    // The worker creates the topics; trigger once they exist (a trigger is only queued, so it
+    // cannot tell whether its topic is there).
+    let mut created = false;
     for _ in 0..100 {
-        if service
-            .scope(flow.trigger("cli-1", "c".into(), 1, 60_000))
-            .await
-            .is_ok()
+        let topics = broker.topics();
+        if [&config.topics.tests, &config.topics.bus]
+            .iter()
+            .all(|t| topics.contains(t))
         {
-            triggered = true;
+            created = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(triggered, "{}", read_log(&dir.path().join("brokers.log")));
+    assert!(created, "{}", read_log(&dir.path().join("brokers.log")));
+    service
+        .scope(flow.trigger("cli-1", "c".into(), 1, 60_000))
+        .await
+        .unwrap();
     service
         .scope(FIRST.send_to("cli-1", &step(1, "c")))
         .await

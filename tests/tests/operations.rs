@@ -255,6 +255,7 @@ const SERIES: &[&str] = &[
     "livecheck_report_publish_errors_total",
     "livecheck_fake_request_errors_total",
     "livecheck_consumer_errors_total",
+    "livecheck_messages_dropped_total",
 ];
 
 async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
@@ -303,6 +304,7 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     run.client
         .transport()
         .publish_test(&stranger)
+        .unwrap()
         .await
         .unwrap();
     let signal = SignalEvent {
@@ -314,6 +316,7 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     run.client
         .transport()
         .publish_signal(&signal)
+        .unwrap()
         .await
         .unwrap();
     let handle = run.handle.clone();

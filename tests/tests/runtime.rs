@@ -429,7 +429,12 @@ async fn skipped_tests_are_reported_and_only_tests_that_run_are_started() {
             .observer(starts.clone())
             .start();
         let test = execution("t", behaviour, chrono::Duration::hours(expires));
-        kit.client().transport().publish_test(&test).await.unwrap();
+        kit.client()
+            .transport()
+            .publish_test(&test)
+            .unwrap()
+            .await
+            .unwrap();
         let report = kit.report_for("t").await;
         assert_eq!(report.state, state, "row {i}: {report:?}");
         assert_eq!(report.error.as_deref().unwrap_or(""), error, "row {i}");
@@ -768,7 +773,12 @@ async fn named_arguments_from_faust_services_are_accepted() {
         test_kwargs: kwargs,
         expires: now + chrono::Duration::hours(1),
     };
-    kit.client().transport().publish_test(&test).await.unwrap();
+    kit.client()
+        .transport()
+        .publish_test(&test)
+        .unwrap()
+        .await
+        .unwrap();
     kit.send(&VALUE, "kw", &9).await.unwrap();
     assert_eq!(kit.report_for("kw").await.state, State::Pass);
 }
@@ -1171,17 +1181,17 @@ struct RecordAcks {
 }
 
 impl livecheck::Transport for RecordAcks {
-    fn publish_test<'a>(
-        &'a self,
-        test: &'a livecheck::TestExecution,
-    ) -> livecheck::transport::TransportFuture<'a, ()> {
+    fn publish_test(
+        &self,
+        test: &livecheck::TestExecution,
+    ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
         self.inner.publish_test(test)
     }
 
-    fn publish_signal<'a>(
-        &'a self,
-        signal: &'a livecheck::SignalEvent,
-    ) -> livecheck::transport::TransportFuture<'a, ()> {
+    fn publish_signal(
+        &self,
+        signal: &livecheck::SignalEvent,
+    ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
         self.inner.publish_signal(signal)
     }
 

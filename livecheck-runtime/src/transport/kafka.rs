@@ -23,16 +23,19 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::group::{assigned_partitions, GroupView, OrphanJudge, PartitionView};
+use super::group::{assigned_partitions, GroupView, Look, OrphanJudge, PartitionView};
 use super::offsets::{OffsetTracker, Received};
 use super::{
-    Delivery, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
+    Acknowledger, Delivery, DropCounter, Queued, Subscription, Transport, TransportCounters,
+    TransportError, TransportFuture, QUEUE_FULL, UNDELIVERED,
 };
 use crate::codec::{encode_report, Codec};
 use crate::context::current_test;
@@ -62,8 +65,9 @@ impl Default for Topics {
     }
 }
 
-/// Settings of the Kafka transport.
-#[derive(Debug, Clone)]
+/// Settings of the Kafka transport. Its `Debug` shows the properties' names, not their values
+/// (passwords, keys).
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`.
     pub brokers: String,
@@ -77,7 +81,9 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics created at start-up (1).
     pub replication: i32,
-    /// Encoding of executions and signals written (bincode); both are read.
+    /// Encoding of executions and signals written (bincode); both are read. A service whose
+    /// tests are run by Faust workers, or whose signals Faust cases wait for, must write
+    /// [`Codec::Json`]: see [`with_codec`](Self::with_codec).
     pub codec: Codec,
     /// How often the group is looked at for partitions nobody consumes (10 s; see
     /// [`GroupView`]).
@@ -85,6 +91,26 @@ pub struct KafkaConfig {
     /// How far back the bus is read on a new assignment (3 h, Faust's `test_expires`; a worker
     /// sets it to the largest `test_expires` of its cases).
     pub signal_replay: Duration,
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let properties: Vec<String> = self
+            .properties
+            .iter()
+            .map(|(key, _)| format!("{key}=<hidden>"))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("properties", &properties)
+            .field("group_id", &self.group_id)
+            .field("topics", &self.topics)
+            .field("partitions", &self.partitions)
+            .field("replication", &self.replication)
+            .field("codec", &self.codec)
+            .field("signal_replay", &self.signal_replay)
+            .finish()
+    }
 }
 
 impl KafkaConfig {
@@ -101,6 +127,45 @@ impl KafkaConfig {
             signal_replay: Duration::from_secs(3 * 3600),
             group_check_interval: Duration::from_secs(10),
         }
+    }
+
+    /// `text` (a client's error) with the value of every property replaced by `<hidden>`:
+    /// librdkafka repeats a value it rejects, and values hold passwords. Values of one or two
+    /// characters are left (no secret, and replacing them would garble the message).
+    pub(crate) fn hide_values(&self, text: &str) -> String {
+        let mut values: Vec<&str> = self
+            .properties
+            .iter()
+            .map(|(_, value)| value.as_str())
+            .filter(|value| value.chars().count() > 2)
+            .collect();
+        // Longest first: a value that contains another is hidden whole.
+        values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+        values.into_iter().fold(text.to_owned(), |text, value| {
+            text.replace(value, "<hidden>")
+        })
+    }
+
+    /// Writes executions and signals in `codec`.
+    ///
+    /// Faust reads only [`Codec::Json`]: a Faust worker fails on the first bincode message. So a
+    /// service in a mixed deployment (docs/kafka.md, "Mixed deployments with Faust") sets it on
+    /// its client:
+    ///
+    /// ```no_run
+    /// use livecheck::codec::Codec;
+    /// use livecheck::transport::kafka::{KafkaConfig, KafkaTransport};
+    ///
+    /// let config = KafkaConfig::new("kafka:9092").with_codec(Codec::Json);
+    /// livecheck::Client::new(KafkaTransport::new(config)?).install();
+    /// # Ok::<(), livecheck::transport::TransportError>(())
+    /// ```
+    ///
+    /// Workers take it from `--codec json` (`LIVECHECK_CODEC=json`).
+    #[must_use]
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
     }
 
     /// The settings of livecheck's producers (ours for low latency, then
@@ -137,7 +202,13 @@ impl KafkaConfig {
                     .set("max.in.flight.requests.per.connection", "5")
                     // Java's (and Faust's) partitioner, on every producer: a test and its
                     // signals land on the same partition number.
-                    .set("partitioner", "murmur2_random");
+                    .set("partitioner", "murmur2_random")
+                    // The bound of the queue that services publish into without waiting
+                    // (issue 9, point 6): librdkafka's 100,000 messages, and 64 MiB instead
+                    // of its 1 GiB, so a broker outage costs a service little memory. What
+                    // does not fit is dropped and counted. -X overrides both.
+                    .set("queue.buffering.max.messages", "100000")
+                    .set("queue.buffering.max.kbytes", "65536");
             }
             Role::Consumer { group } => {
                 config
@@ -176,13 +247,57 @@ pub struct KafkaStats {
     pub undecodable_signals: AtomicU64,
     /// Consumer errors seen (the client reconnects by itself).
     pub consumer_errors: AtomicU64,
+    /// Tests and signals that could not be queued (queue full): dropped.
+    dropped: DropCounter,
+    /// Messages queued that the broker never acknowledged.
+    undelivered: DropCounter,
+}
+
+impl KafkaStats {
+    /// Tests and signals a service published that could not be queued (the producer's queue
+    /// was full: the broker is gone or too slow), dropped without waiting.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.total()
+    }
+
+    /// Messages queued that the broker never acknowledged (within librdkafka's
+    /// `message.timeout.ms`), reports included.
+    pub fn undelivered(&self) -> u64 {
+        self.undelivered.total()
+    }
+}
+
+/// The producer's delivery reports: each goes to the [`Queued`] of its message (if anybody
+/// awaits it), and failures are counted, for fire-and-forget messages too.
+struct ProduceContext {
+    stats: Arc<KafkaStats>,
+}
+
+impl ClientContext for ProduceContext {}
+
+impl ProducerContext for ProduceContext {
+    type DeliveryOpaque = Box<Acknowledger>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, ack: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => ack.acknowledge(Ok(())),
+            Err((error, message)) => {
+                let topic = message.topic();
+                self.stats.undelivered.count(UNDELIVERED, topic, error);
+                ack.acknowledge(Err(produce_error(
+                    format!("deliver to {topic}"),
+                    error.clone(),
+                )));
+            }
+        }
+    }
 }
 
 /// The Kafka transport; also what a service's [`Client`](crate::Client) uses to trigger tests
 /// and send signals.
 pub struct KafkaTransport {
     config: KafkaConfig,
-    producer: FutureProducer,
+    producer: Arc<ThreadedProducer<ProduceContext>>,
     stats: Arc<KafkaStats>,
     running: Mutex<Option<Running>>,
     assigned: watch::Sender<Vec<i32>>,
@@ -211,17 +326,31 @@ fn broker_error(context: impl Into<String>, error: rdkafka::error::KafkaError) -
     }
 }
 
+/// A producer's error: [`TransportError::TooLarge`] for a message larger than the client or the
+/// broker accepts (the worker then truncates its report), else a broker error.
+fn produce_error(context: String, error: KafkaError) -> TransportError {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+            TransportError::TooLarge
+        }
+        _ => broker_error(context, error),
+    }
+}
+
 impl KafkaTransport {
     /// A transport on these settings. Creates the producer; connects lazily.
     pub fn new(config: KafkaConfig) -> Result<Self, TransportError> {
+        let stats = Arc::new(KafkaStats::default());
         let producer = config
             .client_config(Role::Producer)
-            .create()
-            .map_err(|e| broker_error("create producer", e))?;
+            .create_with_context(ProduceContext {
+                stats: stats.clone(),
+            })
+            .map_err(|e| TransportError::Config(config.hide_values(&e.to_string())))?;
         Ok(KafkaTransport {
             config,
-            producer,
-            stats: Arc::default(),
+            producer: Arc::new(producer),
+            stats,
             running: Mutex::new(None),
             assigned: watch::channel(Vec::new()).0,
             group: watch::channel(None).0,
@@ -339,47 +468,48 @@ impl KafkaTransport {
         .map_err(|e| TransportError::Config(format!("metadata task failed: {e}")))?
     }
 
-    async fn produce(
+    /// Hands a record to librdkafka's queue, never waiting: the returned [`Queued`] resolves
+    /// with its delivery report.
+    fn enqueue(
         &self,
         topic: &str,
         key: &str,
         payload: &[u8],
         headers: Option<OwnedHeaders>,
-    ) -> Result<(), TransportError> {
-        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+    ) -> Result<Queued, KafkaError> {
+        let (ack, queued) = Queued::pending();
+        let mut record = BaseRecord::with_opaque_to(topic, Box::new(ack))
+            .key(key)
+            .payload(payload);
         if let Some(headers) = headers {
             record = record.headers(headers);
         }
         self.producer
-            .send(record, rdkafka::util::Timeout::Never)
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| match e.rdkafka_error_code() {
-                Some(
-                    rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge
-                    | rdkafka::types::RDKafkaErrorCode::InvalidMessageSize,
-                ) => TransportError::TooLarge,
-                _ => broker_error(format!("produce to {topic}"), e),
-            })
+            .send(record)
+            .map(|()| queued)
+            .map_err(|(error, _)| error)
+    }
+
+    /// A message of a service that could not be queued: dropped, counted, logged (rarely).
+    fn refused(&self, topic: &str, error: KafkaError) -> TransportError {
+        self.stats.dropped.count(QUEUE_FULL, topic, &error);
+        broker_error(format!("queue a message for {topic}"), error)
     }
 }
 
 impl Transport for KafkaTransport {
-    fn publish_test<'a>(&'a self, test: &'a TestExecution) -> TransportFuture<'a, ()> {
-        Box::pin(async move {
-            let payload = self.config.codec.encode_test(test);
-            let headers = test_headers(test);
-            self.produce(&self.config.topics.tests, &test.id, &payload, Some(headers))
-                .await
-        })
+    fn publish_test(&self, test: &TestExecution) -> Result<Queued, TransportError> {
+        let topic = &self.config.topics.tests;
+        let payload = self.config.codec.encode_test(test);
+        self.enqueue(topic, &test.id, &payload, Some(test_headers(test)))
+            .map_err(|error| self.refused(topic, error))
     }
 
-    fn publish_signal<'a>(&'a self, signal: &'a SignalEvent) -> TransportFuture<'a, ()> {
-        Box::pin(async move {
-            let payload = self.config.codec.encode_signal(signal);
-            self.produce(&self.config.topics.bus, &signal.key, &payload, None)
-                .await
-        })
+    fn publish_signal(&self, signal: &SignalEvent) -> Result<Queued, TransportError> {
+        let topic = &self.config.topics.bus;
+        let payload = self.config.codec.encode_signal(signal);
+        self.enqueue(topic, &signal.key, &payload, None)
+            .map_err(|error| self.refused(topic, error))
     }
 
     fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
@@ -389,8 +519,28 @@ impl Transport for KafkaTransport {
                 .test
                 .as_ref()
                 .map_or(report.case_name.as_str(), |t| t.id.as_str());
-            self.produce(&self.config.topics.reports, key, &payload, None)
+            let topic = &self.config.topics.reports;
+            loop {
+                match self.enqueue(topic, key, &payload, None) {
+                    Ok(queued) => return queued.await,
+                    // A report is never dropped: it waits for room (the worker is not on a
+                    // service's request path), then for the broker's acknowledgement.
+                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(error) => return Err(produce_error(format!("produce to {topic}"), error)),
+                }
+            }
+        })
+    }
+
+    fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {
+        let producer = self.producer.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || producer.flush(timeout))
                 .await
+                .map_err(|e| TransportError::Config(format!("flush task failed: {e}")))?
+                .map_err(|e| broker_error("flush", e))
         })
     }
 
@@ -487,6 +637,8 @@ impl Transport for KafkaTransport {
             undecodable_tests: self.stats.undecodable_tests.load(Ordering::Relaxed),
             undecodable_signals: self.stats.undecodable_signals.load(Ordering::Relaxed),
             consumer_errors: self.stats.consumer_errors.load(Ordering::Relaxed),
+            dropped: self.stats.dropped(),
+            undelivered: self.stats.undelivered(),
         }
     }
 
@@ -726,7 +878,7 @@ async fn watch_group(
         }
         let (c, g) = (consumer.clone(), group.clone());
         let look = tokio::task::spawn_blocking(move || look_at_group(&c, &g)).await;
-        let (state, members, partitions) = match look {
+        let (state, members, described, partitions) = match look {
             Ok(Ok(look)) => look,
             Ok(Err(error)) => {
                 failures += 1;
@@ -737,7 +889,7 @@ async fn watch_group(
             }
             Err(_) => continue,
         };
-        let orphaned = judge.judge(state == "Stable" && members > 0, &partitions);
+        let orphaned = judge.judge(state == "Stable" && members > 0, described, &partitions);
         let before = view
             .borrow()
             .as_ref()
@@ -749,7 +901,7 @@ async fn watch_group(
             } else {
                 let waiting: i64 = orphaned
                     .iter()
-                    .filter_map(|p| partitions.get(p).and_then(|(_, lag)| *lag))
+                    .filter_map(|p| partitions.get(p).and_then(|(_, lag, _)| *lag))
                     .sum();
                 tracing::error!(group, partitions = ?orphaned, tests_waiting = waiting,
                     "orphaned partitions: tests on them are run by no worker (the broker \
@@ -763,7 +915,7 @@ async fn watch_group(
             members,
             partitions: partitions
                 .into_iter()
-                .map(|(partition, (owner, lag))| PartitionView {
+                .map(|(partition, (owner, lag, _))| PartitionView {
                     partition,
                     owner,
                     lag,
@@ -779,20 +931,25 @@ async fn watch_group(
 fn look_at_group(
     consumer: &StreamConsumer<GroupContext>,
     group: &str,
-) -> rdkafka::error::KafkaResult<(String, usize, BTreeMap<i32, (Option<String>, Option<i64>)>)> {
+) -> rdkafka::error::KafkaResult<(String, usize, bool, Look)> {
     let timeout = Duration::from_secs(5);
     let topic = consumer.context().tests_topic.as_str();
+    // What this worker owns, it knows: brokers need not describe it (tansu 0.6.0 may not).
+    let mine = consumer.context().assigned.borrow().clone();
     let groups = consumer.fetch_group_list(Some(group), timeout)?;
     let (state, members) = match groups.groups().iter().find(|g| g.name() == group) {
         Some(info) => (info.state().to_owned(), info.members()),
         None => (String::from("Unknown"), &[][..]),
     };
     let mut owners = HashMap::new();
+    let mut described = false;
     for member in members {
         let partitions = member
             .assignment()
+            .filter(|bytes| !bytes.is_empty())
             .and_then(|bytes| assigned_partitions(bytes, topic))
             .unwrap_or_default();
+        described |= !partitions.is_empty();
         for partition in partitions {
             owners.insert(
                 partition,
@@ -813,22 +970,23 @@ fn look_at_group(
     let committed = consumer.committed_offsets(tpl, timeout)?;
     let mut out = BTreeMap::new();
     for partition in 0..count as i32 {
+        let offset = match committed
+            .find_partition(topic, partition)
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        };
         let lag = consumer
             .fetch_watermarks(topic, partition, timeout)
             .ok()
-            .map(|(low, high)| {
-                let from = match committed
-                    .find_partition(topic, partition)
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(o)) if o >= low => o,
-                    _ => low,
-                };
-                (high - from).max(0)
-            });
-        out.insert(partition, (owners.remove(&partition), lag));
+            .map(|(low, high)| (high - offset.filter(|o| *o >= low).unwrap_or(low)).max(0));
+        let owner = owners
+            .remove(&partition)
+            .or_else(|| mine.contains(&partition).then(|| "this worker".to_owned()));
+        out.insert(partition, (owner, lag, offset));
     }
-    Ok((state, members.len(), out))
+    Ok((state, members.len(), described, out))
 }
 
 /// Commits what the tracker allows, now.
@@ -853,7 +1011,7 @@ fn commit_done<C: ConsumerContext>(
 
 /// Where a worker writes its progress markers (see `offsets`): the bus, as this instance.
 struct Progress {
-    producer: FutureProducer,
+    producer: Arc<ThreadedProducer<ProduceContext>>,
     bus: String,
     instance: String,
     codec: Codec,
@@ -874,11 +1032,13 @@ impl Progress {
                 value: serde_json::json!({"started_upto": started_upto, "attempt": attempt}),
             };
             let payload = self.codec.encode_signal(&marker);
-            let record = FutureRecord::to(&self.bus)
+            // Nobody awaits its delivery; a failure is still counted.
+            let (ack, _delivery) = Queued::pending();
+            let record = BaseRecord::with_opaque_to(&self.bus, Box::new(ack))
                 .partition(partition)
                 .key(&self.instance)
                 .payload(&payload);
-            if let Err((error, _)) = self.producer.send_result(record) {
+            if let Err((error, _)) = self.producer.send(record) {
                 tracing::debug!(%error, partition, "progress marker not written");
             }
         }
@@ -1165,6 +1325,25 @@ pub async fn handle_message<M: Message, F: Future>(message: &M, handler: F) -> F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_values_are_hidden_from_debug_and_errors() {
+        let mut config = KafkaConfig::new("b:9092");
+        config.properties = vec![
+            ("sasl.password".into(), "hunter2,tail".into()),
+            ("acks".into(), "1".into()),
+        ];
+        let debug = format!("{config:?}");
+        assert!(debug.contains("sasl.password=<hidden>"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let text = config.hide_values(r#"Invalid value "hunter2,tail" for "sasl.password": 1"#);
+        assert_eq!(text, r#"Invalid value "<hidden>" for "sasl.password": 1"#);
+
+        config.properties = vec![("security.protocol".into(), "hunter2".into())];
+        let error = KafkaTransport::new(config).unwrap_err().to_string();
+        assert!(error.contains("security.protocol"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
 
     #[test]
     fn headers_attach_only_inside_a_test() {

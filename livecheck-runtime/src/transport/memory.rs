@@ -6,7 +6,10 @@ use std::sync::Mutex;
 use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::{Delivery, Subscription, Transport, TransportError, TransportFuture};
+use super::{
+    Delivery, DropCounter, Queued, Subscription, Transport, TransportCounters, TransportError,
+    TransportFuture, CLOSED,
+};
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
 /// An in-memory transport: one worker subscribes; reports can be watched with
@@ -18,6 +21,7 @@ pub struct MemoryTransport {
     receivers: Mutex<Option<Receivers>>,
     reports: broadcast::Sender<TestReport>,
     leader: watch::Sender<bool>,
+    dropped: DropCounter,
 }
 
 #[derive(Debug)]
@@ -46,6 +50,7 @@ impl MemoryTransport {
             })),
             reports: broadcast::channel(4096).0,
             leader: watch::channel(true).0,
+            dropped: DropCounter::default(),
         }
     }
 
@@ -61,26 +66,37 @@ impl MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
-    fn publish_test<'a>(&'a self, test: &'a TestExecution) -> TransportFuture<'a, ()> {
-        let sent = self
-            .tests
-            .send(test.clone())
-            .map_err(|_| TransportError::Closed);
-        Box::pin(async move { sent })
+    fn publish_test(&self, test: &TestExecution) -> Result<Queued, TransportError> {
+        match self.tests.send(test.clone()) {
+            Ok(()) => Ok(Queued::delivered()),
+            Err(_) => {
+                self.dropped.count(CLOSED, "tests", &TransportError::Closed);
+                Err(TransportError::Closed)
+            }
+        }
     }
 
-    fn publish_signal<'a>(&'a self, signal: &'a SignalEvent) -> TransportFuture<'a, ()> {
-        let sent = self
-            .signals
-            .send(signal.clone())
-            .map_err(|_| TransportError::Closed);
-        Box::pin(async move { sent })
+    fn publish_signal(&self, signal: &SignalEvent) -> Result<Queued, TransportError> {
+        match self.signals.send(signal.clone()) {
+            Ok(()) => Ok(Queued::delivered()),
+            Err(_) => {
+                self.dropped.count(CLOSED, "bus", &TransportError::Closed);
+                Err(TransportError::Closed)
+            }
+        }
     }
 
     fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
         // Nobody watching is fine: reports are also seen by the worker's observers.
         let _ = self.reports.send(report.clone());
         Box::pin(async { Ok(()) })
+    }
+
+    fn counters(&self) -> TransportCounters {
+        TransportCounters {
+            dropped: self.dropped.total(),
+            ..TransportCounters::default()
+        }
     }
 
     fn subscribe(&self) -> TransportFuture<'_, Subscription> {

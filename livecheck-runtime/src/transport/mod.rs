@@ -4,22 +4,36 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
+#[cfg(feature = "embedded")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub mod embedded;
 mod group;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
+mod lease;
 mod memory;
+#[cfg(feature = "kafka")]
 mod offsets;
+mod publish;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod reach;
 
 pub use group::{GroupView, PartitionView};
+pub use lease::{Lease, Ownership};
 pub use memory::MemoryTransport;
-pub use offsets::{Lease, Ownership};
+pub use publish::{Acknowledger, Queued};
+pub(crate) use publish::{DropCounter, CLOSED};
+#[cfg(feature = "kafka")]
+pub(crate) use publish::{QUEUE_FULL, UNDELIVERED};
 
 /// A boxed future borrowing its transport.
 pub type TransportFuture<'a, T> =
@@ -27,15 +41,36 @@ pub type TransportFuture<'a, T> =
 
 /// Publishes executions, signals and reports, and feeds a worker what it consumes.
 ///
-/// Publishing is what services do (through a [`Client`](crate::Client)); subscribing is what a
-/// worker does, once.
+/// Publishing tests and signals is what services do (through a [`Client`](crate::Client)), on
+/// their request path: [`publish_test`](Self::publish_test) and
+/// [`publish_signal`](Self::publish_signal) must never wait on the broker. They queue the
+/// message and return; a message that cannot be queued (queue full, broker gone, transport
+/// closed) is refused with an error, counted in [`counters`](Self::counters) as `dropped` and
+/// logged at most once a minute. Reports are the worker's, published at least once:
+/// [`publish_report`](Self::publish_report) waits for the broker. Subscribing is what a worker
+/// does, once.
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
-    /// Publishes a test execution, keyed by its id.
-    fn publish_test<'a>(&'a self, test: &'a TestExecution) -> TransportFuture<'a, ()>;
-    /// Publishes a signal, keyed by its test id.
-    fn publish_signal<'a>(&'a self, signal: &'a SignalEvent) -> TransportFuture<'a, ()>;
-    /// Publishes a report.
+    /// Queues a test execution, keyed by its id, without waiting on the broker; await the
+    /// [`Queued`] to wait for delivery.
+    ///
+    /// # Errors
+    /// The message could not be queued (it is dropped, and counted).
+    fn publish_test(&self, test: &TestExecution) -> Result<Queued, TransportError>;
+    /// Queues a signal, keyed by its test id, without waiting on the broker; await the
+    /// [`Queued`] to wait for delivery.
+    ///
+    /// # Errors
+    /// The message could not be queued (it is dropped, and counted).
+    fn publish_signal(&self, signal: &SignalEvent) -> Result<Queued, TransportError>;
+    /// Publishes a report and waits until the broker has it (at-least-once: the worker
+    /// acknowledges the test only then).
     fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()>;
+    /// Waits until every message queued so far is delivered or has failed, for at most
+    /// `timeout` (at once by default: nothing is queued).
+    fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {
+        let _ = timeout;
+        Box::pin(async { Ok(()) })
+    }
     /// Starts consuming; a transport may allow only one subscription.
     fn subscribe(&self) -> TransportFuture<'_, Subscription>;
     /// Stops consuming, commits what is handled and flushes what is published; the worker calls
@@ -69,6 +104,12 @@ pub struct TransportCounters {
     pub undecodable_signals: u64,
     /// Consumer errors seen (the client reconnects by itself).
     pub consumer_errors: u64,
+    /// Tests and signals a service published that could not be queued (queue full, broker
+    /// gone, transport closed): dropped without waiting.
+    pub dropped: u64,
+    /// Messages queued that the broker never acknowledged (e.g. down for longer than
+    /// librdkafka's `message.timeout.ms`), reports included.
+    pub undelivered: u64,
 }
 
 /// What a worker consumes.

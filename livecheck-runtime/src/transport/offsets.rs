@@ -1,4 +1,5 @@
-//! At-least-once offset tracking of the tests topic, and who owns a test while it runs.
+//! At-least-once offset tracking of the Kafka transport's tests topic, and the leases of its
+//! running tests.
 //!
 //! - A test's offset becomes committable only once its report is published; a partition's commit
 //!   point is the lowest offset still in flight (or one past the highest received when none is),
@@ -20,55 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use tokio::sync::watch;
 
-/// Who owns a running test's partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ownership {
-    /// This worker owns it: the test's report is to be published.
-    Owned,
-    /// A rebalance is under way: whether the partition stays here is not known yet.
-    Pending,
-    /// Another worker owns it now: the test stops, its report is not published.
-    Lost,
-}
-
-/// A running test's hold on its partition of the tests topic; see [`Ownership`].
-#[derive(Debug, Clone)]
-pub struct Lease(watch::Receiver<Ownership>);
-
-impl Lease {
-    /// A lease that is always owned (transports without partitions).
-    pub fn owned() -> Self {
-        // The sender is dropped: `changed` then never resolves, and the value stays `Owned`.
-        Lease(watch::channel(Ownership::Owned).1)
-    }
-
-    /// The ownership now.
-    pub fn now(&self) -> Ownership {
-        *self.0.borrow()
-    }
-
-    /// Resolves when the partition is lost (never, while it stays owned).
-    pub async fn lost(&mut self) {
-        if self.0.wait_for(|o| *o == Ownership::Lost).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Waits until a rebalance under way has settled; true if the partition is still this
-    /// worker's. (The worker bounds the wait by its shutdown.)
-    pub async fn settled(&mut self) -> bool {
-        let settled = self
-            .0
-            .wait_for(|o| *o != Ownership::Pending)
-            .await
-            .map(|o| *o);
-        match settled {
-            Ok(ownership) => ownership == Ownership::Owned,
-            // The tracker is gone (the transport closed): nobody can say otherwise.
-            Err(_) => self.now() == Ownership::Owned,
-        }
-    }
-}
+use super::lease::{Lease, Ownership};
 
 /// What an earlier owner of a partition said of its progress.
 #[derive(Debug)]

@@ -70,19 +70,25 @@ impl ClientContext for FirstError {
 impl ConsumerContext for FirstError {}
 
 /// Asks the brokers of `config` for the cluster's metadata, waiting at most `within`; Ok as
-/// soon as one answers.
+/// soon as one answers. A configuration librdkafka refuses is not checked here (Ok): creating
+/// the transport reports it. The cause never repeats a property's value.
 pub async fn check_reachable(config: &KafkaConfig, within: Duration) -> Result<(), Unreachable> {
     let brokers = config.brokers.clone();
+    // librdkafka repeats values it rejects, and values hold passwords.
     let unreachable = |cause: String| Unreachable {
         brokers: brokers.clone(),
         waited: within,
-        cause,
+        cause: config.hide_values(&cause),
     };
-    let client: BaseConsumer<FirstError> = config
+    let created = config
         .consumer_config("livecheck-reachability")
         .set("log_level", "3")
-        .create_with_context(FirstError::default())
-        .map_err(|e| unreachable(e.to_string()))?;
+        .create_with_context(FirstError::default());
+    let client: BaseConsumer<FirstError> = match created {
+        Ok(client) => client,
+        // A configuration mistake, not the brokers: the transport reports it, as it always has.
+        Err(_) => return Ok(()),
+    };
     let looked = tokio::task::spawn_blocking(move || {
         // librdkafka hands its log and errors to the context only when the client is polled:
         // ask in short steps, polling between them.
