@@ -90,6 +90,9 @@ pub mod http;
 #[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub mod once;
 pub mod runner;
 pub mod signal;
 #[cfg(feature = "ops")]

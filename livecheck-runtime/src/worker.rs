@@ -63,6 +63,11 @@ pub struct WorkerSettings {
     /// `message.max.bytes` of about 1 MB). Larger ones are truncated and say so; a broker that
     /// refuses even that gets smaller ones.
     pub max_report_bytes: usize,
+    /// Tests older than this when they arrive are SKIP, not run (none: run every test that has
+    /// not expired, as Faust does). A backlog — a new consumer group on old topics, a worker
+    /// back from a long outage — says nothing about the system now; run, its tests would fail
+    /// for hours of stale reasons. The `livecheck` command sets 10 min (`--max-test-age`).
+    pub max_test_age: Option<Duration>,
 }
 
 impl Default for WorkerSettings {
@@ -77,6 +82,7 @@ impl Default for WorkerSettings {
             reported_tests: 100_000,
             report_replay_wait: Duration::from_secs(30),
             max_report_bytes: 500_000,
+            max_test_age: None,
         }
     }
 }
@@ -428,9 +434,11 @@ impl Worker {
             background.spawn(suite_loop(shared.clone(), queue));
         }
         background.spawn(maintenance_loop(shared.clone()));
+        // Stopped first at shutdown: no new test is started while the running ones finish.
+        let mut fake_requests = JoinSet::new();
         for case in shared.cases.values() {
             if let (Some(every), Some(_)) = (case.options.frequency, case.descriptor.fake_request) {
-                background.spawn(fake_request_loop(
+                fake_requests.spawn(fake_request_loop(
                     shared.clone(),
                     *case,
                     every,
@@ -487,8 +495,15 @@ impl Worker {
             running.spawn(handle_test(shared.clone(), case, test, ack, permit));
         }
 
-        tracing::info!(running = running.len(), "worker stopping");
+        fake_requests.abort_all();
+        while running.try_join_next().is_some() {}
         let grace = shared.settings.shutdown_grace;
+        tracing::info!(
+            running = running.len(),
+            "stopping: fake requests stopped, no new test taken; waiting up to {} for the \
+             running tests",
+            crate::duration::humanize(grace)
+        );
         let drained = tokio::time::timeout(grace, async {
             while running.join_next().await.is_some() {}
         })
@@ -496,14 +511,18 @@ impl Worker {
         if drained.is_err() {
             tracing::warn!(
                 left = running.len(),
-                "tests still running after the grace period"
+                "tests still running after {}: stopped unreported (not acknowledged, so the \
+                 next worker of the group runs them again)",
+                crate::duration::humanize(grace)
             );
             running.abort_all();
         }
         shared.flush_suites(Duration::from_secs(10)).await;
         background.abort_all();
         shared.ready.store(false, Ordering::Relaxed);
+        tracing::info!("closing the transport: last offset commit, reports flushed");
         shared.transport.close().await?;
+        tracing::info!("worker stopped");
         Ok(())
     }
 }
@@ -528,7 +547,8 @@ fn handle_test(
     let mut lease = ack.lease();
     let moved = lease.now() == Ownership::Lost;
     // Decided once: a test skipped before it starts is not announced as started.
-    let skip = runner::skip_reason(&case, &test);
+    let skip =
+        runner::skip_reason(&case, &test).or_else(|| too_old(&test, shared.settings.max_test_age));
     if !moved {
         shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         if let Some(health) = shared.health.get(case.name()) {
@@ -572,6 +592,16 @@ fn handle_test(
         }
         drop(permit);
     }
+}
+
+/// Why a test is skipped for its age, if it is older than `max_age` (see
+/// [`WorkerSettings::max_test_age`]).
+fn too_old(test: &TestExecution, max_age: Option<Duration>) -> Option<&'static str> {
+    let max_age = chrono::Duration::from_std(max_age?).ok()?;
+    (chrono::Utc::now() - test.timestamp > max_age).then_some(
+        "test older than the worker's max_test_age when it arrived: a backlog (e.g. a new \
+         consumer group on old topics), skipped without running",
+    )
 }
 
 /// A test whose partition another worker owns now: stopped, not reported (the new owner runs

@@ -141,7 +141,7 @@ impl KafkaConfig {
     /// `text` (a client's error) with the value of every property replaced by `<hidden>`:
     /// librdkafka repeats a value it rejects, and values hold passwords. Values of one or two
     /// characters are left (no secret, and replacing them would garble the message).
-    fn hide_values(&self, text: &str) -> String {
+    pub(crate) fn hide_values(&self, text: &str) -> String {
         let mut values: Vec<&str> = self
             .properties
             .iter()

@@ -24,6 +24,9 @@ mod memory;
 #[cfg(feature = "kafka")]
 mod offsets;
 mod publish;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+pub mod reach;
 
 pub use group::{GroupView, PartitionView};
 pub use lease::{Lease, Ownership};
