@@ -13,9 +13,11 @@
 //!  "timestamp": "2026-11-24T22:11:29.940777Z", "source": "livecheck"}
 //! ```
 //!
-//! Which reports become alerts is case health's business ([`crate::health`]): a suite FAIL after
-//! `max_consecutive_failures`, a STALL after `warn_stalled_after`, neither repeated within
-//! `state_transition_delay`, and one recovery when the case passes again.
+//! Which reports become alerts is case health's business ([`crate::health`]): one per transition
+//! — a suite FAIL after `max_consecutive_failures` (or a service down), a STALL after
+//! `warn_stalled_after`, one recovery when a newer test passes — with reminders only if the
+//! worker's `suite_reminder` asks. Only the group's leader publishes suite reports, so with the
+//! same webhook on every worker an incident is still one alert.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +39,7 @@ pub enum AlertEvent {
     Fail,
     /// The case received no test for `warn_stalled_after`.
     Stall,
-    /// The case passes again after a FAIL or STALL.
+    /// The case passes again (or its service answers again) after a FAIL or STALL.
     Recovery,
 }
 

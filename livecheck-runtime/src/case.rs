@@ -57,7 +57,8 @@ pub struct CaseOptions {
     pub url_error_delay_backoff: f64,
     /// Largest retry delay (5 s).
     pub url_error_delay_max: Duration,
-    /// A suite report is not repeated within this delay; a quiet delay recovers the case (60 s).
+    /// After a suite FAIL or STALL report, the case's next suite report (its recovery) waits at
+    /// least this long (60 s).
     pub state_transition_delay: Duration,
     /// Longest a test may run before it is stopped and reported TIMEOUT; `None` (the default)
     /// means `min(test_expires, 1 h)`: see [`CaseOptions::max_runtime`].

@@ -27,6 +27,9 @@ use crate::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
 use crate::transport::TransportError;
 use crate::worker::{Observer, Worker, WorkerSettings};
 
+mod run_once;
+pub use run_once::RunArgs;
+
 /// The default `--web-bind`: loopback only; expose it on purpose.
 pub const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
 
@@ -95,6 +98,10 @@ pub struct Options {
         hide_env_values = true
     )]
     pub report_topic: String,
+    /// How long the brokers given have to answer at start; then the error names them and why.
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_CONNECT_TIMEOUT", default_value = "10s",
+          value_parser = parse_positive_duration, help_heading = "Kafka", hide_env_values = true)]
+    pub connect_timeout: Duration,
     /// Partitions of topics created at start-up.
     #[arg(long, env = "LIVECHECK_PARTITIONS", default_value_t = 8,
           value_parser = clap::value_parser!(i32).range(1..), help_heading = "Kafka", hide_env_values = true)]
@@ -125,6 +132,23 @@ pub struct Options {
         hide_env_values = true
     )]
     pub cases: Vec<String>,
+    /// Leave out the cases whose name matches this glob (after --case); repeatable, or
+    /// comma-separated.
+    #[arg(
+        long,
+        value_name = "GLOB",
+        env = "LIVECHECK_EXCLUDE",
+        value_delimiter = ',',
+        global = true,
+        help_heading = "Worker",
+        hide_env_values = true
+    )]
+    pub exclude: Vec<String>,
+    /// Tests older than this when they arrive are reported SKIP, not run: a backlog (a new
+    /// --group-id on old topics, a long outage) says nothing about now. `off` runs them all.
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_MAX_TEST_AGE", default_value = "10m",
+          value_parser = parse_max_age, help_heading = "Worker", hide_env_values = true)]
+    pub max_test_age: MaxTestAge,
     /// Tests running at once.
     #[arg(long, env = "LIVECHECK_TEST_CONCURRENCY", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker", hide_env_values = true)]
@@ -137,6 +161,17 @@ pub struct Options {
     #[arg(long, env = "LIVECHECK_NO_REPORTS",
         value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Worker", hide_env_values = true)]
     pub no_reports: bool,
+    /// How far back a starting worker reads the report topic to rebuild the group's view
+    /// (case health, suite state, tests already reported), e.g. "1h".
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_REPORT_REPLAY", default_value = "1h",
+          value_parser = parse_duration_arg, help_heading = "Worker", hide_env_values = true)]
+    pub report_replay: Duration,
+    /// Repeat a suite FAIL or STALL that lasts this long since its last report, e.g. "30m"
+    /// (default: one report per transition).
+    #[arg(long, value_name = "DURATION", env = "LIVECHECK_SUITE_REMINDER",
+          value_parser = parse_duration_arg, help_heading = "Status page and alerts",
+          hide_env_values = true)]
+    pub suite_reminder: Option<Duration>,
     /// Address of the status page, API and metrics (loopback by default).
     #[arg(long, value_name = "ADDR", env = "LIVECHECK_WEB_BIND",
           default_value = DEFAULT_WEB_BIND, help_heading = "Status page and alerts", hide_env_values = true)]
@@ -180,8 +215,8 @@ pub struct Options {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Run the worker (the default).
-    Run,
+    /// Run the worker (the default); with --once, run each selected case once and exit (CI).
+    Run(RunArgs),
     /// List the registered cases (those --case selects) with their options.
     Cases,
 }
@@ -224,6 +259,25 @@ impl fmt::Debug for Property {
     }
 }
 
+/// `--max-test-age`: a duration, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxTestAge(pub Option<Duration>);
+
+fn parse_max_age(s: &str) -> Result<MaxTestAge, String> {
+    if matches!(s.trim(), "off" | "none") {
+        return Ok(MaxTestAge(None));
+    }
+    parse_positive_duration(s).map(|d| MaxTestAge(Some(d)))
+}
+
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match crate::duration::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `KEY=VALUE`: the key trimmed, the value everything after the first `=`, unchanged. The error
 /// never repeats the text: it may be (part of) a secret.
 fn parse_property(s: &str) -> Result<Property, String> {
@@ -248,6 +302,10 @@ pub fn parse_properties_env(text: &str) -> Result<Vec<Property>, String> {
         .collect()
 }
 
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    crate::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
 fn parse_webhook(s: &str) -> Result<WebhookConfig, String> {
     WebhookConfig::new(s).map_err(|e| e.to_string())
 }
@@ -265,6 +323,7 @@ impl Options {
         config.topics = self.topics();
         config.partitions = self.partitions;
         config.replication = self.replication;
+        config.report_replay = self.report_replay;
         config.codec = match self.codec {
             CodecArg::Bincode => Codec::Bincode,
             CodecArg::Json => Codec::Json,
@@ -280,25 +339,33 @@ impl Options {
         }
     }
 
-    /// The registered cases that `--case` selects (all of them without it), sorted by name.
+    /// The registered cases that `--case` selects (all of them without it) and `--exclude`
+    /// does not leave out, sorted by name. A glob that matches no case is an error (a typo
+    /// would otherwise select nothing, or everything).
     pub fn selected_cases(&self) -> Result<Vec<&'static CaseDescriptor>, CliError> {
         let all = registered_cases()?;
-        if self.cases.is_empty() {
-            return Ok(all);
-        }
-        for glob in &self.cases {
-            if !all.iter().any(|c| glob_match(glob, c.name)) {
-                let names: Vec<_> = all.iter().map(|c| c.name).collect();
-                return Err(CliError::Usage(format!(
-                    "--case {glob:?} matches no registered case (there are: {})",
-                    names.join(", ")
-                )));
+        for (flag, globs) in [("--case", &self.cases), ("--exclude", &self.exclude)] {
+            for glob in globs {
+                if !all.iter().any(|c| glob_match(glob, c.name)) {
+                    let names: Vec<_> = all.iter().map(|c| c.name).collect();
+                    return Err(CliError::Usage(format!(
+                        "{flag} {glob:?} matches no registered case (there are: {})",
+                        names.join(", ")
+                    )));
+                }
             }
         }
-        Ok(all
+        let selected: Vec<_> = all
             .into_iter()
-            .filter(|c| self.cases.iter().any(|glob| glob_match(glob, c.name)))
-            .collect())
+            .filter(|c| self.cases.is_empty() || self.cases.iter().any(|g| glob_match(g, c.name)))
+            .filter(|c| !self.exclude.iter().any(|g| glob_match(g, c.name)))
+            .collect();
+        if selected.is_empty() && !self.exclude.is_empty() {
+            return Err(CliError::Usage(
+                "--exclude leaves out every selected case".into(),
+            ));
+        }
+        Ok(selected)
     }
 }
 
@@ -354,6 +421,21 @@ pub enum CliError {
     /// The tokio runtime could not start.
     #[error("cannot start the tokio runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// No broker given answered at start.
+    #[error(transparent)]
+    Unreachable(#[from] crate::transport::reach::Unreachable),
+    /// The binary's set-up hook failed ([`SetupReady::fail`]).
+    #[error("{0}")]
+    Setup(String),
+    /// A `run --once` output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -367,14 +449,16 @@ impl CliError {
 }
 
 /// Parses the flags as `livecheck` does: `--help` and `--version` print and exit 0; a mistake
-/// is one line naming the flag, and exit code 2. The properties of [`PROPERTIES_ENV`] come first
-/// in [`Options::properties`], the `-X` flags after them (a flag wins over the same key).
+/// is one line naming the flag — or the environment variable, when the bad value came from one
+/// — and exit code 2. The properties of [`PROPERTIES_ENV`] come first in
+/// [`Options::properties`], the `-X` flags after them (a flag wins over the same key).
 pub fn parse_options<I, T>(args: I) -> Result<Options, ExitCode>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let mut options = Options::try_parse_from(args).map_err(|error| {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let mut options = Options::try_parse_from(&args).map_err(|error| {
         use clap::error::ErrorKind;
         match error.kind() {
             ErrorKind::DisplayHelp
@@ -388,7 +472,7 @@ where
                 }
             }
             _ => {
-                eprintln!("livecheck: {} (see --help)", one_line(&error));
+                eprintln!("livecheck: {} (see --help)", describe(&error, &args));
                 ExitCode::from(2)
             }
         }
@@ -408,6 +492,38 @@ where
     Ok(options)
 }
 
+/// The one line of a parse error; when the bad value came from an environment variable (its
+/// flag is not on the command line), the variable leads, since that is what to fix.
+fn describe(error: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let line = one_line(error);
+    let Some(ContextValue::String(invalid)) = error.get(ContextKind::InvalidArg) else {
+        return line;
+    };
+    let flag = invalid.split_whitespace().next().unwrap_or_default();
+    let command = <Options as clap::CommandFactory>::command();
+    let all_args = command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()));
+    let found = all_args.into_iter().find(|arg| {
+        arg.get_long().is_some_and(|l| flag == format!("--{l}"))
+            || arg.get_short().is_some_and(|c| flag == format!("-{c}"))
+    });
+    let Some(arg) = found else { return line };
+    let Some(variable) = arg.get_env() else {
+        return line;
+    };
+    let on_command_line = args.iter().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}=")) || (flag.len() == 2 && a.starts_with(flag))
+    });
+    if on_command_line || std::env::var_os(variable).is_none() {
+        return line;
+    }
+    // `one_line` has already left out the values that may be secrets.
+    format!("{}: {line}", variable.to_string_lossy())
+}
+
 /// The first line of clap's message, without its `error: ` prefix: it names the flag and the
 /// problem; the usage and tips that follow are what `--help` is for. What the user typed is left
 /// out where it may be a secret: the value of `-X` or `--alert-webhook`, and a stray word (the
@@ -415,10 +531,18 @@ where
 fn one_line(error: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let text = error.to_string();
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    // The first paragraph: one line, or a line ending in ':' and the list under it (e.g. the
+    // required flags missing).
+    let paragraph: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = paragraph.join(" ");
     let mut line = line
         .strip_prefix("error: ")
-        .unwrap_or(line)
+        .unwrap_or(&line)
         .trim()
         .to_owned();
     let context = |kind| match error.get(kind) {
@@ -444,6 +568,7 @@ fn one_line(error: &clap::Error) -> String {
 
 /// What a binary's set-up hook gets once the worker's transport is up (see [`main_with`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Started {
     /// The bootstrap servers in use (the embedded broker's, if it was started).
     pub brokers: String,
@@ -453,8 +578,139 @@ pub struct Started {
     pub kafka: KafkaConfig,
     /// The worker's client (also installed for the process).
     pub client: Client,
-    /// Where the status page listens, unless `--no-web`.
+    /// Where the status page listens, unless `--no-web` (or `run --once`).
     pub status: Option<SocketAddr>,
+    /// Hold the start of `run --once` until services are up, or fail the start (see
+    /// [`SetupReady`]).
+    pub ready: SetupReady,
+}
+
+/// How a set-up hook holds `run --once` until it is ready ([`SetupReady::defer`]), or fails
+/// the start ([`SetupReady::fail`]: livecheck stops with the message and exit code 1).
+///
+/// The set-up counts as done once the hook's future has been polled once with no
+/// [`SetupGuard`] held: a hook that does not defer is done at once. A hook that starts
+/// services takes a guard before its first `.await`, and drops it (or calls
+/// [`SetupGuard::done`]) once they listen:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     livecheck::main_with(|started| async move {
+///         let ready = started.ready.defer();
+///         let listener = match tokio::net::TcpListener::bind("127.0.0.1:8080").await {
+///             Ok(listener) => listener,
+///             Err(error) => return ready.fail(format!("cannot listen on 127.0.0.1:8080: {error}")),
+///         };
+///         ready.done();
+///         // serve on `listener`...
+/// #       drop(listener);
+///     })
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SetupReady(Arc<tokio::sync::watch::Sender<SetupState>>);
+
+/// Where a set-up stands.
+#[derive(Debug, Default)]
+pub(crate) struct SetupState {
+    polled: bool,
+    guards: usize,
+    failure: Option<String>,
+}
+
+/// Holds the set-up as not done while it lives (see [`SetupReady::defer`]).
+#[derive(Debug)]
+#[must_use = "the set-up is done when the guard is dropped"]
+pub struct SetupGuard(Option<SetupReady>);
+
+impl SetupReady {
+    pub(crate) fn new() -> (SetupReady, SetupWatch) {
+        let (tx, rx) = tokio::sync::watch::channel(SetupState::default());
+        (SetupReady(Arc::new(tx)), SetupWatch(rx))
+    }
+
+    /// The set-up is not done until the guard is dropped (or [`SetupGuard::done`]); take it
+    /// before the hook's first `.await`.
+    pub fn defer(&self) -> SetupGuard {
+        self.0.send_modify(|state| state.guards += 1);
+        SetupGuard(Some(self.clone()))
+    }
+
+    /// The set-up failed: livecheck stops, printing `message`, with exit code 1.
+    pub fn fail(&self, message: impl fmt::Display) {
+        let message = message.to_string();
+        self.0.send_modify(|state| {
+            state.failure.get_or_insert(message);
+        });
+    }
+
+    fn polled(&self) {
+        self.0.send_modify(|state| state.polled = true);
+    }
+}
+
+impl SetupGuard {
+    /// The set-up is done (as dropping the guard says).
+    pub fn done(self) {}
+
+    /// The set-up failed ([`SetupReady::fail`]).
+    pub fn fail(mut self, message: impl fmt::Display) {
+        if let Some(ready) = self.0.take() {
+            ready.fail(message);
+            ready.0.send_modify(|state| state.guards -= 1);
+        }
+    }
+}
+
+impl Drop for SetupGuard {
+    fn drop(&mut self) {
+        if let Some(ready) = self.0.take() {
+            ready.0.send_modify(|state| state.guards -= 1);
+        }
+    }
+}
+
+/// The other end of [`SetupReady`].
+pub(crate) struct SetupWatch(tokio::sync::watch::Receiver<SetupState>);
+
+impl SetupWatch {
+    /// Done (Ok) or failed (Err).
+    pub(crate) async fn outcome(&mut self) -> Result<(), String> {
+        let state = self
+            .0
+            .wait_for(|s| s.failure.is_some() || (s.polled && s.guards == 0))
+            .await;
+        match state {
+            Ok(state) => state.failure.clone().map_or(Ok(()), Err),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Completes only if the set-up fails, with its message.
+    async fn failure(mut self) -> String {
+        match self.0.wait_for(|s| s.failure.is_some()).await {
+            Ok(state) => state.failure.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Spawns the set-up hook; its first poll is noted (a hook that took no guard by then is done).
+pub(crate) fn spawn_setup<F, Fut>(setup: F, started: Started) -> tokio::task::JoinHandle<()>
+where
+    F: FnOnce(Started) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let ready = started.ready.clone();
+    let mut hook = Box::pin(setup(started));
+    let mut first = Some(ready);
+    tokio::spawn(std::future::poll_fn(move |cx| {
+        let poll = hook.as_mut().poll(cx);
+        if let Some(ready) = first.take() {
+            ready.polled();
+        }
+        poll
+    }))
 }
 
 /// Runs a livecheck worker with every case linked into this binary, until Ctrl-C or SIGTERM.
@@ -473,7 +729,8 @@ pub fn main() -> ExitCode {
 }
 
 /// [`main`], plus a set-up hook run once the transport is up (e.g. to start services in the same
-/// process for a demo); the hook's future is stopped at shutdown.
+/// process for a demo); the hook's future is stopped at shutdown. With [`Started::ready`] the
+/// hook holds `run --once` until its services are up, or fails the start.
 pub fn main_with<F, Fut>(setup: F) -> ExitCode
 where
     F: FnOnce(Started) -> Fut,
@@ -485,21 +742,66 @@ where
     };
     init_tracing(options.log_format);
     let result = options.selected_cases().and_then(|cases| {
-        if let Some(Command::Cases) = options.command {
-            list_cases(&cases);
-            return Ok(());
-        }
+        let once = match &options.command {
+            Some(Command::Cases) => {
+                list_cases(&cases);
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(Command::Run(args)) if args.once => Some(args.clone()),
+            _ => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(CliError::Runtime)?;
-        runtime.block_on(run(options, cases, setup))
+        let result = match once {
+            Some(args) => runtime.block_on(run_once::main(options, args, cases, setup)),
+            None => runtime
+                .block_on(run(options, cases, setup))
+                .map(|()| ExitCode::SUCCESS),
+        };
+        // Tasks still running (a set-up hook's services) are not waited for.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        result
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("livecheck: {error}");
             error.exit_code()
+        }
+    }
+}
+
+/// The broker a run uses: the one given, once reached, or an embedded one.
+pub(crate) struct Connection {
+    pub(crate) brokers: String,
+    pub(crate) embedded: Option<Arc<EmbeddedCluster>>,
+}
+
+/// Reaches the brokers given (a bounded metadata request: one line naming them and the cause
+/// if none answers), or starts the embedded broker.
+pub(crate) async fn connect(options: &Options) -> Result<Connection, CliError> {
+    match &options.brokers {
+        Some(brokers) => {
+            let kafka = options.kafka_config(brokers);
+            crate::transport::reach::check_reachable(&kafka, options.connect_timeout).await?;
+            Ok(Connection {
+                brokers: brokers.clone(),
+                embedded: None,
+            })
+        }
+        None => {
+            let cluster = EmbeddedCluster::start(&options.topics(), options.partitions)?;
+            eprintln!(
+                "livecheck: no --brokers given: started an embedded Kafka (librdkafka mock \
+                 cluster) at {}",
+                cluster.bootstrap()
+            );
+            Ok(Connection {
+                brokers: cluster.bootstrap().to_owned(),
+                embedded: Some(Arc::new(cluster)),
+            })
         }
     }
 }
@@ -513,20 +815,9 @@ where
     F: FnOnce(Started) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let shutdown = shutdown_signal();
+    let mut signals = Signals::install();
     let cases: Vec<CaseConfig> = cases.into_iter().map(CaseConfig::from).collect();
-    let (brokers, embedded) = match &options.brokers {
-        Some(brokers) => (brokers.clone(), None),
-        None => {
-            let cluster = EmbeddedCluster::start(&options.topics(), options.partitions)?;
-            eprintln!(
-                "livecheck: no --brokers given: started an embedded Kafka (librdkafka mock \
-                 cluster) at {}",
-                cluster.bootstrap()
-            );
-            (cluster.bootstrap().to_owned(), Some(Arc::new(cluster)))
-        }
-    };
+    let Connection { brokers, embedded } = connect(&options).await?;
     let mut kafka = options.kafka_config(&brokers);
     kafka.signal_replay = cases
         .iter()
@@ -538,6 +829,8 @@ where
         test_concurrency: options.test_concurrency as usize,
         bus_concurrency: options.bus_concurrency as usize,
         send_reports: !options.no_reports,
+        suite_reminder: options.suite_reminder,
+        max_test_age: options.max_test_age.0,
         ..WorkerSettings::default()
     };
     let metrics = (!options.no_web).then(Metrics::new);
@@ -584,17 +877,45 @@ where
     for case in worker.handle().cases() {
         tracing::info!(case = case.name(), "case registered");
     }
-    let hook = tokio::spawn(setup(Started {
-        brokers,
-        embedded: embedded.clone(),
-        kafka,
-        client,
-        status: status.as_ref().map(StatusServer::local_addr),
-    }));
+    let (ready, setup_watch) = SetupReady::new();
+    let hook = spawn_setup(
+        setup,
+        Started {
+            brokers,
+            embedded: embedded.clone(),
+            kafka,
+            client,
+            status: status.as_ref().map(StatusServer::local_addr),
+            ready,
+        },
+    );
+    let setup_failed = Arc::new(std::sync::Mutex::new(None));
+    let shutdown = {
+        let setup_failed = setup_failed.clone();
+        async move {
+            tokio::select! {
+                () = signals.next() => {
+                    eprintln!(
+                        "livecheck: stopping (fake requests first, then the running tests); \
+                         press Ctrl-C again to exit at once"
+                    );
+                    tokio::spawn(async move {
+                        signals.next().await;
+                        eprintln!("livecheck: second signal: exiting at once");
+                        std::process::exit(130);
+                    });
+                }
+                message = setup_watch.failure() => {
+                    *setup_failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                }
+            }
+        }
+    };
     let result = worker.run(shutdown).await;
     hook.abort();
     if let Some(webhook) = webhook {
         // A last alert (e.g. a recovery) raised during shutdown still goes out.
+        tracing::info!("sending the alerts still queued (up to 10 s)");
         webhook.flush(Duration::from_secs(10)).await;
     }
     if let Some(status) = status {
@@ -603,7 +924,15 @@ where
     // Clients (the installed one among them) outlive this function; stopping the embedded broker
     // under them would only make them log "all brokers down". It goes with the process.
     std::mem::forget(embedded);
-    Ok(result?)
+    result?;
+    let failed = setup_failed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    match failed {
+        Some(message) => Err(CliError::Setup(message)),
+        None => Ok(()),
+    }
 }
 
 fn list_cases(cases: &[&'static CaseDescriptor]) {
@@ -633,11 +962,20 @@ fn list_cases(cases: &[&'static CaseDescriptor]) {
     }
 }
 
+/// The log filter without `RUST_LOG`: livecheck at INFO, others at WARN, librdkafka's own log
+/// off — it repeats every failed connection attempt of every client (30 lines in 10 s for one
+/// unreachable broker); livecheck says what matters in its own words (`docs/operations.md`).
+pub const DEFAULT_LOG_FILTER: &str = "warn,livecheck=info,librdkafka=off,rdkafka::client=off";
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,livecheck=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
@@ -645,39 +983,63 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
-/// future is first polled, so a signal during start-up is not lost (nor fatal).
-pub(crate) fn shutdown_signal() -> impl Future<Output = ()> + Send {
+/// Colours only on a terminal, and not when `NO_COLOR` is set to anything but "" (no-color.org).
+fn use_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, each one seen by [`Signals::next`]. The handlers are installed
+/// when this is made, not when first awaited, so a signal during start-up is not lost (nor
+/// fatal), and a second signal is seen however soon it follows the first.
+pub(crate) struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let term = signal(SignalKind::terminate()).ok();
-        let int = signal(SignalKind::interrupt()).ok();
-        async move {
-            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub(crate) fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
+    }
+
+    /// The next signal.
+    pub(crate) async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn wait(s: &mut Option<tokio::signal::unix::Signal>) {
                 match s {
-                    Some(mut s) => {
+                    Some(s) => {
                         s.recv().await;
                     }
                     None => std::future::pending::<()>().await,
                 }
-            };
+            }
             tokio::select! {
-                () = wait(term) => {}
-                () = wait(int) => {}
+                () = wait(&mut self.term) => {}
+                () = wait(&mut self.int) => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
+        #[cfg(not(unix))]
+        {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
 
 /// Prints one line per outcome to stdout.
-struct ConsoleReports;
+pub(crate) struct ConsoleReports;
 
 impl Observer for ConsoleReports {
     fn on_report(&self, report: &TestReport) {
@@ -738,9 +1100,10 @@ mod tests {
     #[test]
     fn every_flag_has_an_environment_variable_whose_value_help_hides() {
         let command = Options::command();
-        for arg in command.get_arguments() {
+        let subcommands = command.get_subcommands().flat_map(|c| c.get_arguments());
+        for arg in command.get_arguments().chain(subcommands) {
             let id = arg.get_id().as_str();
-            if id == "help" || id == "version" {
+            if id == "help" || id == "version" || arg.is_global_set() {
                 continue;
             }
             if id == "properties" {
@@ -846,6 +1209,95 @@ mod tests {
         let error =
             Options::try_parse_from(["livecheck", "--alert-webhook", "ftp://x/"]).unwrap_err();
         assert!(one_line(&error).contains("--alert-webhook"));
+    }
+
+    fn started(ready: SetupReady) -> Started {
+        let kafka = KafkaConfig::new("127.0.0.1:1");
+        Started {
+            brokers: kafka.brokers.clone(),
+            embedded: None,
+            client: Client::new(crate::MemoryTransport::new()),
+            kafka,
+            status: None,
+            ready,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_set_up_is_done_after_its_first_poll_unless_it_defers_or_fails() {
+        let within = Duration::from_secs(5);
+        // A hook that holds `Started` for ever without deferring: done at once.
+        let (ready, mut watch) = SetupReady::new();
+        let hook = spawn_setup(
+            |started| async move {
+                let _kept = started;
+                std::future::pending::<()>().await
+            },
+            started(ready),
+        );
+        let outcome = tokio::time::timeout(within, watch.outcome()).await;
+        assert_eq!(outcome.expect("done at once"), Ok(()));
+        hook.abort();
+
+        // A hook that defers: done once it says so.
+        let (ready, mut watch) = SetupReady::new();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let hook = spawn_setup(
+            |started| async move {
+                let guard = started.ready.defer();
+                let _ = wait.await;
+                guard.done();
+                std::future::pending::<()>().await
+            },
+            started(ready),
+        );
+        let early = tokio::time::timeout(Duration::from_millis(200), watch.outcome()).await;
+        assert!(early.is_err(), "not done while deferred");
+        go.send(()).unwrap();
+        let outcome = tokio::time::timeout(within, watch.outcome()).await;
+        assert_eq!(outcome.expect("done"), Ok(()));
+        hook.abort();
+
+        // A hook that fails.
+        let (ready, mut watch) = SetupReady::new();
+        let hook = spawn_setup(
+            |started| async move { started.ready.defer().fail("port taken") },
+            started(ready),
+        );
+        let outcome = tokio::time::timeout(within, watch.outcome()).await;
+        assert_eq!(outcome.expect("failed"), Err("port taken".to_owned()));
+        let _ = hook.await;
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
+
+    #[test]
+    fn once_flags_need_once_and_parse_durations() {
+        let options =
+            Options::try_parse_from(["livecheck", "run", "--once", "--timeout", "90s"]).unwrap();
+        match options.command {
+            Some(Command::Run(args)) => {
+                assert!(args.once);
+                assert_eq!(args.timeout, Duration::from_secs(90));
+                assert_eq!(args.retries, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Options::try_parse_from(["livecheck", "run", "--junit", "x.xml"]).is_err());
+        assert!(Options::try_parse_from(["livecheck", "run", "--once", "--timeout", "0"]).is_err());
+        let options = Options::try_parse_from(["livecheck", "--max-test-age", "off"]).unwrap();
+        assert_eq!(options.max_test_age, MaxTestAge(None));
+        let options = Options::try_parse_from(["livecheck"]).unwrap();
+        assert_eq!(
+            options.max_test_age,
+            MaxTestAge(Some(Duration::from_secs(600)))
+        );
     }
 
     #[test]

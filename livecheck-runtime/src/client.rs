@@ -56,7 +56,7 @@ impl Client {
     /// installed one.
     pub fn current() -> Option<Client> {
         CLIENT
-            .try_with(Clone::clone)
+            .try_with(|transport| Client::from_arc(transport.clone()))
             .ok()
             .or_else(|| GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
@@ -78,7 +78,7 @@ impl Client {
 
     /// Runs `fut` with this client in effect.
     pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
-        CLIENT.scope(self.clone(), fut).await
+        CLIENT.scope(self.transport.clone(), fut).await
     }
 }
 

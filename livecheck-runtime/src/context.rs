@@ -8,9 +8,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::client::Client;
+use crate::execution::Execution;
 use crate::model::TestExecution;
-use crate::runner::Execution;
+use crate::transport::Transport;
 
 #[derive(Clone)]
 pub(crate) struct Scope {
@@ -20,7 +20,8 @@ pub(crate) struct Scope {
 
 tokio::task_local! {
     static SCOPE: Scope;
-    pub(crate) static CLIENT: Client;
+    /// The client's transport in effect ([`Client::scope`](crate::Client::scope)).
+    pub(crate) static CLIENT: Arc<dyn Transport>;
 }
 
 /// The test this task is working for, if any: inside a running case, inside [`with_test`], or

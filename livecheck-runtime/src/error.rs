@@ -405,6 +405,19 @@ pub enum StartError {
     Transport(#[from] TransportError),
 }
 
+/// The text of a panic's payload (a string, or livecheck's [`AssertionFailed`]).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(failed) = payload.downcast_ref::<AssertionFailed>() {
+        failed.to_string()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,41 @@
-//! Case health: the state of a case as a whole, from the stream of its test outcomes.
+//! Case health: the state of a case as a whole, judged from the test reports of the whole group
+//! of workers. Every worker feeds every test report of the group (its own, and the others' read
+//! back from the report topic) into its [`CaseHealth`], so each worker holds the group's view;
+//! only the leader publishes the suite reports that view makes due (the worker decides,
+//! [`CaseHealth::take_due`] says what).
 //!
-//! - `max_consecutive_failures` failures (FAIL, ERROR, TIMEOUT) in a row → a suite FAIL report;
-//! - no test received for `warn_stalled_after` → a suite STALL report (the clock starts when the
-//!   worker does, so a case that never gets traffic stalls too; Faust only started it at the
-//!   first test);
-//! - a suite report is not repeated within `state_transition_delay`;
-//! - a pass of a test triggered after the last failed one, or a quiet `state_transition_delay`
-//!   with tests flowing and no failure, recovers the case: a suite PASS report says so.
+//! What is judged, against Faust's `faust/livecheck/case.py`:
+//! - `max_consecutive_failures` failures (FAIL, ERROR, TIMEOUT) in a row → suite FAIL, as
+//!   `_set_test_error_state` does;
+//! - no test for `warn_stalled_after` → suite STALL. The clock runs from the worker's start and
+//!   is checked every `health_interval`, so a case that never gets traffic stalls
+//!   `warn_stalled_after` after start. Faust (`_check_frequency`) checks once per
+//!   `warn_stalled_after` with a clock started one `warn_stalled_after` after start, so its first
+//!   STALL comes 1–2 × `warn_stalled_after` after start. A case already in suite FAIL does not
+//!   also STALL;
+//! - the HTTP helpers running out of retries → suite FAIL (service down), as `url_request` does.
+//!
+//! Recovery needs evidence: a pass of a test issued after the last failure (Faust's
+//! `on_test_pass` compares the test's timestamp with `last_fail` likewise), or the service
+//! answering again after a "service down". Faust also recovers on any successful URL request and
+//! on every stall-check tick with traffic (`_maybe_recover_from_failed_state`), so a case whose
+//! failures are further apart than `state_transition_delay` never reaches
+//! `max_consecutive_failures`: not here, where only a pass resets the count.
+//!
+//! Suite reports are about changes: one per transition (FAIL, STALL, PASS = recovered), and the
+//! next one at least `state_transition_delay` after a FAIL or STALL report (Faust's
+//! `on_suite_fail` and `_maybe_recover_from_failed_state` wait that long likewise). Faust
+//! re-posts a failure every `state_transition_delay` while it lasts and posts no recovery; here a
+//! reminder is an option of the worker (off by default).
+//!
+//! History, as Faust keeps it: runtimes of passing tests only (`on_test_pass`), medians as
+//! Python's `statistics.median` (the mean of the two middle values of an even count). Faust's
+//! `latency_history` is how late a test came against `frequency`; here it is the signals'
+//! latency, and the frequency is the interval between the group's test reports (Faust: between
+//! tests started by its worker).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,21 +46,62 @@ use crate::case::CaseOptions;
 use crate::duration::humanize;
 use crate::model::{State, TestReport};
 
-/// The health of one case.
+/// What a case is judged to be as a whole: the state of its last suite report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Suite {
+    /// Healthy (no suite report yet, or the last one was a recovery).
+    Ok,
+    /// Failing: too many failures in a row, or its service is down.
+    Fail,
+    /// No test for `warn_stalled_after`.
+    Stall,
+}
+
+impl Suite {
+    fn state(self) -> State {
+        match self {
+            Suite::Ok => State::Pass,
+            Suite::Fail => State::Fail,
+            Suite::Stall => State::Stall,
+        }
+    }
+
+    fn of(state: State) -> Option<Suite> {
+        match state {
+            State::Pass => Some(Suite::Ok),
+            State::Fail | State::Error | State::Timeout => Some(Suite::Fail),
+            State::Stall => Some(Suite::Stall),
+            _ => None,
+        }
+    }
+}
+
+/// The health of one case, from the test reports of the group.
 #[derive(Debug)]
 pub struct CaseHealth {
     name: &'static str,
     options: CaseOptions,
+    /// The last test outcome that counts (a failure, or a pass issued after the last failure).
     status: State,
     consecutive_failures: u32,
     total_failures: u64,
     total_by_state: BTreeMap<State, u64>,
-    suite_failed: bool,
-    last_fail: Option<Instant>,
-    last_failed_test: Option<DateTime<Utc>>,
-    last_suite_report: Option<Instant>,
-    last_test_received: Instant,
-    any_test_received: bool,
+    /// Conditions of a suite failure; each ends only on evidence.
+    service_down: Option<String>,
+    stalled: bool,
+    /// Whether a test was reported since the case stalled (it is then shown by its outcome).
+    tested_since_stall: bool,
+    /// A suite FAIL read from the leader whose cause this worker has not seen itself.
+    peer_failed: Option<String>,
+    /// When the last failure was known (wall clock): a test issued after it must pass to recover.
+    last_failure: Option<DateTime<Utc>>,
+    /// The last suite state published (by this worker, or read back from the group's leader).
+    published: Suite,
+    published_at: Option<Instant>,
+    last_test_seen: Instant,
+    any_test_seen: bool,
+    /// Latest publication time of a report seen, for the interval between tests.
+    last_report_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
     last_outcome: Option<State>,
     runtime_history: VecDeque<f64>,
@@ -42,7 +110,6 @@ pub struct CaseHealth {
     signal_history: BTreeMap<String, VecDeque<f64>>,
     tests_per_minute: VecDeque<(u64, u64)>,
     started: Instant,
-    service_down: bool,
 }
 
 /// A snapshot of a case's health, for the status page, the API and logs.
@@ -50,7 +117,8 @@ pub struct CaseHealth {
 pub struct CaseStatus {
     /// The case.
     pub name: String,
-    /// State of the case: INIT, PASS, FAIL, ERROR, TIMEOUT (last test failed) or STALL.
+    /// State of the case: INIT, PASS, FAIL, ERROR, TIMEOUT (last test failed) or STALL (no test
+    /// since the case stalled).
     pub state: String,
     /// Outcome of the last test.
     pub last_outcome: Option<String>,
@@ -62,9 +130,9 @@ pub struct CaseStatus {
     pub total_by_state: BTreeMap<String, u64>,
     /// Whether a suite FAIL or STALL is in effect.
     pub suite_failed: bool,
-    /// Median runtime in seconds over the last `max_history` tests.
+    /// Median runtime in seconds of the last `max_history` passing tests.
     pub runtime_median: Option<f64>,
-    /// 99th percentile runtime in seconds over the last `max_history` tests.
+    /// 99th percentile runtime in seconds of the last `max_history` passing tests.
     pub runtime_p99: Option<f64>,
     /// Median signal latency in seconds (all signals).
     pub latency_median: Option<f64>,
@@ -72,7 +140,7 @@ pub struct CaseStatus {
     pub frequency_median: Option<f64>,
     /// Median latency per signal, in seconds.
     pub signal_latency_median: BTreeMap<String, f64>,
-    /// Tests received in the last hour.
+    /// Tests reported in the last hour.
     pub tests_last_hour: u64,
     /// Last error text.
     pub last_error: Option<String>,
@@ -93,12 +161,16 @@ impl CaseHealth {
             consecutive_failures: 0,
             total_failures: 0,
             total_by_state: BTreeMap::new(),
-            suite_failed: false,
-            last_fail: None,
-            last_failed_test: None,
-            last_suite_report: None,
-            last_test_received: now,
-            any_test_received: false,
+            service_down: None,
+            stalled: false,
+            tested_since_stall: false,
+            peer_failed: None,
+            last_failure: None,
+            published: Suite::Ok,
+            published_at: None,
+            last_test_seen: now,
+            any_test_seen: false,
+            last_report_at: None,
             last_error: None,
             last_outcome: None,
             runtime_history: VecDeque::new(),
@@ -107,13 +179,16 @@ impl CaseHealth {
             signal_history: BTreeMap::new(),
             tests_per_minute: VecDeque::new(),
             started: now,
-            service_down: false,
         }
     }
 
-    /// The case's state.
+    /// The state shown for the case (see [`CaseStatus::state`]).
     pub fn state(&self) -> State {
-        self.status
+        if self.judged() == Suite::Stall && !self.tested_since_stall {
+            State::Stall
+        } else {
+            self.status
+        }
     }
 
     /// Failures in a row.
@@ -121,19 +196,51 @@ impl CaseHealth {
         self.consecutive_failures
     }
 
-    /// A test of the case arrived.
-    pub fn on_test_received(&mut self) {
-        let now = Instant::now();
-        if self.any_test_received {
-            let interval = (now - self.last_test_received).as_secs_f64();
-            push(
-                &mut self.frequency_history,
-                interval,
-                self.options.max_history,
-            );
+    /// Whether a suite FAIL or STALL is in effect (judged; the leader publishes it).
+    pub fn suite_failed(&self) -> bool {
+        self.judged() != Suite::Ok
+    }
+
+    /// The suite state the reports seen so far make: a failure outranks a stall.
+    fn judged(&self) -> Suite {
+        if self.consecutive_failures >= self.options.max_consecutive_failures
+            || self.service_down.is_some()
+            || self.peer_failed.is_some()
+        {
+            Suite::Fail
+        } else if self.stalled {
+            Suite::Stall
+        } else {
+            Suite::Ok
         }
-        self.any_test_received = true;
-        self.last_test_received = now;
+    }
+
+    /// A test of the case arrived at this worker: the case has traffic (the stall clock).
+    pub fn on_test_received(&mut self) {
+        self.last_test_seen = Instant::now();
+        self.any_test_seen = true;
+    }
+
+    /// A test report of the group, published at `at`; each test must be fed once (the worker
+    /// drops a second report of the same test).
+    pub fn on_report(&mut self, report: &TestReport, at: DateTime<Utc>) {
+        let now = Instant::now();
+        self.last_test_seen = now;
+        self.any_test_seen = true;
+        self.tested_since_stall = true;
+        *self.total_by_state.entry(report.state).or_default() += 1;
+        self.last_outcome = Some(report.state);
+        if let Some(last) = self.last_report_at {
+            // Reports of several partitions interleave: an earlier one read later is no interval.
+            if let Ok(interval) = (at - last).to_std() {
+                push(
+                    &mut self.frequency_history,
+                    interval.as_secs_f64(),
+                    self.options.max_history,
+                );
+            }
+        }
+        self.last_report_at = Some(self.last_report_at.map_or(at, |last| last.max(at)));
         let minute = (now - self.started).as_secs() / 60;
         match self.tests_per_minute.back_mut() {
             Some((m, count)) if *m == minute => *count += 1,
@@ -146,16 +253,6 @@ impl CaseHealth {
         {
             self.tests_per_minute.pop_front();
         }
-    }
-
-    /// A test's report; returns the suite reports it causes (at most one).
-    pub fn on_report(&mut self, report: &TestReport) -> Option<TestReport> {
-        let now = Instant::now();
-        *self.total_by_state.entry(report.state).or_default() += 1;
-        self.last_outcome = Some(report.state);
-        if let Some(runtime) = report.runtime {
-            push(&mut self.runtime_history, runtime, self.options.max_history);
-        }
         for (signal, latency) in &report.signal_latency {
             push(
                 &mut self.latency_history,
@@ -165,138 +262,192 @@ impl CaseHealth {
             let history = self.signal_history.entry(signal.clone()).or_default();
             push(history, *latency, self.options.max_history);
         }
-        let test_time = report.test.as_ref().map(|t| t.timestamp);
         match report.state {
             state if state.is_failure() => {
                 self.status = state;
                 self.consecutive_failures += 1;
                 self.total_failures += 1;
-                self.last_fail = Some(now);
                 self.last_error = report.error.clone();
-                if let Some(t) = test_time {
-                    self.last_failed_test = Some(self.last_failed_test.map_or(t, |l| l.max(t)));
-                }
-                if self.consecutive_failures >= self.options.max_consecutive_failures {
-                    let message = format!(
-                        "{} consecutive failures (max {}); last: {}",
-                        self.consecutive_failures,
-                        self.options.max_consecutive_failures,
-                        report.error.as_deref().unwrap_or("no error text")
-                    );
-                    return self.suite_fail(State::Fail, message, now);
-                }
-                None
+                self.failed_at(at);
             }
             State::Pass => {
-                let newer = match (self.last_failed_test, test_time) {
+                // Faust's on_test_pass: the runtime history holds passing tests only.
+                if let Some(runtime) = report.runtime {
+                    push(&mut self.runtime_history, runtime, self.options.max_history);
+                }
+                let issued = report.test.as_ref().map(|t| t.timestamp);
+                let newer = match (self.last_failure, issued) {
                     (None, _) => true,
-                    (Some(failed), Some(t)) => t > failed,
+                    (Some(failed), Some(issued)) => issued > failed,
                     (Some(_), None) => false,
                 };
                 if newer {
                     self.consecutive_failures = 0;
                     self.status = State::Pass;
-                    return self.recover("a test passed");
+                    self.stalled = false;
+                    self.peer_failed = None;
+                    if self.service_down.take().is_some() {
+                        tracing::info!(case = self.name, "a test passed: the service is back");
+                    }
                 }
-                None
             }
-            _ => None,
+            _ => {}
         }
     }
 
-    /// Periodic check for stalls and quiet recovery; returns a suite report if one is due.
-    pub fn check(&mut self) -> Option<TestReport> {
-        let now = Instant::now();
-        let silent = now - self.last_test_received;
-        if silent >= self.options.warn_stalled_after {
-            let message = if self.any_test_received {
-                format!("stalled: no test received for {}", humanize(silent))
-            } else {
-                format!(
-                    "stalled: no test received since start {} ago",
-                    humanize(silent)
-                )
-            };
-            return self.suite_fail(State::Stall, message, now);
+    fn failed_at(&mut self, at: DateTime<Utc>) {
+        self.last_failure = Some(self.last_failure.map_or(at, |last| last.max(at)));
+    }
+
+    /// The periodic check: a case with no test for `warn_stalled_after` stalls.
+    pub fn check(&mut self) {
+        let silent = Instant::now() - self.last_test_seen;
+        if !self.stalled && silent >= self.options.warn_stalled_after {
+            self.stalled = true;
+            self.tested_since_stall = false;
+            self.failed_at(Utc::now());
         }
-        let quiet = self
-            .last_fail
-            .is_none_or(|at| now - at >= self.options.state_transition_delay);
-        if self.status != State::Pass && self.status != State::Init && quiet {
-            self.status = State::Pass;
-            self.consecutive_failures = 0;
-            return self.recover("no failure for the state transition delay");
-        }
-        None
     }
 
     /// A request of the case's HTTP helpers failed every retry: the service counts as down.
-    pub fn on_service_down(&mut self, message: String) -> Option<TestReport> {
-        self.service_down = true;
-        self.suite_fail(State::Fail, message, Instant::now())
-    }
-
-    /// A request of the case's HTTP helpers succeeded: recovers a case that was down.
-    pub fn on_service_up(&mut self) -> Option<TestReport> {
-        if !std::mem::take(&mut self.service_down) {
-            return None;
-        }
-        self.status = State::Pass;
-        self.consecutive_failures = 0;
-        self.recover("the service is back")
-    }
-
-    fn suite_fail(&mut self, state: State, message: String, now: Instant) -> Option<TestReport> {
-        self.status = state;
-        self.suite_failed = true;
-        self.last_fail = Some(now);
+    pub fn on_service_down(&mut self, message: String) {
+        self.failed_at(Utc::now());
+        self.status = State::Fail;
         self.last_error = Some(message.clone());
-        let due = self
-            .last_suite_report
-            .is_none_or(|at| now - at >= self.options.state_transition_delay);
-        if !due {
-            tracing::debug!(
-                case = self.name,
-                "suite {state} not reported again yet: {message}"
-            );
-            return None;
-        }
-        self.last_suite_report = Some(now);
-        tracing::error!(case = self.name, "suite {state}: {message}");
-        Some(self.suite_report(state, Some(message)))
+        self.service_down = Some(message);
     }
 
-    fn recover(&mut self, why: &str) -> Option<TestReport> {
-        if !self.suite_failed {
-            return None;
+    /// A request of the case's HTTP helpers succeeded: a service that was down is back.
+    pub fn on_service_up(&mut self) {
+        if self.service_down.take().is_some() {
+            self.peer_failed = None;
+            if self.consecutive_failures < self.options.max_consecutive_failures {
+                self.status = State::Pass;
+            }
+            tracing::info!(case = self.name, "the service answers again");
         }
-        self.suite_failed = false;
-        self.last_suite_report = None;
-        tracing::info!(case = self.name, "suite recovered: {why}");
-        Some(self.suite_report(State::Pass, None))
     }
 
-    fn suite_report(&self, state: State, error: Option<String>) -> TestReport {
-        TestReport {
+    /// A suite report of the group's leader, read back from the report topic: it is what was
+    /// published, and this worker adopts the judgement (so that, leader later, it does not
+    /// publish the same transition again).
+    pub fn adopt(&mut self, report: &TestReport, at: DateTime<Utc>) {
+        let Some(suite) = Suite::of(report.state) else {
+            return;
+        };
+        self.published = suite;
+        self.published_at = Some(Instant::now());
+        match suite {
+            Suite::Ok => {
+                self.consecutive_failures = 0;
+                self.service_down = None;
+                self.peer_failed = None;
+                self.stalled = false;
+            }
+            Suite::Fail => {
+                self.failed_at(at);
+                if self.judged() != Suite::Fail {
+                    self.peer_failed = Some(
+                        report
+                            .error
+                            .clone()
+                            .unwrap_or_else(|| "suite FAIL reported by the leader".into()),
+                    );
+                }
+            }
+            Suite::Stall => {
+                self.failed_at(at);
+                if !self.stalled {
+                    self.stalled = true;
+                    self.tested_since_stall = false;
+                }
+            }
+        }
+    }
+
+    /// The suite report due now, if any, marked as published: when the judged state differs
+    /// from the last published one (and, after a FAIL or STALL report, `state_transition_delay`
+    /// has passed), or a `reminder` of a failure that lasts. Only the leader publishes: for
+    /// another worker this returns `None` and changes nothing.
+    pub fn take_due(&mut self, leader: bool, reminder: Option<Duration>) -> Option<TestReport> {
+        if !leader {
+            return None;
+        }
+        let now = Instant::now();
+        let judged = self.judged();
+        let since = self.published_at.map(|at| now - at);
+        if judged != self.published {
+            let settled = self.published == Suite::Ok
+                || since.is_none_or(|s| s >= self.options.state_transition_delay);
+            if !settled {
+                return None;
+            }
+        } else {
+            let remind = judged != Suite::Ok
+                && reminder
+                    .zip(since)
+                    .is_some_and(|(every, since)| since >= every);
+            if !remind {
+                return None;
+            }
+        }
+        self.published = judged;
+        self.published_at = Some(now);
+        let error = self.why(judged, now);
+        match &error {
+            Some(why) => tracing::error!(case = self.name, "suite {}: {why}", judged.state()),
+            None => tracing::info!(case = self.name, "suite recovered"),
+        }
+        Some(TestReport {
             case_name: self.name.to_owned(),
-            state,
+            state: judged.state(),
             test: None,
             runtime: None,
             signal_latency: BTreeMap::new(),
             error,
             traceback: None,
             attempt: 1,
+        })
+    }
+
+    fn why(&self, suite: Suite, now: Instant) -> Option<String> {
+        match suite {
+            Suite::Ok => None,
+            Suite::Stall => {
+                let silent = now - self.last_test_seen;
+                Some(if self.any_test_seen {
+                    format!("stalled: no test received for {}", humanize(silent))
+                } else {
+                    format!(
+                        "stalled: no test received since start {} ago",
+                        humanize(silent)
+                    )
+                })
+            }
+            Suite::Fail if self.consecutive_failures >= self.options.max_consecutive_failures => {
+                Some(format!(
+                    "{} consecutive failures (max {}); last: {}",
+                    self.consecutive_failures,
+                    self.options.max_consecutive_failures,
+                    self.last_error.as_deref().unwrap_or("no error text")
+                ))
+            }
+            Suite::Fail => self
+                .service_down
+                .clone()
+                .or_else(|| self.peer_failed.clone()),
         }
     }
 
     /// A snapshot for display.
     pub fn status(&self) -> CaseStatus {
         let now = Instant::now();
-        let silent = now - self.last_test_received;
+        let silent = now - self.last_test_seen;
         let minute = (now - self.started).as_secs() / 60;
+        let stalled = self.state() == State::Stall;
         CaseStatus {
             name: self.name.to_owned(),
-            state: self.status.as_str().to_owned(),
+            state: self.state().as_str().to_owned(),
             last_outcome: self.last_outcome.map(|s| s.as_str().to_owned()),
             consecutive_failures: self.consecutive_failures,
             total_failures: self.total_failures,
@@ -305,15 +456,15 @@ impl CaseHealth {
                 .iter()
                 .map(|(s, n)| (s.as_str().to_owned(), *n))
                 .collect(),
-            suite_failed: self.suite_failed,
-            runtime_median: quantile(&self.runtime_history, 0.5),
+            suite_failed: self.suite_failed(),
+            runtime_median: median(&self.runtime_history),
             runtime_p99: quantile(&self.runtime_history, 0.99),
-            latency_median: quantile(&self.latency_history, 0.5),
-            frequency_median: quantile(&self.frequency_history, 0.5),
+            latency_median: median(&self.latency_history),
+            frequency_median: median(&self.frequency_history),
             signal_latency_median: self
                 .signal_history
                 .iter()
-                .filter_map(|(s, h)| Some((s.clone(), quantile(h, 0.5)?)))
+                .filter_map(|(s, h)| Some((s.clone(), median(h)?)))
                 .collect(),
             tests_last_hour: self
                 .tests_per_minute
@@ -323,10 +474,85 @@ impl CaseHealth {
                 .sum(),
             last_error: self.last_error.clone(),
             seconds_since_last_test: silent.as_secs_f64(),
-            stalled_for: (self.status == State::Stall)
+            stalled_for: stalled
                 .then(|| silent.saturating_sub(self.options.warn_stalled_after))
                 .map(|d: Duration| d.as_secs_f64()),
         }
+    }
+}
+
+/// The tests whose report the group has published, by case and test id (two cases may be
+/// triggered with one id, Faust's `order.id` pattern), remembered for a while: a test delivered
+/// again (after a rebalance or a restart) is not run again, and a second report of a test is
+/// not counted twice. Bounded by count, and each test is forgotten once it has expired (a test
+/// past its `expires` is skipped anyway).
+///
+/// Ids are kept as 64-bit hashes (about 30 bytes a test instead of about 150 with the strings):
+/// at the default capacity of 100,000, two ids share a hash with a probability near 3 × 10⁻¹⁰.
+#[derive(Debug)]
+pub(crate) struct ReportedTests {
+    ids: HashSet<u64>,
+    /// In insertion order, with the test's expiry (Unix milliseconds).
+    order: VecDeque<(u64, i64)>,
+    capacity: usize,
+}
+
+impl ReportedTests {
+    /// Remembers at most `capacity` tests.
+    pub(crate) fn new(capacity: usize) -> Self {
+        ReportedTests {
+            ids: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn key(case: &str, id: &str) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        (case, id).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Whether a report of `case`'s test `id` was published.
+    pub(crate) fn contains(&self, case: &str, id: &str) -> bool {
+        self.ids.contains(&Self::key(case, id))
+    }
+
+    /// Records a report of `case`'s test `id` (which expires at `expires`); false if one was
+    /// recorded already.
+    pub(crate) fn insert(&mut self, case: &str, id: &str, expires: DateTime<Utc>) -> bool {
+        let now = Utc::now().timestamp_millis();
+        while let Some(&(old, _)) = self.order.front().filter(|(_, until)| *until <= now) {
+            self.order.pop_front();
+            self.ids.remove(&old);
+        }
+        if self.capacity == 0 {
+            return true;
+        }
+        let key = Self::key(case, id);
+        if !self.ids.insert(key) {
+            return false;
+        }
+        self.order.push_back((key, expires.timestamp_millis()));
+        while self.order.len() > self.capacity {
+            if let Some((old, _)) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Forgets `case`'s test `id` (its report could not be published after all).
+    pub(crate) fn remove(&mut self, case: &str, id: &str) {
+        let key = Self::key(case, id);
+        if self.ids.remove(&key) {
+            self.order.retain(|(k, _)| *k != key);
+        }
+    }
+
+    /// Tests remembered.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
     }
 }
 
@@ -340,6 +566,22 @@ fn push(history: &mut VecDeque<f64>, value: f64, max: usize) {
     history.push_back(value);
 }
 
+/// The median as Python's `statistics.median` computes it (Faust's `_sample`): the middle value,
+/// or the mean of the two middle values of an even count; `None` if there are none.
+pub(crate) fn median(values: &VecDeque<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<f64> = values.iter().copied().collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    Some(if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    })
+}
+
 /// The `q` quantile (nearest rank) of the values, `None` if there are none.
 pub(crate) fn quantile(values: &VecDeque<f64>, q: f64) -> Option<f64> {
     if values.is_empty() {
@@ -349,4 +591,391 @@ pub(crate) fn quantile(values: &VecDeque<f64>, q: f64) -> Option<f64> {
     sorted.sort_by(f64::total_cmp);
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     Some(sorted[rank - 1])
+}
+
+/// Table-driven tests written from Faust's `faust/livecheck/case.py` and its unit tests
+/// (`tests/unit/livecheck/test_case.py` in faust-streaming/faust), on tokio's paused clock.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TestExecution;
+
+    const CASE: &str = "health::case";
+
+    fn options() -> CaseOptions {
+        let mut options = CaseOptions::DEFAULT;
+        options.max_consecutive_failures = 3;
+        options.state_transition_delay = Duration::from_secs(60);
+        options.warn_stalled_after = Duration::from_secs(600);
+        options
+    }
+
+    fn health(change: impl FnOnce(&mut CaseOptions)) -> CaseHealth {
+        let mut options = options();
+        change(&mut options);
+        CaseHealth::new(CASE, options)
+    }
+
+    /// A base wall-clock time in the past; tests say "issued N s after it".
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        t0() + chrono::Duration::seconds(seconds)
+    }
+
+    /// The report of a test issued at `issued`, with this outcome and runtime.
+    fn report(state: State, issued: DateTime<Utc>, runtime: f64) -> TestReport {
+        TestReport {
+            case_name: CASE.into(),
+            state,
+            test: Some(TestExecution {
+                id: format!("{state}-{}", issued.timestamp_micros()),
+                case_name: CASE.into(),
+                timestamp: issued,
+                test_args: Vec::new(),
+                test_kwargs: serde_json::Map::new(),
+                expires: issued + chrono::Duration::hours(3),
+            }),
+            runtime: Some(runtime),
+            signal_latency: BTreeMap::new(),
+            error: state.is_failure().then(|| format!("{state} here")),
+            traceback: None,
+            attempt: 1,
+        }
+    }
+
+    fn suite_report(state: State) -> TestReport {
+        TestReport {
+            test: None,
+            runtime: None,
+            error: Some("from the leader".into()),
+            ..report(state, t0(), 0.0)
+        }
+    }
+
+    /// The suite states the leader publishes from now on (its due reports), by state.
+    fn due(health: &mut CaseHealth) -> Option<State> {
+        health.take_due(true, None).map(|r| r.state)
+    }
+
+    // test_case.py `test__set_test_error_state` (case.py:292-305): each failure counts, and the
+    // one that reaches max_consecutive_failures fails the suite.
+    #[tokio::test(start_paused = true)]
+    async fn each_failure_counts_and_the_limit_fails_the_suite() {
+        for (state, before, fails_suite) in [
+            (State::Fail, 0, false),
+            (State::Fail, 9, true),
+            (State::Error, 0, false),
+            (State::Error, 9, true),
+            (State::Timeout, 0, false),
+            (State::Timeout, 9, true),
+        ] {
+            let mut h = health(|o| o.max_consecutive_failures = 10);
+            let earlier = if state == State::Fail {
+                State::Error
+            } else {
+                State::Fail
+            };
+            for i in 0..before {
+                h.on_report(&report(earlier, at(i), 1.0), at(i + 1));
+            }
+            let _ = h.take_due(true, None);
+            h.on_report(&report(state, at(100), 1.0), at(101));
+            assert_eq!(h.state(), state);
+            assert_eq!(h.consecutive_failures(), before as u32 + 1);
+            assert_eq!(h.status().total_by_state[state.as_str()], 1);
+            assert_eq!(h.status().total_failures, before as u64 + 1);
+            let expected = fails_suite.then_some(State::Fail);
+            assert_eq!(due(&mut h), expected, "{state} after {before}");
+        }
+    }
+
+    // test_case.py `test_on_suite_pass` (case.py:313-321): a pass recovers only when its test
+    // was issued after the last failure.
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_recovers_only_when_issued_after_the_last_failure() {
+        for (failed_at, issued, recovers) in [
+            (None, 300, true),
+            (Some(100), 101, true),
+            (Some(100), 99, false),
+            (Some(100), 100, false),
+        ] {
+            let mut h = health(|o| o.max_consecutive_failures = 1);
+            if let Some(failed_at) = failed_at {
+                h.on_report(&report(State::Fail, at(failed_at - 10), 1.0), at(failed_at));
+                assert_eq!(due(&mut h), Some(State::Fail));
+                tokio::time::advance(Duration::from_secs(120)).await;
+            }
+            h.on_report(&report(State::Pass, at(issued), 1.0), at(400));
+            let want = if recovers { State::Pass } else { State::Fail };
+            assert_eq!(h.state(), want, "failed at {failed_at:?}, issued {issued}");
+            assert_eq!(h.consecutive_failures() == 0, recovers);
+            let recovery = (recovers && failed_at.is_some()).then_some(State::Pass);
+            assert_eq!(due(&mut h), recovery);
+        }
+    }
+
+    // Issue 10, 1: Faust resets the count on its stall-check tick (case.py:362) and on any URL
+    // success (case.py:436) once state_transition_delay has passed; here only a passing test
+    // does, so failures further apart than the delay still add up, and time alone recovers
+    // nothing.
+    #[tokio::test(start_paused = true)]
+    async fn failures_further_apart_than_the_delay_add_up_and_time_recovers_nothing() {
+        let mut h = health(|_| {});
+        for i in 0..3 {
+            tokio::time::advance(Duration::from_secs(300)).await;
+            h.check();
+            assert_eq!(due(&mut h), None, "nothing due before failure {i}");
+            h.on_report(&report(State::Timeout, at(i * 300), 1.0), at(i * 300 + 1));
+        }
+        assert_eq!(h.consecutive_failures(), 3);
+        assert_eq!(due(&mut h), Some(State::Fail));
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(60)).await;
+            h.check();
+            assert_eq!(due(&mut h), None);
+        }
+        assert_eq!(h.state(), State::Timeout);
+        assert!(h.suite_failed());
+        assert_eq!(h.consecutive_failures(), 3);
+    }
+
+    // Issue 10, 9: Faust re-posts a failure every state_transition_delay (case.py:373): here one
+    // report per transition, and a reminder only when asked for.
+    #[tokio::test(start_paused = true)]
+    async fn one_suite_report_per_transition_and_reminders_on_request() {
+        // The FAIL comes with the third failure, at 40 s; reminders 5 min apart: 340 s, 640 s.
+        for (reminder, expected) in [(None, 1), (Some(Duration::from_secs(300)), 3)] {
+            let mut h = health(|_| {});
+            let mut published = Vec::new();
+            // A failure every 20 s for 11 min.
+            for i in 0..33 {
+                h.on_report(&report(State::Fail, at(i * 20), 1.0), at(i * 20 + 1));
+                published.extend(h.take_due(true, reminder).map(|r| r.state));
+                tokio::time::advance(Duration::from_secs(20)).await;
+                h.check();
+                published.extend(h.take_due(true, reminder).map(|r| r.state));
+            }
+            assert_eq!(
+                published,
+                vec![State::Fail; expected],
+                "reminder {reminder:?}"
+            );
+        }
+    }
+
+    // test_case.py `test_on_suite_fail` and `test__maybe_recover_from_failed_state`
+    // (case.py:367-395): after a suite failure, the case's next suite report waits
+    // state_transition_delay; a failure after a recovery is reported at once.
+    #[tokio::test(start_paused = true)]
+    async fn the_next_report_after_a_failure_waits_the_transition_delay() {
+        for (pass_after, report_after) in [(10, 60), (59, 60), (61, 61), (200, 200)] {
+            let mut h = health(|_| {});
+            for i in 0..3 {
+                h.on_report(&report(State::Fail, at(i), 1.0), at(i + 1));
+            }
+            assert_eq!(due(&mut h), Some(State::Fail));
+            let start = tokio::time::Instant::now();
+            tokio::time::advance(Duration::from_secs(pass_after)).await;
+            h.on_report(&report(State::Pass, at(10), 1.0), at(11));
+            let mut recovered = due(&mut h);
+            while recovered.is_none() {
+                tokio::time::advance(Duration::from_secs(1)).await;
+                h.check();
+                recovered = due(&mut h);
+            }
+            assert_eq!(recovered, Some(State::Pass));
+            assert_eq!(
+                start.elapsed().as_secs(),
+                report_after,
+                "pass after {pass_after}"
+            );
+            // Failing again right after the recovery: reported at once.
+            for i in 0..3 {
+                h.on_report(&report(State::Error, at(20 + i), 1.0), at(21 + i));
+            }
+            assert_eq!(due(&mut h), Some(State::Fail));
+        }
+    }
+
+    // case.py:337-365: no test for warn_stalled_after → STALL; here checked every tick, with a
+    // clock from the start (a case never tested stalls too), reported once, and recovered only
+    // by a test issued after the stall that passes.
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_is_reported_once_and_ends_on_a_newer_pass() {
+        let mut h = health(|o| o.warn_stalled_after = Duration::from_secs(30));
+        tokio::time::advance(Duration::from_secs(29)).await;
+        h.check();
+        assert_eq!(due(&mut h), None);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        h.check();
+        let stall = h.take_due(true, None).expect("a STALL");
+        assert_eq!(stall.state, State::Stall);
+        assert_eq!(
+            stall.error.as_deref(),
+            Some("stalled: no test received since start 30.00s ago")
+        );
+        assert_eq!(h.state(), State::Stall);
+        for _ in 0..20 {
+            tokio::time::advance(Duration::from_secs(30)).await;
+            h.check();
+            assert_eq!(due(&mut h), None, "STALL is not repeated");
+        }
+        // A failing test ends the silence but not the stall; it shows as its outcome.
+        let now = Utc::now();
+        h.on_report(&report(State::Fail, now, 1.0), now);
+        assert_eq!(h.state(), State::Fail);
+        assert!(h.suite_failed());
+        assert_eq!(due(&mut h), None);
+        // An old test (issued before the stall) passing is no evidence.
+        h.on_report(&report(State::Pass, at(0), 1.0), now);
+        assert!(h.suite_failed());
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        h.on_report(&report(State::Pass, later, 1.0), later);
+        assert_eq!(h.state(), State::Pass);
+        assert_eq!(due(&mut h), Some(State::Pass));
+    }
+
+    // A failing case does not also STALL (one alert for one incident); Faust would post STALL
+    // over FAIL (case.py:373).
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_case_does_not_also_stall() {
+        let mut h = health(|o| o.warn_stalled_after = Duration::from_secs(30));
+        for i in 0..3 {
+            h.on_report(&report(State::Fail, at(i), 1.0), at(i));
+        }
+        assert_eq!(due(&mut h), Some(State::Fail));
+        tokio::time::advance(Duration::from_secs(600)).await;
+        h.check();
+        assert_eq!(due(&mut h), None);
+        assert_eq!(h.state(), State::Fail);
+    }
+
+    // url_request (case.py:418-455): retries exhausted → suite FAIL; the service answering again
+    // recovers it (Faust: any success, once the delay has passed).
+    #[tokio::test(start_paused = true)]
+    async fn a_service_down_fails_and_its_answer_recovers() {
+        let mut h = health(|o| o.warn_stalled_after = Duration::from_secs(7200));
+        h.on_service_up();
+        assert_eq!(
+            due(&mut h),
+            None,
+            "a success with nothing down changes nothing"
+        );
+        h.on_service_down("service down: GET http://x/ failed 11 times".into());
+        let down = h.take_due(true, None).expect("a FAIL");
+        assert_eq!(down.state, State::Fail);
+        assert_eq!(h.state(), State::Fail);
+        assert!(down.error.unwrap().starts_with("service down"));
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        h.check();
+        assert_eq!(due(&mut h), None, "time alone recovers nothing");
+        h.on_service_up();
+        assert_eq!(due(&mut h), Some(State::Pass));
+        assert_eq!(h.state(), State::Pass);
+    }
+
+    // The group: a follower publishes nothing, adopts what the leader published, and once
+    // leader itself does not publish a transition again.
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_adopts_the_leaders_reports_and_does_not_repeat_them() {
+        let mut h = health(|_| {});
+        for i in 0..3 {
+            h.on_report(&report(State::Fail, at(i), 1.0), at(i));
+        }
+        assert!(h.suite_failed());
+        assert_eq!(
+            h.take_due(false, None),
+            None,
+            "a follower publishes nothing"
+        );
+        h.adopt(&suite_report(State::Fail), at(3));
+        assert_eq!(due(&mut h), None, "the FAIL is out already");
+        // The leader recovered (on a pass this worker has not seen yet): adopted.
+        h.adopt(&suite_report(State::Pass), at(10));
+        assert!(!h.suite_failed());
+        assert_eq!(due(&mut h), None);
+        // A FAIL the leader published whose cause this worker never saw.
+        let mut fresh = health(|o| o.warn_stalled_after = Duration::from_secs(7200));
+        fresh.adopt(&suite_report(State::Fail), at(0));
+        assert!(fresh.suite_failed());
+        assert_eq!(due(&mut fresh), None);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        fresh.check();
+        assert_eq!(due(&mut fresh), None, "nothing new: no report");
+        fresh.on_report(&report(State::Pass, at(5), 1.0), at(5));
+        assert_eq!(due(&mut fresh), Some(State::Pass));
+    }
+
+    // test_case.py `test__sample` (case.py:199-205): statistics.median of each history; the
+    // runtime history holds passing tests only (`on_test_pass`).
+    #[tokio::test(start_paused = true)]
+    async fn medians_as_python_and_runtimes_of_passing_tests_only() {
+        for (values, want) in [
+            (vec![], None),
+            (vec![3.0], Some(3.0)),
+            (vec![3.0, 1.0, 2.0], Some(2.0)),
+            (vec![4.0, 1.0, 3.0, 2.0], Some(2.5)),
+            ((200..300).map(f64::from).collect(), Some(249.5)),
+        ] {
+            assert_eq!(median(&VecDeque::from(values.clone())), want, "{values:?}");
+        }
+        let mut h = health(|o| o.max_history = 4);
+        for (i, (state, runtime)) in [
+            (State::Pass, 1.0),
+            (State::Timeout, 30.0),
+            (State::Pass, 2.0),
+            (State::Error, 50.0),
+            (State::Pass, 3.0),
+            (State::Pass, 4.0),
+            (State::Pass, 10.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let i = i as i64;
+            h.on_report(&report(state, at(i * 10), runtime), at(i * 10));
+        }
+        let status = h.status();
+        // The last 4 passes: 2, 3, 4, 10.
+        assert_eq!(status.runtime_median, Some(3.5));
+        assert_eq!(status.runtime_p99, Some(10.0));
+        // Reports every 10 s.
+        assert_eq!(status.frequency_median, Some(10.0));
+    }
+
+    #[test]
+    fn reported_tests_are_bounded_by_count_and_expiry() {
+        let soon = Utc::now() + chrono::Duration::hours(1);
+        let mut reported = ReportedTests::new(3);
+        assert!(reported.insert("c", "a", soon));
+        assert!(
+            !reported.insert("c", "a", soon),
+            "a second report of a test"
+        );
+        assert!(reported.contains("c", "a"));
+        assert!(!reported.contains("other case", "a"), "ids are per case");
+        assert!(reported.insert("other case", "a", soon));
+        for id in ["b", "c", "d"] {
+            assert!(reported.insert("c", id, soon));
+        }
+        assert_eq!(reported.len(), 3);
+        assert!(
+            !reported.contains("c", "a"),
+            "the oldest is forgotten first"
+        );
+        let expired = Utc::now() - chrono::Duration::seconds(1);
+        let mut reported = ReportedTests::new(10);
+        assert!(reported.insert("c", "old", expired));
+        assert!(reported.insert("c", "new", soon));
+        assert!(
+            !reported.contains("c", "old"),
+            "expired tests are forgotten"
+        );
+        reported.remove("c", "new");
+        assert!(!reported.contains("c", "new"));
+        assert_eq!(reported.len(), 0);
+    }
 }

@@ -53,7 +53,6 @@ use std::sync::OnceLock;
 
 use futures::FutureExt;
 
-use crate::case::CaseConfig;
 use crate::model::{State, TestExecution, TestReport};
 
 /// Hooks of a case, named by `#[livecheck::case(hooks = Type)]`; the type must also implement
@@ -186,7 +185,7 @@ pub fn instance<H: CaseHooks + Default>(cell: &'static OnceLock<H>) -> &'static 
 /// Calls a hook; a panic in it is logged, never passed on.
 pub(crate) async fn fire(hooks: &dyn ErasedHooks, case: &str, event: HookEvent<'_>) {
     if let Err(panic) = AssertUnwindSafe(hooks.fire(event)).catch_unwind().await {
-        let message = crate::runner::panic_message(&*panic);
+        let message = crate::error::panic_message(&*panic);
         tracing::error!(
             case,
             hook = event.hook(),
@@ -197,8 +196,11 @@ pub(crate) async fn fire(hooks: &dyn ErasedHooks, case: &str, event: HookEvent<'
 
 /// After a report of `case` was published: `on_suite_fail` for a suite FAIL or STALL, then
 /// `post_report`. The worker calls this for every report it publishes, test or suite.
-pub async fn report_published(case: Option<&CaseConfig>, report: &TestReport) {
-    let Some(hooks) = case.and_then(|case| case.descriptor.hooks) else {
+pub async fn report_published(
+    hooks: Option<fn() -> &'static dyn ErasedHooks>,
+    report: &TestReport,
+) {
+    let Some(hooks) = hooks else {
         return;
     };
     let hooks = hooks();

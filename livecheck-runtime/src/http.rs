@@ -292,7 +292,9 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// The URL helpers of the running case (or default options outside one).
 pub fn current() -> UrlClient {
     current_execution()
-        .and_then(|execution| execution.http.as_deref().cloned())
+        .and_then(|execution| execution.http.clone())
+        .and_then(|any| any.downcast::<UrlClient>().ok())
+        .map(|client| UrlClient::clone(&client))
         .unwrap_or_else(|| UrlClient::new(CaseOptions::DEFAULT))
 }
 

@@ -76,6 +76,7 @@ pub mod codec;
 pub mod context;
 pub mod duration;
 pub mod error;
+mod execution;
 pub mod fake;
 pub mod faust;
 #[cfg(feature = "worker")]
@@ -89,6 +90,9 @@ pub mod http;
 #[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub mod once;
 pub mod runner;
 pub mod signal;
 #[cfg(feature = "ops")]

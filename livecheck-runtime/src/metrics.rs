@@ -100,6 +100,8 @@ struct Inner {
     fake_request_errors: IntCounter,
     consumer_errors: IntCounter,
     messages_dropped: IntCounterVec,
+    peer_reports: IntCounter,
+    already_reported: IntCounterVec,
     alerts: IntCounterVec,
     alert_sources: Mutex<Vec<Arc<AlertStats>>>,
     // One refresh at a time: counters mirrored from atomics are advanced by their difference.
@@ -239,7 +241,8 @@ impl Metrics {
             leader: gauge(
                 &r,
                 "livecheck_worker_leader",
-                "1 while this worker is the leader (runs the fake-request timers).",
+                "1 while this worker is the leader (runs the fake-request timers, publishes suite \
+                 reports).",
             ),
             stored_signals: gauge(
                 &r,
@@ -278,8 +281,8 @@ impl Metrics {
             skipped: counter_vec(
                 &r,
                 "livecheck_skipped_messages_total",
-                "Bad messages logged and skipped, by topic (tests, bus) and reason (undecodable, \
-                 unknown_case).",
+                "Bad messages logged and skipped, by topic (tests, bus, reports) and reason \
+                 (undecodable, unknown_case).",
                 &["topic", "reason"],
             ),
             report_publish_errors: counter(
@@ -304,6 +307,19 @@ impl Metrics {
                  and signals that found the producer's queue full, dropped without waiting) and \
                  delivery (queued, but not acknowledged within message.timeout.ms).",
                 &["stage"],
+            ),
+            peer_reports: counter(
+                &r,
+                "livecheck_peer_reports_total",
+                "Test reports of other workers of the group counted in this worker's case health.",
+            ),
+            already_reported: counter_vec(
+                &r,
+                "livecheck_already_reported_total",
+                "Tests whose report the group had published, by when it was seen: delivered (not \
+                 run), finished (this worker's report dropped), read_back (a second report, not \
+                 counted).",
+                &["when"],
             ),
             alerts: counter_vec(
                 &r,
@@ -404,9 +420,18 @@ impl Metrics {
             &m.messages_dropped.with_label_values(&["delivery"]),
             transport.undelivered,
         );
+        mirror(&m.peer_reports, load(&stats.peer_reports));
+        for (when, value) in [
+            ("delivered", load(&stats.already_reported)),
+            ("finished", load(&stats.duplicate_reports_dropped)),
+            ("read_back", load(&stats.peer_duplicates)),
+        ] {
+            mirror(&m.already_reported.with_label_values(&[when]), value);
+        }
         for (topic, reason, value) in [
             ("tests", "undecodable", transport.undecodable_tests),
             ("bus", "undecodable", transport.undecodable_signals),
+            ("reports", "undecodable", transport.undecodable_reports),
             ("tests", "unknown_case", load(&stats.unknown_case_tests)),
             ("bus", "unknown_case", load(&stats.unknown_case_signals)),
         ] {

@@ -21,7 +21,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, Location};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
@@ -34,104 +34,13 @@ use tokio::time::Instant;
 use crate::case::CaseConfig;
 use crate::context::{current_execution, in_scope, Scope};
 use crate::duration::humanize;
-use crate::error::{AssertionFailed, CaseError};
+use crate::error::{panic_message, AssertionFailed, CaseError};
+use crate::execution::{lock, Execution};
 use crate::hooks::{fire, HookEvent};
 #[cfg(feature = "http")]
 use crate::http::UrlClient;
 use crate::model::{State, TestExecution, TestReport};
 use crate::store::SignalStore;
-
-/// The wait a test is in: the signal and where the case waits for it.
-type Waiting = (&'static str, &'static Location<'static>);
-
-/// A running test: what `Signal::wait` and `livecheck::log!` reach through the task-local.
-pub(crate) struct Execution {
-    pub(crate) test: Arc<TestExecution>,
-    pub(crate) store: Arc<SignalStore>,
-    /// The case's helpers, shared by its tests (a copy was ~0.2 KB a test).
-    #[cfg(feature = "http")]
-    pub(crate) http: Option<Arc<UrlClient>>,
-    realtime_logs: bool,
-    /// The buffered lines, joined as `flush_logs` writes them: one buffer a test rather than a
-    /// `String` a line plus a `Vec` (docs/benchmarks.md).
-    logs: Mutex<String>,
-    signal_latency: Mutex<BTreeMap<String, f64>>,
-    panic: Mutex<Option<String>>,
-    /// The wait in progress, to say what a test stopped by `max_runtime` was doing.
-    waiting: Mutex<Option<Waiting>>,
-    /// When `max_runtime` stops the test.
-    stop_at: Instant,
-}
-
-impl Execution {
-    pub(crate) fn time_to_expiry(&self) -> Duration {
-        (self.test.expires - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-    }
-
-    /// Logs a line of this test: now (realtime_logs) or in the block written at its end.
-    pub(crate) fn log(&self, line: fmt::Arguments<'_>) {
-        if self.realtime_logs {
-            tracing::info!(case = %self.test.case_name, test = %self.test.id, "{line}");
-        } else {
-            let mut logs = lock(&self.logs);
-            if !logs.is_empty() {
-                logs.push_str("\n    ");
-            }
-            let _ = fmt::Write::write_fmt(&mut *logs, line);
-        }
-    }
-
-    pub(crate) fn record_signal(&self, signal: &str, latency: Duration) {
-        self.log(format_args!(
-            "signal {signal} received after {}",
-            crate::duration::humanize(latency)
-        ));
-        lock(&self.signal_latency).insert(signal.to_owned(), latency.as_secs_f64());
-    }
-
-    /// Whether the test's `max_runtime` is up.
-    pub(crate) fn is_past_max_runtime(&self) -> bool {
-        Instant::now() >= self.stop_at
-    }
-
-    /// Notes the wait the test is in (or that it is in none).
-    pub(crate) fn set_waiting(&self, waiting: Option<Waiting>) {
-        *lock(&self.waiting) = waiting;
-    }
-
-    /// A wait that would outlast the test's `max_runtime` is cut short by it: say so, once a
-    /// case, so the option gets raised rather than the TIMEOUT puzzled over.
-    pub(crate) fn check_wait_deadline(
-        &self,
-        signal: &str,
-        deadline: Instant,
-        location: &'static Location<'static>,
-    ) {
-        if deadline <= self.stop_at {
-            return;
-        }
-        static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-        let case = &self.test.case_name;
-        let mut warned = lock(&WARNED);
-        if warned.iter().any(|c| c == case) {
-            return;
-        }
-        warned.push(case.clone());
-        tracing::warn!(
-            case = %case,
-            "the wait for signal {signal} at {}:{} lasts longer than the test may run \
-             (max_runtime): the test will be stopped first; raise the case's max_runtime",
-            location.file(),
-            location.line()
-        );
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Writes a line to the current test's log (buffered unless the case has `realtime_logs`);
 /// outside a test, an ordinary `tracing` info event.
@@ -224,7 +133,7 @@ pub(crate) fn execute(
         test: test.clone(),
         store,
         #[cfg(feature = "http")]
-        http,
+        http: http.map(|http| http as Arc<dyn Any + Send + Sync>),
         realtime_logs: case.options.realtime_logs,
         logs: Mutex::new(String::new()),
         signal_latency: Mutex::new(BTreeMap::new()),
@@ -415,18 +324,6 @@ fn flush_logs(execution: &Execution, state: State, span: &tracing::Span, log_pas
     }
 }
 
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(failed) = payload.downcast_ref::<AssertionFailed>() {
-        failed.to_string()
-    } else {
-        "non-string panic payload".to_owned()
-    }
-}
-
 /// Inside a test, a panic's location (and backtrace, if enabled) goes into its report instead of
 /// stderr. Elsewhere the previous hook runs as before, except for a livecheck assertion's
 /// panic, whose message that hook could not print (its payload is not a string): it is written
@@ -471,7 +368,7 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "test-util"))]
 mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};

@@ -18,8 +18,8 @@ use crate::client::Client;
 use crate::context::{current_execution, current_test};
 use crate::duration::{DurationError, IntoDuration};
 use crate::error::{SendError, WaitError};
+use crate::execution::Execution;
 use crate::model::SignalEvent;
-use crate::runner::Execution;
 use crate::store::Lookup;
 use crate::transport::Queued;
 

@@ -1,5 +1,12 @@
 //! The worker: consumes test executions and signals, runs tests with bounded concurrency,
 //! publishes reports, keeps each case's health, and runs the fake-request timers.
+//!
+//! The group judges as one: every worker reads the group's reports back from the transport
+//! ([`Subscription::reports`]) and feeds each test's report, once, into its case health, so
+//! every worker shows the group's view; the leader alone publishes suite reports (one ordered
+//! queue per worker, so a case's reports leave in the order of its transitions), and every
+//! worker adopts the suite reports it reads, so a new leader does not publish a transition
+//! again. A test whose report the group has published is not run again.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,21 +15,24 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use chrono::Utc;
+use futures::stream::BoxStream;
 use futures::StreamExt;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::case::{registered_cases, CaseConfig};
 use crate::client::Client;
 use crate::error::StartError;
 use crate::fake::FakeRequest;
-use crate::health::{CaseHealth, CaseStatus};
+use crate::health::{CaseHealth, CaseStatus, ReportedTests};
 use crate::http::{ServiceHealth, UrlClient};
 use crate::model::{SignalEvent, TestExecution, TestReport};
 use crate::runner;
 use crate::store::SignalStore;
 use crate::transport::{
-    Ack, Lease, Ownership, Subscription, Transport, TransportCounters, TransportError,
+    Ack, Lease, Ownership, PublishedReport, ReportEvent, Subscription, Transport,
+    TransportCounters, TransportError,
 };
 
 /// Settings of a worker, with Faust LiveCheck's defaults.
@@ -37,12 +47,27 @@ pub struct WorkerSettings {
     pub send_reports: bool,
     /// On shutdown, how long running tests may take to finish (30 s).
     pub shutdown_grace: Duration,
-    /// How often case health (stall, quiet recovery) is checked (1 s).
+    /// How often case health (stall, due suite reports) is checked (1 s).
     pub health_interval: Duration,
+    /// Repeat a suite FAIL or STALL that lasts this long since its last report (off: one
+    /// report per transition; Faust re-posts a failure every `state_transition_delay`).
+    pub suite_reminder: Option<Duration>,
+    /// Tests whose report the group published, remembered so that a test delivered again is
+    /// not run again and a second report of a test is not counted twice (100,000; each is
+    /// forgotten once its test has expired).
+    pub reported_tests: usize,
+    /// On start, how long to wait for the group's recent reports (the transport's look-back)
+    /// before taking tests (30 s); after it, tests are taken anyway, with a warning.
+    pub report_replay_wait: Duration,
     /// Largest report published, in bytes of JSON (500,000: under Kafka's default
     /// `message.max.bytes` of about 1 MB). Larger ones are truncated and say so; a broker that
     /// refuses even that gets smaller ones.
     pub max_report_bytes: usize,
+    /// Tests older than this when they arrive are SKIP, not run (none: run every test that has
+    /// not expired, as Faust does). A backlog — a new consumer group on old topics, a worker
+    /// back from a long outage — says nothing about the system now; run, its tests would fail
+    /// for hours of stale reasons. The `livecheck` command sets 10 min (`--max-test-age`).
+    pub max_test_age: Option<Duration>,
 }
 
 impl Default for WorkerSettings {
@@ -53,7 +78,11 @@ impl Default for WorkerSettings {
             send_reports: true,
             shutdown_grace: Duration::from_secs(30),
             health_interval: Duration::from_secs(1),
+            suite_reminder: None,
+            reported_tests: 100_000,
+            report_replay_wait: Duration::from_secs(30),
             max_report_bytes: 500_000,
+            max_test_age: None,
         }
     }
 }
@@ -88,6 +117,15 @@ pub struct WorkerStats {
     /// Tests stopped unreported because their partition moved to another worker, which runs
     /// them.
     pub tests_moved: AtomicU64,
+    /// Tests delivered whose report the group had published already: acknowledged, not run.
+    pub already_reported: AtomicU64,
+    /// Reports of this worker dropped because another worker reported the same test first
+    /// (both ran it, e.g. across a rebalance).
+    pub duplicate_reports_dropped: AtomicU64,
+    /// Test reports of other workers of the group fed into this worker's case health.
+    pub peer_reports: AtomicU64,
+    /// Reports of a test already counted, read back from the group (not counted twice).
+    pub peer_duplicates: AtomicU64,
 }
 
 struct Shared {
@@ -104,6 +142,51 @@ struct Shared {
     /// Each case's HTTP helpers, built once: a reqwest client per test cost ~3.4 KB and a
     /// client build (connection pool, resolver) on every test (docs/benchmarks.md).
     http: HashMap<&'static str, Arc<UrlClient>>,
+    /// Tests whose report the group has published.
+    reported: Mutex<ReportedTests>,
+    /// Suite reports to publish, in order: one queue, drained by one task.
+    suites: mpsc::UnboundedSender<SuiteMessage>,
+    suites_rx: Mutex<Option<mpsc::UnboundedReceiver<SuiteMessage>>>,
+    /// Whether the group's recent reports have been read (the transport's look-back).
+    replayed: watch::Sender<bool>,
+}
+
+enum SuiteMessage {
+    Report(Box<TestReport>),
+    Flush(oneshot::Sender<()>),
+}
+
+impl Shared {
+    fn is_leader(&self) -> bool {
+        lock(&self.leader)
+            .as_ref()
+            .is_some_and(|leader| *leader.borrow())
+    }
+
+    /// Applies `change` to `case`'s health and queues the suite report it makes due (leader
+    /// only). Under the case's lock: a case's suite reports are queued in the order of its
+    /// transitions, and one task publishes the queue in order.
+    fn judge(&self, case: &str, change: impl FnOnce(&mut CaseHealth)) {
+        let Some(health) = self.health.get(case) else {
+            return;
+        };
+        let leader = self.is_leader();
+        let mut health = lock(health);
+        change(&mut health);
+        if let Some(report) = health.take_due(leader, self.settings.suite_reminder) {
+            let _ = self.suites.send(SuiteMessage::Report(Box::new(report)));
+        }
+    }
+
+    /// Waits until every suite report queued so far is published, at most `within`.
+    async fn flush_suites(&self, within: Duration) {
+        let (done, flushed) = oneshot::channel();
+        if self.suites.send(SuiteMessage::Flush(done)).is_ok()
+            && tokio::time::timeout(within, flushed).await.is_err()
+        {
+            tracing::warn!("suite reports still queued at shutdown");
+        }
+    }
 }
 
 /// A read-only view of a running worker, for status pages and tests.
@@ -160,11 +243,16 @@ impl WorkerHandle {
         self.0.transport.is_assigned()
     }
 
-    /// Whether this worker is the leader now (runs the fake-request timers).
+    /// Whether this worker is the leader now (runs the fake-request timers, publishes suite
+    /// reports).
     pub fn is_leader(&self) -> bool {
-        lock(&self.0.leader)
-            .as_ref()
-            .is_some_and(|leader| *leader.borrow())
+        self.0.is_leader()
+    }
+
+    /// Tests whose report the group published that this worker remembers (bounded by
+    /// [`WorkerSettings::reported_tests`]).
+    pub fn reported_tests(&self) -> usize {
+        lock(&self.0.reported).len()
     }
 
     /// The consumer group as the transport sees it (Kafka): owners and lag of each partition of
@@ -240,6 +328,7 @@ impl WorkerBuilder {
             .iter()
             .map(|c| (c.name(), Mutex::new(CaseHealth::new(c.name(), c.options))))
             .collect();
+        let (suites, suites_rx) = mpsc::unbounded_channel();
         let shared = Arc::new_cyclic(|weak| Shared {
             http: cases
                 .iter()
@@ -262,6 +351,10 @@ impl WorkerBuilder {
             client: Client::from_arc(self.transport.clone()),
             transport: self.transport,
             observers: self.observers,
+            reported: Mutex::new(ReportedTests::new(self.settings.reported_tests)),
+            suites,
+            suites_rx: Mutex::new(Some(suites_rx)),
+            replayed: watch::channel(false).0,
             settings: self.settings,
         });
         Ok(Worker { shared })
@@ -324,6 +417,7 @@ impl Worker {
             mut tests,
             signals,
             leader,
+            reports,
         } = shared.transport.subscribe().await?;
         *lock(&shared.leader) = Some(leader.clone());
         shared.ready.store(true, Ordering::Relaxed);
@@ -335,10 +429,16 @@ impl Worker {
 
         let mut background = JoinSet::new();
         background.spawn(signal_loop(shared.clone(), signals));
+        background.spawn(report_loop(shared.clone(), reports));
+        if let Some(queue) = lock(&shared.suites_rx).take() {
+            background.spawn(suite_loop(shared.clone(), queue));
+        }
         background.spawn(maintenance_loop(shared.clone()));
+        // Stopped first at shutdown: no new test is started while the running ones finish.
+        let mut fake_requests = JoinSet::new();
         for case in shared.cases.values() {
             if let (Some(every), Some(_)) = (case.options.frequency, case.descriptor.fake_request) {
-                background.spawn(fake_request_loop(
+                fake_requests.spawn(fake_request_loop(
                     shared.clone(),
                     *case,
                     every,
@@ -346,6 +446,8 @@ impl Worker {
                 ));
             }
         }
+
+        wait_for_replay(&shared).await;
 
         let permits = Arc::new(Semaphore::new(shared.settings.test_concurrency.max(1)));
         let mut running = JoinSet::new();
@@ -370,6 +472,16 @@ impl Worker {
             while running.try_join_next().is_some() {}
             let (test, ack) = delivery.into_parts();
             shared.stats.tests_received.fetch_add(1, Ordering::Relaxed);
+            if lock(&shared.reported).contains(&test.case_name, &test.id) {
+                shared
+                    .stats
+                    .already_reported
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(case = %test.case_name, test = %test.id,
+                    "test already reported by the group: not run again");
+                ack.ack();
+                continue;
+            }
             let Some(case) = shared.cases.get(test.case_name.as_str()).copied() else {
                 shared
                     .stats
@@ -383,8 +495,15 @@ impl Worker {
             running.spawn(handle_test(shared.clone(), case, test, ack, permit));
         }
 
-        tracing::info!(running = running.len(), "worker stopping");
+        fake_requests.abort_all();
+        while running.try_join_next().is_some() {}
         let grace = shared.settings.shutdown_grace;
+        tracing::info!(
+            running = running.len(),
+            "stopping: fake requests stopped, no new test taken; waiting up to {} for the \
+             running tests",
+            crate::duration::humanize(grace)
+        );
         let drained = tokio::time::timeout(grace, async {
             while running.join_next().await.is_some() {}
         })
@@ -392,13 +511,18 @@ impl Worker {
         if drained.is_err() {
             tracing::warn!(
                 left = running.len(),
-                "tests still running after the grace period"
+                "tests still running after {}: stopped unreported (not acknowledged, so the \
+                 next worker of the group runs them again)",
+                crate::duration::humanize(grace)
             );
             running.abort_all();
         }
+        shared.flush_suites(Duration::from_secs(10)).await;
         background.abort_all();
         shared.ready.store(false, Ordering::Relaxed);
+        tracing::info!("closing the transport: last offset commit, reports flushed");
         shared.transport.close().await?;
+        tracing::info!("worker stopped");
         Ok(())
     }
 }
@@ -423,7 +547,8 @@ fn handle_test(
     let mut lease = ack.lease();
     let moved = lease.now() == Ownership::Lost;
     // Decided once: a test skipped before it starts is not announced as started.
-    let skip = runner::skip_reason(&case, &test);
+    let skip =
+        runner::skip_reason(&case, &test).or_else(|| too_old(&test, shared.settings.max_test_age));
     if !moved {
         shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         if let Some(health) = shared.health.get(case.name()) {
@@ -441,7 +566,7 @@ fn handle_test(
     // `Client::scope` without its borrow of the client.
     let run = (!moved).then(|| {
         crate::context::CLIENT.scope(
-            shared.client.clone(),
+            shared.client.transport().clone(),
             runner::execute(&case, test, skip, shared.store.clone(), http),
         )
     });
@@ -469,6 +594,16 @@ fn handle_test(
     }
 }
 
+/// Why a test is skipped for its age, if it is older than `max_age` (see
+/// [`WorkerSettings::max_test_age`]).
+fn too_old(test: &TestExecution, max_age: Option<Duration>) -> Option<&'static str> {
+    let max_age = chrono::Duration::from_std(max_age?).ok()?;
+    (chrono::Utc::now() - test.timestamp > max_age).then_some(
+        "test older than the worker's max_test_age when it arrived: a backlog (e.g. a new \
+         consumer group on old topics), skipped without running",
+    )
+}
+
 /// A test whose partition another worker owns now: stopped, not reported (the new owner runs
 /// it and reports it once), not acknowledged (its offset is no longer this worker's).
 fn moved_away(shared: &Shared, case: &'static str, id: &str) {
@@ -482,8 +617,10 @@ fn moved_away(shared: &Shared, case: &'static str, id: &str) {
     );
 }
 
-/// After a test: the case's health, the report (and any suite report) published, the test
-/// acknowledged — unless its partition moved to another worker meanwhile.
+/// After a test: the case's health, the report published (the suite report it makes due is
+/// queued), the test acknowledged — unless its partition moved to another worker meanwhile. If
+/// another worker's report of the test arrived while it ran, the group has its outcome: this one
+/// is dropped.
 async fn finish(
     shared: &Shared,
     case: &'static str,
@@ -498,18 +635,25 @@ async fn finish(
         moved_away(shared, case, id);
         return;
     }
-    let suite = shared
-        .health
-        .get(case)
-        .and_then(|health| lock(health).on_report(&report));
+    if let Some(test) = &report.test {
+        if !lock(&shared.reported).insert(case, &test.id, test.expires) {
+            shared
+                .stats
+                .duplicate_reports_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(case, test = %test.id,
+                "another worker reported this test first: this report is dropped");
+            shared.store.release(case, &test.id);
+            ack.ack();
+            return;
+        }
+    }
+    shared.judge(case, |health| health.on_report(&report, Utc::now()));
     let mut published = publish(shared, &report, true).await;
     // Its report is out (or on its way): the test's signals are let go; a re-run finds them
     // on the bus.
     if let Some(test) = &report.test {
         shared.store.release(case, &test.id);
-    }
-    if let Some(suite) = suite {
-        publish(shared, &suite, true).await;
     }
     // A test's report must get out: retry (the producer already retried for its
     // message.timeout.ms) while the partition is this worker's, until shutdown aborts it.
@@ -519,6 +663,8 @@ async fn finish(
             () = tokio::time::sleep(backoff) => {}
             () = lease.lost() => {
                 let id = report.test.as_ref().map_or("", |t| t.id.as_str());
+                // Not out: if the partition comes back, the test must run, not be skipped.
+                lock(&shared.reported).remove(case, id);
                 moved_away(shared, case, id);
                 return;
             }
@@ -568,7 +714,8 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
                 }
                 // The case's `on_suite_fail` and `post_report` hooks, once it is out.
                 let case = shared.cases.get(current.case_name.as_str());
-                crate::hooks::report_published(case, current).await;
+                crate::hooks::report_published(case.and_then(|c| c.descriptor.hooks), current)
+                    .await;
                 return true;
             }
             Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT => {
@@ -629,6 +776,78 @@ async fn signal_loop(
     }
 }
 
+/// Feeds the group's reports into case health: each test's report once (a test reported twice
+/// counts once), a suite report of the leader adopted; this worker's own reports were applied
+/// when it published them.
+async fn report_loop(shared: Arc<Shared>, mut reports: BoxStream<'static, ReportEvent>) {
+    while let Some(event) = reports.next().await {
+        match event {
+            ReportEvent::Report(report) => on_group_report(&shared, *report),
+            ReportEvent::CaughtUp => {
+                shared.replayed.send_replace(true);
+            }
+        }
+    }
+    // No more reports will come: nothing to wait for.
+    shared.replayed.send_replace(true);
+}
+
+fn on_group_report(shared: &Shared, published: PublishedReport) {
+    if published.own {
+        return;
+    }
+    let report = published.report;
+    let Some(case) = shared
+        .cases
+        .get_key_value(report.case_name.as_str())
+        .map(|(name, _)| *name)
+    else {
+        return;
+    };
+    let at = published.published_at.unwrap_or_else(Utc::now);
+    match &report.test {
+        None => shared.judge(case, |health| health.adopt(&report, at)),
+        Some(test) => {
+            if !lock(&shared.reported).insert(case, &test.id, test.expires) {
+                shared.stats.peer_duplicates.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            shared.stats.peer_reports.fetch_add(1, Ordering::Relaxed);
+            shared.judge(case, |health| health.on_report(&report, at));
+        }
+    }
+}
+
+/// Waits (at most `report_replay_wait`) until the group's recent reports are read, so the
+/// tests they report are known before tests are taken.
+async fn wait_for_replay(shared: &Shared) {
+    let mut replayed = shared.replayed.subscribe();
+    let wait = shared.settings.report_replay_wait;
+    if tokio::time::timeout(wait, replayed.wait_for(|done| *done))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            waited = ?wait,
+            "the group's recent reports are not read yet: taking tests anyway"
+        );
+    }
+}
+
+/// Publishes the queued suite reports, one at a time, in order.
+async fn suite_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<SuiteMessage>) {
+    while let Some(message) = queue.recv().await {
+        match message {
+            SuiteMessage::Report(report) => {
+                publish(&shared, &report, true).await;
+            }
+            SuiteMessage::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
 /// Expires old signals and checks every case's health, every `health_interval`.
 async fn maintenance_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.settings.health_interval);
@@ -650,10 +869,7 @@ async fn maintenance_loop(shared: Arc<Shared>) {
         let mut names: Vec<_> = shared.health.keys().copied().collect();
         names.sort_unstable();
         for name in names {
-            let suite = lock(&shared.health[name]).check();
-            if let Some(report) = suite {
-                publish(&shared, &report, true).await;
-            }
+            shared.judge(name, CaseHealth::check);
         }
     }
 }
@@ -728,17 +944,20 @@ impl CaseLink {
         })
     }
 
-    async fn apply(&self, change: impl FnOnce(&mut CaseHealth) -> Option<TestReport>) {
+    /// Only the leader's view of the service counts: it runs the fake requests, and a
+    /// follower's "service down" could not reach the group (its test's own report does).
+    async fn apply(&self, change: impl FnOnce(&mut CaseHealth)) {
         let Some(shared) = self.shared.upgrade() else {
             return; // the worker is gone
         };
-        let suite = shared
-            .health
-            .get(self.case)
-            .and_then(|h| change(&mut lock(h)));
-        if let Some(report) = suite {
-            publish(&shared, &report, true).await;
+        if !shared.is_leader() {
+            tracing::debug!(
+                case = self.case,
+                "service health seen by a follower: left to the leader"
+            );
+            return;
         }
+        shared.judge(self.case, change);
     }
 }
 

@@ -94,7 +94,7 @@ static TARGET: OnceLock<String> = OnceLock::new();
 #[livecheck::case(probability = 1.0, frequency = "100ms", fake_request = ping,
                   url_error_retries = 3, url_error_delay_min = "10ms",
                   url_error_delay_backoff = 2.0, url_error_delay_max = "40ms",
-                  state_transition_delay = "1h", warn_stalled_after = "1h")]
+                  state_transition_delay = "1s", warn_stalled_after = "1h")]
 async fn pinger() {}
 
 async fn ping(request: livecheck::FakeRequest) -> livecheck::Result {
@@ -130,8 +130,8 @@ async fn a_service_down_is_one_suite_failure_and_its_return_a_recovery() {
     let error = failed.error.unwrap();
     assert!(error.starts_with("service down: GET "), "{error}");
     assert!(error.contains("failed 4 times; last: 503"), "{error}");
-    // The service stays down for several more fake requests: no second suite report
-    // within the state transition delay.
+    // The service stays down for several more fake requests: no second suite report (one per
+    // transition; the recovery comes state_transition_delay after the FAIL at the earliest).
     let before = hits.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(

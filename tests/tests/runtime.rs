@@ -1,5 +1,5 @@
-//! The runtime on the in-memory transport: outcomes, case health, signals, triggering.
-//! Every time-dependent test runs on tokio's paused clock.
+//! The runtime on the in-memory transport: outcomes, signals, triggering (case health and the
+//! group's judgement: tests/health.rs). Every time-dependent test runs on tokio's paused clock.
 
 use std::time::Duration;
 
@@ -449,118 +449,6 @@ async fn skipped_tests_are_reported_and_only_tests_that_run_are_started() {
         );
         kit.shutdown().await;
     }
-}
-
-#[tokio::test(start_paused = true)]
-async fn consecutive_failures_raise_one_suite_report_per_transition_delay() {
-    let mut kit = TestKit::builder()
-        .case_with(obedient, |o| {
-            o.max_consecutive_failures = 3;
-            o.state_transition_delay = Duration::from_secs(60);
-        })
-        .start();
-    let case = "runtime::obedient";
-    for i in 0..6 {
-        kit.run(obedient.trigger(format!("f{i}"), Behaviour::Ensure))
-            .await
-            .unwrap();
-        kit.report_for(&format!("f{i}")).await;
-    }
-    let suites: Vec<_> = kit.drain().into_iter().filter(|r| r.is_suite()).collect();
-    assert_eq!(
-        suites.len(),
-        1,
-        "one suite report for 6 failures in a row: {suites:?}"
-    );
-    assert_eq!(suites[0].state, State::Fail);
-    assert!(suites[0]
-        .error
-        .as_deref()
-        .unwrap()
-        .contains("3 consecutive failures"));
-    assert_eq!(kit.status(case).unwrap().consecutive_failures, 6);
-
-    // Still failing every 20 s: no new suite report within the delay, one after it.
-    let mut reports_after = Vec::new();
-    for i in 6..10 {
-        sleep(Duration::from_secs(20)).await;
-        kit.run(obedient.trigger(format!("f{i}"), Behaviour::Ensure))
-            .await
-            .unwrap();
-        kit.report_for(&format!("f{i}")).await;
-        let suites = kit.drain().into_iter().filter(|r| r.is_suite()).count();
-        reports_after.push(suites);
-    }
-    // f6 at 20 s, f7 at 40 s: within 60 s of the first suite report; f8 at 60 s: due again.
-    assert_eq!(
-        reports_after,
-        [0, 0, 1, 0],
-        "suite reports after each later failure"
-    );
-
-    // A pass of a newer test recovers the case, with a suite PASS report.
-    kit.run(obedient.trigger("ok", Behaviour::Pass))
-        .await
-        .unwrap();
-    assert_eq!(kit.report_for("ok").await.state, State::Pass);
-    let recovered = kit.suite_report(case).await;
-    assert_eq!(recovered.state, State::Pass);
-    assert_eq!(kit.status(case).unwrap().consecutive_failures, 0);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_quiet_transition_delay_recovers_a_failed_case() {
-    let case = "runtime::obedient";
-    let mut kit = TestKit::builder()
-        .case_with(obedient, |o| {
-            o.max_consecutive_failures = 2;
-            o.state_transition_delay = Duration::from_secs(60);
-        })
-        .start();
-    for i in 0..2 {
-        kit.run(obedient.trigger(format!("f{i}"), Behaviour::Error))
-            .await
-            .unwrap();
-        kit.report_for(&format!("f{i}")).await;
-    }
-    let failed_at = Instant::now();
-    assert_eq!(kit.suite_report(case).await.state, State::Fail);
-    let recovered = kit.suite_report(case).await;
-    assert_eq!(recovered.state, State::Pass);
-    let quiet = failed_at.elapsed();
-    assert!(
-        quiet >= Duration::from_secs(60) && quiet <= Duration::from_secs(62),
-        "{quiet:?}"
-    );
-    assert_eq!(kit.status(case).unwrap().consecutive_failures, 0);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_case_with_no_tests_stalls_and_recovers() {
-    let case = "runtime::obedient";
-    let mut kit = TestKit::builder()
-        .case_with(obedient, |o| {
-            o.warn_stalled_after = Duration::from_secs(60);
-            o.state_transition_delay = Duration::from_secs(30);
-        })
-        .start();
-    let start = Instant::now();
-    let stall = kit.suite_report(case).await;
-    assert_eq!(stall.state, State::Stall);
-    let waited = start.elapsed();
-    assert!(
-        waited >= Duration::from_secs(60) && waited <= Duration::from_secs(62),
-        "{waited:?}"
-    );
-    assert_eq!(kit.status(case).unwrap().state, "STALL");
-
-    kit.run(obedient.trigger("back", Behaviour::Pass))
-        .await
-        .unwrap();
-    assert_eq!(kit.report_for("back").await.state, State::Pass);
-    let recovered = kit.suite_report(case).await;
-    assert_eq!(recovered.state, State::Pass);
-    assert_eq!(kit.status(case).unwrap().state, "PASS");
 }
 
 #[tokio::test(start_paused = true)]

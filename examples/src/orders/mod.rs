@@ -85,6 +85,63 @@ impl OrdersConfig {
     }
 }
 
+/// Creates the topics the services use where they are missing — `orders` and `order-execution`,
+/// and livecheck's three (the services trigger tests and send signals on them) — so the services
+/// start on a broker without topic auto-creation, before or after the worker. An error names
+/// the topics missing and why they could not be created.
+pub async fn ensure_topics(
+    config: &OrdersConfig,
+    livecheck: &livecheck::transport::kafka::KafkaConfig,
+) -> Result<(), String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    let admin: AdminClient<DefaultClientContext> = config
+        .client_config(false)
+        .create()
+        .map_err(|e| format!("cannot create an admin client: {e}"))?;
+    let names = [&config.orders_topic, &config.execution_topic];
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|name| {
+            NewTopic::new(
+                name,
+                livecheck.partitions,
+                TopicReplication::Fixed(livecheck.replication),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(10)));
+    let results = admin
+        .create_topics(topics.iter(), &options)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot create topics {}: {e}",
+                names.map(|n| n.as_str()).join(", ")
+            )
+        })?;
+    let mut missing = Vec::new();
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => missing.push(format!("{name} ({code})")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "topics missing and not created: {}; create them, or let the broker create topics",
+            missing.join(", ")
+        ));
+    }
+    livecheck::transport::kafka::KafkaTransport::new(livecheck.clone())
+        .map_err(|e| e.to_string())?
+        .ensure_topics()
+        .await
+        .map_err(|e| format!("livecheck's topics: {e}"))
+}
+
 /// The order store ("database") the agent writes and the API reads.
 #[derive(Debug, Clone, Default)]
 pub struct OrderStore(Arc<Mutex<HashMap<String, Order>>>);

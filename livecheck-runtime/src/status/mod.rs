@@ -101,7 +101,7 @@ pub struct OptionsView {
     pub test_expires: f64,
     /// Failures in a row before a suite FAIL.
     pub max_consecutive_failures: u32,
-    /// Seconds within which a suite report is not repeated.
+    /// Seconds after a suite FAIL or STALL report before the case's next suite report.
     pub state_transition_delay: f64,
     /// How many tests the percentiles are over.
     pub max_history: usize,
@@ -131,7 +131,7 @@ pub struct WorkerView {
     pub version: &'static str,
     /// Consuming, with a partition assignment (what `/readyz` says).
     pub ready: bool,
-    /// Whether this worker is the leader (runs the fake requests).
+    /// Whether this worker is the leader (runs the fake requests, publishes suite reports).
     pub leader: bool,
     /// Seconds since the status server started.
     pub uptime_seconds: f64,
@@ -156,6 +156,26 @@ pub struct WorkerView {
     /// The consumer group as the broker describes it (Kafka only): owners and lag of each
     /// partition, and the partitions nobody consumes.
     pub group: Option<crate::transport::GroupView>,
+    /// How this worker shares the group's judgement: test reports of other workers counted in
+    /// the cases' health, a second report of a test not counted, tests already reported that
+    /// were delivered again (not run), and this worker's reports dropped because another worker
+    /// reported the test first.
+    pub judgement: JudgementView,
+}
+
+/// How this worker shares the group's judgement (see [`WorkerView::judgement`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgementView {
+    /// Test reports of other workers fed into this worker's case health.
+    pub peer_reports: u64,
+    /// Reports of a test already counted, read back and not counted again.
+    pub peer_duplicates: u64,
+    /// Tests delivered again whose report the group had published: acknowledged, not run.
+    pub already_reported: u64,
+    /// Reports of this worker dropped: another worker reported the same test first.
+    pub duplicate_reports_dropped: u64,
+    /// Tests whose report the group published that this worker remembers.
+    pub reported_tests: usize,
 }
 
 #[derive(Clone)]
@@ -183,6 +203,7 @@ impl AppState {
             skipped: BTreeMap::from([
                 ("undecodable_tests", transport.undecodable_tests),
                 ("undecodable_signals", transport.undecodable_signals),
+                ("undecodable_reports", transport.undecodable_reports),
                 ("unknown_case_tests", stats.unknown_case_tests.load(Relaxed)),
                 (
                     "unknown_case_signals",
@@ -194,6 +215,13 @@ impl AppState {
             consumer_errors: transport.consumer_errors,
             tests_moved: stats.tests_moved.load(Relaxed),
             group: w.group(),
+            judgement: JudgementView {
+                peer_reports: stats.peer_reports.load(Relaxed),
+                peer_duplicates: stats.peer_duplicates.load(Relaxed),
+                already_reported: stats.already_reported.load(Relaxed),
+                duplicate_reports_dropped: stats.duplicate_reports_dropped.load(Relaxed),
+                reported_tests: w.reported_tests(),
+            },
         }
     }
 

@@ -88,35 +88,55 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(feature = "kafka")]
-/// Judges successive looks at the group: a partition is orphaned once it had tests waiting
-/// and no owner in two looks in a row, both while the group was stable (during a rebalance
-/// partitions are unowned for a moment, legitimately).
+/// One partition in one look: its owner (if the broker says), lag and committed offset.
+#[cfg(feature = "kafka")]
+pub(crate) type Look = BTreeMap<i32, (Option<String>, Option<i64>, Option<i64>)>;
+
+/// Judges successive looks at the group: a partition is orphaned once it had tests waiting, no
+/// owner, and a committed offset that did not move, in successive looks while the group was
+/// stable (during a rebalance partitions are unowned for a moment, legitimately; a partition
+/// whose commits move is being consumed, whatever the broker says of its owners).
+///
+/// Two looks in a row are enough when the broker describes the members' assignments. Brokers
+/// that list members without their assignments (tansu 0.6.0) leave only the stalled commits to
+/// go by, and one slow test pins its partition's commit point: there the stall must last
+/// [`UNDESCRIBED_LOOKS`] looks (two minutes at the default 10 s).
+#[cfg(feature = "kafka")]
 #[derive(Debug, Default)]
 pub(crate) struct OrphanJudge {
-    suspects: Vec<i32>,
+    /// Suspects: committed offset, and looks in a row they were seen so.
+    suspects: BTreeMap<i32, (Option<i64>, u32)>,
 }
+
+/// Looks a commit stall must last to count as orphaned where assignments are not described.
+#[cfg(feature = "kafka")]
+pub(crate) const UNDESCRIBED_LOOKS: u32 = 12;
 
 #[cfg(feature = "kafka")]
 impl OrphanJudge {
-    /// Takes a new look and returns the orphaned partitions.
-    pub(crate) fn judge(
-        &mut self,
-        stable: bool,
-        partitions: &BTreeMap<i32, (Option<String>, Option<i64>)>,
-    ) -> Vec<i32> {
+    /// Takes a new look (`described`: the broker gave the members' assignments) and returns
+    /// the orphaned partitions.
+    pub(crate) fn judge(&mut self, stable: bool, described: bool, partitions: &Look) -> Vec<i32> {
         if !stable {
             self.suspects.clear();
             return Vec::new();
         }
-        let now: Vec<i32> = partitions
+        let needed = if described { 2 } else { UNDESCRIBED_LOOKS };
+        let now: BTreeMap<i32, (Option<i64>, u32)> = partitions
             .iter()
-            .filter(|(_, (owner, lag))| owner.is_none() && lag.is_some_and(|l| l > 0))
-            .map(|(p, _)| *p)
+            .filter(|(_, (owner, lag, _))| owner.is_none() && lag.is_some_and(|l| l > 0))
+            .map(|(p, (_, _, committed))| {
+                let looks = match self.suspects.get(p) {
+                    Some((before, looks)) if before == committed => looks + 1,
+                    _ => 1,
+                };
+                (*p, (*committed, looks))
+            })
             .collect();
         let orphaned = now
             .iter()
-            .copied()
-            .filter(|p| self.suspects.contains(p))
+            .filter(|(_, (_, looks))| *looks >= needed)
+            .map(|(p, _)| *p)
             .collect();
         self.suspects = now;
         orphaned
@@ -161,8 +181,8 @@ mod tests {
         let look = |entries: &[(i32, Option<&str>, Option<i64>)]| {
             entries
                 .iter()
-                .map(|(p, o, l)| (*p, (o.map(str::to_owned), *l)))
-                .collect::<BTreeMap<_, _>>()
+                .map(|(p, o, l)| (*p, (o.map(str::to_owned), *l, Some(7))))
+                .collect::<Look>()
         };
         let mut judge = OrphanJudge::default();
         let orphan = look(&[
@@ -171,23 +191,36 @@ mod tests {
             (2, None, Some(0)),
         ]);
         assert_eq!(
-            judge.judge(true, &orphan),
+            judge.judge(true, true, &orphan),
             Vec::<i32>::new(),
             "one look is not enough"
         );
         assert_eq!(
-            judge.judge(true, &orphan),
+            judge.judge(true, true, &orphan),
             [1],
             "no owner, tests waiting; 2 has none waiting"
         );
         assert_eq!(
-            judge.judge(false, &orphan),
+            judge.judge(false, true, &orphan),
             Vec::<i32>::new(),
             "rebalancing"
         );
-        assert_eq!(judge.judge(true, &orphan), Vec::<i32>::new());
+        assert_eq!(judge.judge(true, true, &orphan), Vec::<i32>::new());
         let owned = look(&[(1, Some("w2"), Some(3))]);
-        judge.judge(true, &orphan);
-        assert_eq!(judge.judge(true, &owned), Vec::<i32>::new(), "owned again");
+        judge.judge(true, true, &orphan);
+        assert_eq!(
+            judge.judge(true, true, &owned),
+            Vec::<i32>::new(),
+            "owned again"
+        );
+        // Commits that move: consumed, whatever the broker says of owners.
+        let mut moving = orphan.clone();
+        judge.judge(true, true, &orphan);
+        moving.get_mut(&1).unwrap().2 = Some(8);
+        assert_eq!(
+            judge.judge(true, true, &moving),
+            Vec::<i32>::new(),
+            "its commits moved"
+        );
     }
 }

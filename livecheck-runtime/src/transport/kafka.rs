@@ -9,6 +9,10 @@
 //!   assignment it reads those bus partitions again from "now − signal_replay", so a test that
 //!   moved from a dead worker still finds the signals sent before the move.
 //! - The leader is the worker that owns partition 0 of the tests topic.
+//! - The report topic is read back by every worker, whole (all partitions, assigned, no group),
+//!   from "now − report_replay": the group's reports feed every worker's case health, so the
+//!   group judges as one ([`crate::worker`]). A report carries a `livecheck-publisher` header
+//!   naming the transport that published it, so a worker knows its own.
 //! - An undecodable message is logged, counted ([`KafkaStats`]) and skipped.
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -31,11 +36,11 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::group::{assigned_partitions, GroupView, OrphanJudge, PartitionView};
+use super::group::{assigned_partitions, GroupView, Look, OrphanJudge, PartitionView};
 use super::offsets::{OffsetTracker, Received};
 use super::{
-    Acknowledger, Delivery, DropCounter, Queued, Subscription, Transport, TransportCounters,
-    TransportError, TransportFuture, QUEUE_FULL, UNDELIVERED,
+    Acknowledger, Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription,
+    Transport, TransportCounters, TransportError, TransportFuture, QUEUE_FULL, UNDELIVERED,
 };
 use crate::codec::{encode_report, Codec};
 use crate::context::current_test;
@@ -91,6 +96,9 @@ pub struct KafkaConfig {
     /// How far back the bus is read on a new assignment (3 h, Faust's `test_expires`; a worker
     /// sets it to the largest `test_expires` of its cases).
     pub signal_replay: Duration,
+    /// How far back a starting worker reads the report topic to rebuild the group's view: case
+    /// health, suite state, tests already reported (1 h).
+    pub report_replay: Duration,
 }
 
 impl fmt::Debug for KafkaConfig {
@@ -125,6 +133,7 @@ impl KafkaConfig {
             replication: 1,
             codec: Codec::default(),
             signal_replay: Duration::from_secs(3 * 3600),
+            report_replay: Duration::from_secs(3600),
             group_check_interval: Duration::from_secs(10),
         }
     }
@@ -132,7 +141,7 @@ impl KafkaConfig {
     /// `text` (a client's error) with the value of every property replaced by `<hidden>`:
     /// librdkafka repeats a value it rejects, and values hold passwords. Values of one or two
     /// characters are left (no secret, and replacing them would garble the message).
-    fn hide_values(&self, text: &str) -> String {
+    pub(crate) fn hide_values(&self, text: &str) -> String {
         let mut values: Vec<&str> = self
             .properties
             .iter()
@@ -247,6 +256,8 @@ pub struct KafkaStats {
     pub undecodable_signals: AtomicU64,
     /// Consumer errors seen (the client reconnects by itself).
     pub consumer_errors: AtomicU64,
+    /// Messages on the report topic that did not decode (skipped).
+    pub undecodable_reports: AtomicU64,
     /// Tests and signals that could not be queued (queue full): dropped.
     dropped: DropCounter,
     /// Messages queued that the broker never acknowledged.
@@ -301,6 +312,8 @@ pub struct KafkaTransport {
     stats: Arc<KafkaStats>,
     running: Mutex<Option<Running>>,
     assigned: watch::Sender<Vec<i32>>,
+    /// Names this transport in the reports it publishes (`livecheck-publisher`).
+    publisher: String,
     group: watch::Sender<Option<GroupView>>,
 }
 
@@ -353,6 +366,7 @@ impl KafkaTransport {
             stats,
             running: Mutex::new(None),
             assigned: watch::channel(Vec::new()).0,
+            publisher: uuid::Uuid::new_v4().to_string(),
             group: watch::channel(None).0,
         })
     }
@@ -519,9 +533,13 @@ impl Transport for KafkaTransport {
                 .test
                 .as_ref()
                 .map_or(report.case_name.as_str(), |t| t.id.as_str());
+            let publisher = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: HEADER_PUBLISHER,
+                value: Some(self.publisher.as_bytes()),
+            });
             let topic = &self.config.topics.reports;
             loop {
-                match self.enqueue(topic, key, &payload, None) {
+                match self.enqueue(topic, key, &payload, Some(publisher.clone())) {
                     Ok(queued) => return queued.await,
                     // A report is never dropped: it waits for room (the worker is not on a
                     // service's request path), then for the broker's acknowledgement.
@@ -623,11 +641,15 @@ impl Transport for KafkaTransport {
                     shutdown_rx,
                 )),
             ];
+            let (feed, reports) = self.report_feed(shutdown.subscribe())?;
+            let mut tasks = tasks;
+            tasks.push(feed);
             *running = Some(Running { shutdown, tasks });
             Ok(Subscription {
                 tests: receiver_stream(tests_rx).boxed(),
                 signals: receiver_stream(signals_rx).boxed(),
                 leader: leader_rx,
+                reports,
             })
         })
     }
@@ -639,6 +661,7 @@ impl Transport for KafkaTransport {
             consumer_errors: self.stats.consumer_errors.load(Ordering::Relaxed),
             dropped: self.stats.dropped(),
             undelivered: self.stats.undelivered(),
+            undecodable_reports: self.stats.undecodable_reports.load(Ordering::Relaxed),
         }
     }
 
@@ -878,7 +901,7 @@ async fn watch_group(
         }
         let (c, g) = (consumer.clone(), group.clone());
         let look = tokio::task::spawn_blocking(move || look_at_group(&c, &g)).await;
-        let (state, members, partitions) = match look {
+        let (state, members, described, partitions) = match look {
             Ok(Ok(look)) => look,
             Ok(Err(error)) => {
                 failures += 1;
@@ -889,7 +912,7 @@ async fn watch_group(
             }
             Err(_) => continue,
         };
-        let orphaned = judge.judge(state == "Stable" && members > 0, &partitions);
+        let orphaned = judge.judge(state == "Stable" && members > 0, described, &partitions);
         let before = view
             .borrow()
             .as_ref()
@@ -901,7 +924,7 @@ async fn watch_group(
             } else {
                 let waiting: i64 = orphaned
                     .iter()
-                    .filter_map(|p| partitions.get(p).and_then(|(_, lag)| *lag))
+                    .filter_map(|p| partitions.get(p).and_then(|(_, lag, _)| *lag))
                     .sum();
                 tracing::error!(group, partitions = ?orphaned, tests_waiting = waiting,
                     "orphaned partitions: tests on them are run by no worker (the broker \
@@ -915,7 +938,7 @@ async fn watch_group(
             members,
             partitions: partitions
                 .into_iter()
-                .map(|(partition, (owner, lag))| PartitionView {
+                .map(|(partition, (owner, lag, _))| PartitionView {
                     partition,
                     owner,
                     lag,
@@ -931,20 +954,25 @@ async fn watch_group(
 fn look_at_group(
     consumer: &StreamConsumer<GroupContext>,
     group: &str,
-) -> rdkafka::error::KafkaResult<(String, usize, BTreeMap<i32, (Option<String>, Option<i64>)>)> {
+) -> rdkafka::error::KafkaResult<(String, usize, bool, Look)> {
     let timeout = Duration::from_secs(5);
     let topic = consumer.context().tests_topic.as_str();
+    // What this worker owns, it knows: brokers need not describe it (tansu 0.6.0 may not).
+    let mine = consumer.context().assigned.borrow().clone();
     let groups = consumer.fetch_group_list(Some(group), timeout)?;
     let (state, members) = match groups.groups().iter().find(|g| g.name() == group) {
         Some(info) => (info.state().to_owned(), info.members()),
         None => (String::from("Unknown"), &[][..]),
     };
     let mut owners = HashMap::new();
+    let mut described = false;
     for member in members {
         let partitions = member
             .assignment()
+            .filter(|bytes| !bytes.is_empty())
             .and_then(|bytes| assigned_partitions(bytes, topic))
             .unwrap_or_default();
+        described |= !partitions.is_empty();
         for partition in partitions {
             owners.insert(
                 partition,
@@ -965,22 +993,23 @@ fn look_at_group(
     let committed = consumer.committed_offsets(tpl, timeout)?;
     let mut out = BTreeMap::new();
     for partition in 0..count as i32 {
+        let offset = match committed
+            .find_partition(topic, partition)
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        };
         let lag = consumer
             .fetch_watermarks(topic, partition, timeout)
             .ok()
-            .map(|(low, high)| {
-                let from = match committed
-                    .find_partition(topic, partition)
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(o)) if o >= low => o,
-                    _ => low,
-                };
-                (high - from).max(0)
-            });
-        out.insert(partition, (owners.remove(&partition), lag));
+            .map(|(low, high)| (high - offset.filter(|o| *o >= low).unwrap_or(low)).max(0));
+        let owner = owners
+            .remove(&partition)
+            .or_else(|| mine.contains(&partition).then(|| "this worker".to_owned()));
+        out.insert(partition, (owner, lag, offset));
     }
-    Ok((state, members.len(), out))
+    Ok((state, members.len(), described, out))
 }
 
 /// Commits what the tracker allows, now.
@@ -1244,6 +1273,201 @@ async fn reassign_bus(
         Ok(Err(error)) => tracing::error!(%error, "bus assignment failed"),
         Err(error) => tracing::error!(%error, "bus assignment task failed"),
     }
+}
+
+/// Header naming the transport that published a report.
+const HEADER_PUBLISHER: &str = "livecheck-publisher";
+
+impl KafkaTransport {
+    /// Starts reading the report topic back (every partition, from `report_replay` ago) into
+    /// the report stream of a subscription.
+    fn report_feed(
+        &self,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(JoinHandle<()>, BoxStream<'static, ReportEvent>), TransportError> {
+        let group = format!("{}-reports", self.config.group_id);
+        let mut config = self.config.client_config(Role::Consumer { group: &group });
+        // The end of each partition is how the look-back is known to be read.
+        config.set("enable.partition.eof", "true");
+        let consumer: StreamConsumer<ReportContext> = config
+            .create_with_context(ReportContext)
+            .map_err(|e| broker_error("create report consumer", e))?;
+        let (out, feed) = mpsc::channel(4096);
+        let task = tokio::spawn(consume_reports(
+            Arc::new(consumer),
+            self.config.topics.reports.clone(),
+            self.config.report_replay,
+            self.publisher.clone(),
+            out,
+            self.stats.clone(),
+            shutdown,
+        ));
+        Ok((task, receiver_stream(feed).boxed()))
+    }
+}
+
+/// The report consumer's context: reaching a partition's end is how the look-back is known to
+/// be read, not an error to log (librdkafka reports it as one, every time).
+struct ReportContext;
+
+impl ClientContext for ReportContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {}
+            error => tracing::error!("librdkafka: {error}: {reason}"),
+        }
+    }
+}
+
+impl ConsumerContext for ReportContext {}
+
+/// Reads every partition of the report topic from `replay` ago and forwards each report, then
+/// [`ReportEvent::CaughtUp`] once every partition's end is reached, then what comes.
+async fn consume_reports(
+    consumer: Arc<StreamConsumer<ReportContext>>,
+    topic: String,
+    replay: Duration,
+    publisher: String,
+    out: mpsc::Sender<ReportEvent>,
+    stats: Arc<KafkaStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let since = chrono::Utc::now() - chrono::Duration::from_std(replay).unwrap_or_default();
+    let partitions = loop {
+        let assign = {
+            let consumer = consumer.clone();
+            let topic = topic.clone();
+            tokio::task::spawn_blocking(move || assign_reports(&consumer, &topic, since))
+        };
+        match assign.await {
+            Ok(Ok(partitions)) => break partitions,
+            Ok(Err(error)) => {
+                stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "report topic not readable yet: retrying");
+            }
+            Err(error) => tracing::error!(%error, "report assignment task failed"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    let mut at_end = std::collections::HashSet::new();
+    let mut caught_up = false;
+    let since_ms = since.timestamp_millis();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.changed() => break,
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(rdkafka::error::KafkaError::PartitionEOF(partition)) => {
+                at_end.insert(partition);
+                if !caught_up && partitions.iter().all(|p| at_end.contains(p)) {
+                    caught_up = true;
+                    tracing::debug!(?partitions, "the group's recent reports are read");
+                    if out.send(ReportEvent::CaughtUp).await.is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            Err(error) => {
+                stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "report consumer error (the client retries)");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let published_at = message
+            .timestamp()
+            .to_millis()
+            .and_then(chrono::DateTime::from_timestamp_millis);
+        // Read from a partition's beginning (no offset by time): older reports are skipped.
+        if published_at.is_some_and(|at| at.timestamp_millis() < since_ms) {
+            continue;
+        }
+        let own = message.headers().is_some_and(|headers| {
+            headers
+                .iter()
+                .any(|h| h.key == HEADER_PUBLISHER && h.value == Some(publisher.as_bytes()))
+        });
+        match crate::codec::decode_report(message.payload().unwrap_or_default()) {
+            Ok(report) => {
+                let (partition, offset) = (message.partition(), message.offset());
+                drop(message);
+                let report = PublishedReport::new(report, own, published_at);
+                if out
+                    .send(ReportEvent::Report(Box::new(report)))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                tracing::trace!(partition, offset, "report read back");
+            }
+            Err(error) => count_skip(
+                &stats.undecodable_reports,
+                "reports",
+                message.partition(),
+                message.offset(),
+                &error,
+            ),
+        }
+    }
+}
+
+/// Assigns every partition of the report topic, each at its first report since `since` (or at
+/// its beginning where the broker cannot say: librdkafka's mock cluster answers offsets by time
+/// with -1); returns the partitions.
+fn assign_reports(
+    consumer: &StreamConsumer<ReportContext>,
+    topic: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<i32>, TransportError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| broker_error(format!("metadata of {topic}"), e))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(TransportError::Config(format!(
+            "the report topic {topic} has no partitions"
+        )));
+    }
+    let mut lookup = TopicPartitionList::new();
+    for &partition in &partitions {
+        let _ =
+            lookup.add_partition_offset(topic, partition, Offset::Offset(since.timestamp_millis()));
+    }
+    let mut tpl = TopicPartitionList::new();
+    match consumer.offsets_for_times(lookup, Duration::from_secs(10)) {
+        Ok(found) => {
+            for element in found.elements() {
+                let offset = match element.offset() {
+                    Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                };
+                let _ = tpl.add_partition_offset(topic, element.partition(), offset);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "report offsets by time unavailable: reading from the start");
+            for &partition in &partitions {
+                let _ = tpl.add_partition_offset(topic, partition, Offset::Beginning);
+            }
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| broker_error("assign the report topic", e))?;
+    Ok(partitions)
 }
 
 /// The `LiveCheck-Test-*` headers of `test`, as Kafka headers.

@@ -7,17 +7,20 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::{
-    Delivery, DropCounter, Queued, Subscription, Transport, TransportCounters, TransportError,
-    TransportFuture, CLOSED,
+    Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription, Transport,
+    TransportCounters, TransportError, TransportFuture, CLOSED,
 };
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
 /// An in-memory transport: one worker subscribes; reports can be watched with
-/// [`MemoryTransport::reports`].
+/// [`MemoryTransport::reports`]. Reports published here come back to the subscriber as its own
+/// (its report stream), like a report topic read by a group of one; a report of another worker
+/// of the group can be fed in with [`MemoryTransport::publish_peer_report`].
 #[derive(Debug)]
 pub struct MemoryTransport {
     tests: mpsc::UnboundedSender<TestExecution>,
     signals: mpsc::UnboundedSender<SignalEvent>,
+    feed: mpsc::UnboundedSender<ReportEvent>,
     receivers: Mutex<Option<Receivers>>,
     reports: broadcast::Sender<TestReport>,
     leader: watch::Sender<bool>,
@@ -28,6 +31,7 @@ pub struct MemoryTransport {
 struct Receivers {
     tests: mpsc::UnboundedReceiver<TestExecution>,
     signals: mpsc::UnboundedReceiver<SignalEvent>,
+    feed: mpsc::UnboundedReceiver<ReportEvent>,
 }
 
 impl Default for MemoryTransport {
@@ -41,12 +45,17 @@ impl MemoryTransport {
     pub fn new() -> Self {
         let (tests, tests_rx) = mpsc::unbounded_channel();
         let (signals, signals_rx) = mpsc::unbounded_channel();
+        let (feed, feed_rx) = mpsc::unbounded_channel();
+        // Nothing to replay: the feed starts caught up.
+        let _ = feed.send(ReportEvent::CaughtUp);
         MemoryTransport {
             tests,
             signals,
+            feed,
             receivers: Mutex::new(Some(Receivers {
                 tests: tests_rx,
                 signals: signals_rx,
+                feed: feed_rx,
             })),
             reports: broadcast::channel(4096).0,
             leader: watch::channel(true).0,
@@ -59,9 +68,18 @@ impl MemoryTransport {
         self.reports.subscribe()
     }
 
-    /// Makes the subscriber leader or not (a worker runs fake requests only when leader).
+    /// Makes the subscriber leader or not (a worker runs fake requests and publishes suite
+    /// reports only when leader).
     pub fn set_leader(&self, leader: bool) {
         self.leader.send_replace(leader);
+    }
+
+    /// Feeds `report` to the subscriber's report stream as if another worker of its group had
+    /// published it (it is not shown to [`reports`](Self::reports) watchers): for tests of the
+    /// group's judgement.
+    pub fn publish_peer_report(&self, report: TestReport) {
+        let report = PublishedReport::new(report, false, Some(chrono::Utc::now()));
+        let _ = self.feed.send(ReportEvent::Report(Box::new(report)));
     }
 }
 
@@ -89,6 +107,8 @@ impl Transport for MemoryTransport {
     fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
         // Nobody watching is fine: reports are also seen by the worker's observers.
         let _ = self.reports.send(report.clone());
+        let own = PublishedReport::new(report.clone(), true, Some(chrono::Utc::now()));
+        let _ = self.feed.send(ReportEvent::Report(Box::new(own)));
         Box::pin(async { Ok(()) })
     }
 
@@ -107,11 +127,16 @@ impl Transport for MemoryTransport {
             .take();
         let leader = self.leader.subscribe();
         Box::pin(async move {
-            let Receivers { tests, signals } = taken.ok_or(TransportError::AlreadySubscribed)?;
+            let Receivers {
+                tests,
+                signals,
+                feed,
+            } = taken.ok_or(TransportError::AlreadySubscribed)?;
             Ok(Subscription {
                 tests: receiver_stream(tests).map(Delivery::new).boxed(),
                 signals: receiver_stream(signals).map(Delivery::new).boxed(),
                 leader,
+                reports: receiver_stream(feed).boxed(),
             })
         })
     }

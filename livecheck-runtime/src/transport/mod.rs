@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
@@ -23,6 +24,9 @@ mod memory;
 #[cfg(feature = "kafka")]
 mod offsets;
 mod publish;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+pub mod reach;
 
 pub use group::{GroupView, PartitionView};
 pub use lease::{Lease, Ownership};
@@ -107,6 +111,8 @@ pub struct TransportCounters {
     /// Messages queued that the broker never acknowledged (e.g. down for longer than
     /// librdkafka's `message.timeout.ms`), reports included.
     pub undelivered: u64,
+    /// Messages on the report topic that did not decode (logged and skipped).
+    pub undecodable_reports: u64,
 }
 
 /// What a worker consumes.
@@ -115,8 +121,47 @@ pub struct Subscription {
     pub tests: BoxStream<'static, Delivery<TestExecution>>,
     /// Signals to resolve.
     pub signals: BoxStream<'static, Delivery<SignalEvent>>,
-    /// Whether this worker is the leader (runs the fake-request timers).
+    /// Whether this worker is the leader (runs the fake-request timers, publishes suite reports).
     pub leader: watch::Receiver<bool>,
+    /// The group's reports, read back from the report topic: every worker feeds the test
+    /// reports of the whole group into its case health, so the group judges as one. Starts with
+    /// a bounded look-back before the subscription (so a restarted worker rebuilds its view),
+    /// then [`ReportEvent::CaughtUp`], then what is published from then on.
+    pub reports: BoxStream<'static, ReportEvent>,
+}
+
+/// What the report stream of a [`Subscription`] yields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ReportEvent {
+    /// A report some worker of the group (this one included) published.
+    Report(Box<PublishedReport>),
+    /// Every report of the look-back has been read: what follows was published after the
+    /// subscription started. Sent once; a transport without a look-back sends it first.
+    CaughtUp,
+}
+
+/// A report read back from the report topic.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PublishedReport {
+    /// The report.
+    pub report: TestReport,
+    /// Whether this transport published it (the worker applied it when it did).
+    pub own: bool,
+    /// When it was published, if the transport knows (Kafka: the message's timestamp).
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl PublishedReport {
+    /// A report read back, published by this transport (`own`) or another, at `published_at`.
+    pub fn new(report: TestReport, own: bool, published_at: Option<DateTime<Utc>>) -> Self {
+        PublishedReport {
+            report,
+            own,
+            published_at,
+        }
+    }
 }
 
 impl fmt::Debug for Subscription {
