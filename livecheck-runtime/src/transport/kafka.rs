@@ -197,7 +197,11 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", "livecheck")
             // Signals are small and latency is what we measure: no Nagle, no batching delay.
-            .set("socket.nagle.disable", "true");
+            .set("socket.nagle.disable", "true")
+            // After a broker outage, librdkafka's default backoff (up to 10 s between
+            // reconnects) left the bus consumer seconds behind the tests consumer: tests then
+            // timed out waiting for signals already on the bus (the fault test's broker restart).
+            .set("reconnect.backoff.max.ms", "1000");
         match role {
             Role::Producer => {
                 config
