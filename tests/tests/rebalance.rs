@@ -7,6 +7,8 @@
 //!   the bus (the mock cluster answers offsets-for-times with -1; starting at the end lost it).
 //! - A report larger than the broker takes is truncated and published; its test is acknowledged
 //!   and does not run again after a restart.
+//! - A hung test is stopped at its case's `max_runtime` with a TIMEOUT report, frees its slot and
+//!   does not come back after a restart ("found" 5).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -246,5 +248,77 @@ async fn an_oversized_report_is_published_truncated_and_not_run_again() {
         "ran again after the restart: {:?}",
         later.keys().collect::<Vec<_>>()
     );
+    worker.stop().await;
+}
+
+/// The case of the hung-test test: never returns on its own.
+#[livecheck::case(
+    name = "it.hung",
+    probability = 1.0,
+    warn_stalled_after = "1h",
+    max_runtime = "2s"
+)]
+async fn hung() -> livecheck::Result {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_tests_are_stopped_at_max_runtime_and_not_run_again() {
+    let broker = Broker::start();
+    let config = unique_config(&broker, 1);
+    let cases = vec![
+        CaseConfig::from(hung.descriptor()),
+        CaseConfig::from(flow.descriptor()),
+    ];
+    let worker = RunningWorker::start(&config, cases.clone()).await;
+    worker.wait_assigned(Duration::from_secs(30)).await;
+    let reports = plain_consumer(&broker, &config.topics.reports);
+    let service = service_client(&config);
+    let ids: Vec<String> = (0..8).map(|i| format!("hung-{i}")).collect();
+    service
+        .scope(async {
+            for id in &ids {
+                hung.trigger(id.as_str()).await.unwrap();
+            }
+        })
+        .await;
+    let by_id = all_reports(&reports, &ids, &[&worker], Duration::from_secs(60)).await;
+    for id in &ids {
+        let report = &by_id[id][0];
+        assert_eq!(report.state, State::Timeout, "{id}: {report:?}");
+        assert!(
+            report
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("max_runtime"),
+            "{id}: {:?}",
+            report.error
+        );
+    }
+    worker.stop().await;
+
+    // After a restart, none of them runs again; a new test passes behind them.
+    let worker = RunningWorker::start(&config, cases).await;
+    worker.wait_assigned(Duration::from_secs(30)).await;
+    service
+        .scope(async {
+            flow.trigger("after-hung", "v".into(), 1, 30_000)
+                .await
+                .unwrap();
+            FIRST.send_to("after-hung", &step(1, "v")).await.unwrap();
+        })
+        .await;
+    let later = all_reports(
+        &reports,
+        &["after-hung".to_owned()],
+        &[&worker],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(later["after-hung"][0].state, State::Pass);
+    let again: Vec<_> = ids.iter().filter(|id| later.contains_key(*id)).collect();
+    assert!(again.is_empty(), "ran again after the restart: {again:?}");
     worker.stop().await;
 }
