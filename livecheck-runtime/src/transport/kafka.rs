@@ -827,8 +827,7 @@ async fn consume_tests(
         let message = match message {
             Ok(message) => message,
             Err(error) => {
-                stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, "tests consumer error (the client retries)");
+                consumer_error(&stats, "tests", &error);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -860,6 +859,17 @@ async fn consume_tests(
                 lock(&tracker).done(partition, offset, generation);
             }
         }
+    }
+}
+
+/// Counts a consumer error and logs it: the first, then one in a hundred (a broker outage makes
+/// every consumer loop fail many times a second; the client reconnects by itself).
+fn consumer_error(stats: &KafkaStats, consumer: &str, error: &dyn std::fmt::Display) {
+    let n = stats.consumer_errors.fetch_add(1, Ordering::Relaxed) + 1;
+    if n == 1 || n % 100 == 0 {
+        tracing::warn!(consumer, errors = n, %error, "consumer error (the client retries)");
+    } else {
+        tracing::debug!(consumer, %error, "consumer error (the client retries)");
     }
 }
 
@@ -1190,8 +1200,7 @@ async fn consume_bus(
                     ),
                 },
                 Err(error) => {
-                    stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%error, "bus consumer error (the client retries)");
+                    consumer_error(&stats, "bus", &error);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -1386,8 +1395,7 @@ async fn consume_reports(
                 continue;
             }
             Err(error) => {
-                stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, "report consumer error (the client retries)");
+                consumer_error(&stats, "report", &error);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
