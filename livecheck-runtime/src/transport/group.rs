@@ -88,9 +88,16 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(feature = "kafka")]
-/// One partition in one look: its owner (if the broker says), lag and committed offset.
+/// One partition in one look: its owner (if the broker says), lag, and its progress: the
+/// group's committed offset and the high watermark of the report topic's partition of the same
+/// number (reports are keyed by test id like the tests, so a consumed partition's reports land
+/// there even while one slow test pins its commit point).
 #[cfg(feature = "kafka")]
-pub(crate) type Look = BTreeMap<i32, (Option<String>, Option<i64>, Option<i64>)>;
+pub(crate) type Look = BTreeMap<i32, (Option<String>, Option<i64>, Progress)>;
+
+/// A partition's progress: the group's committed offset, the report partition's high watermark.
+#[cfg(feature = "kafka")]
+pub(crate) type Progress = (Option<i64>, Option<i64>);
 
 /// Judges successive looks at the group: a partition is orphaned once it had tests waiting, no
 /// owner, and a committed offset that did not move, in successive looks while the group was
@@ -98,19 +105,19 @@ pub(crate) type Look = BTreeMap<i32, (Option<String>, Option<i64>, Option<i64>)>
 /// whose commits move is being consumed, whatever the broker says of its owners).
 ///
 /// Two looks in a row are enough when the broker describes the members' assignments. Brokers
-/// that list members without their assignments (tansu 0.6.0) leave only the stalled commits to
-/// go by, and one slow test pins its partition's commit point: there the stall must last
-/// [`UNDESCRIBED_LOOKS`] looks (two minutes at the default 10 s).
+/// that list members without their assignments (tansu 0.6.0) leave only the progress to go by
+/// (commits and reports both stalled): there it must last [`UNDESCRIBED_LOOKS`] looks (30 s at
+/// the default 10 s).
 #[cfg(feature = "kafka")]
 #[derive(Debug, Default)]
 pub(crate) struct OrphanJudge {
     /// Suspects: committed offset, and looks in a row they were seen so.
-    suspects: BTreeMap<i32, (Option<i64>, u32)>,
+    suspects: BTreeMap<i32, (Progress, u32)>,
 }
 
 /// Looks a commit stall must last to count as orphaned where assignments are not described.
 #[cfg(feature = "kafka")]
-pub(crate) const UNDESCRIBED_LOOKS: u32 = 12;
+pub(crate) const UNDESCRIBED_LOOKS: u32 = 3;
 
 #[cfg(feature = "kafka")]
 impl OrphanJudge {
@@ -122,7 +129,7 @@ impl OrphanJudge {
             return Vec::new();
         }
         let needed = if described { 2 } else { UNDESCRIBED_LOOKS };
-        let now: BTreeMap<i32, (Option<i64>, u32)> = partitions
+        let now: BTreeMap<i32, (Progress, u32)> = partitions
             .iter()
             .filter(|(_, (owner, lag, _))| owner.is_none() && lag.is_some_and(|l| l > 0))
             .map(|(p, (_, _, committed))| {
@@ -181,7 +188,7 @@ mod tests {
         let look = |entries: &[(i32, Option<&str>, Option<i64>)]| {
             entries
                 .iter()
-                .map(|(p, o, l)| (*p, (o.map(str::to_owned), *l, Some(7))))
+                .map(|(p, o, l)| (*p, (o.map(str::to_owned), *l, (Some(7), Some(3)))))
                 .collect::<Look>()
         };
         let mut judge = OrphanJudge::default();
@@ -216,7 +223,15 @@ mod tests {
         // Commits that move: consumed, whatever the broker says of owners.
         let mut moving = orphan.clone();
         judge.judge(true, true, &orphan);
-        moving.get_mut(&1).unwrap().2 = Some(8);
+        moving.get_mut(&1).unwrap().2 .0 = Some(8);
+        assert_eq!(
+            judge.judge(true, true, &moving),
+            Vec::<i32>::new(),
+            "its commits moved"
+        );
+        judge.judge(true, true, &orphan);
+        moving = orphan.clone();
+        moving.get_mut(&1).unwrap().2 .1 = Some(4);
         assert_eq!(
             judge.judge(true, true, &moving),
             Vec::<i32>::new(),

@@ -616,6 +616,7 @@ impl Transport for KafkaTransport {
                 tokio::spawn(watch_group(
                     tests.clone(),
                     self.config.group_id.clone(),
+                    self.config.topics.reports.clone(),
                     self.config.group_check_interval,
                     self.group.clone(),
                     shutdown_rx.clone(),
@@ -900,6 +901,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn watch_group(
     consumer: Arc<StreamConsumer<GroupContext>>,
     group: String,
+    reports: String,
     every: Duration,
     view: watch::Sender<Option<GroupView>>,
     mut shutdown: watch::Receiver<bool>,
@@ -914,7 +916,8 @@ async fn watch_group(
             _ = tick.tick() => {}
         }
         let (c, g) = (consumer.clone(), group.clone());
-        let look = tokio::task::spawn_blocking(move || look_at_group(&c, &g)).await;
+        let r = reports.clone();
+        let look = tokio::task::spawn_blocking(move || look_at_group(&c, &g, &r)).await;
         let (state, members, described, partitions) = match look {
             Ok(Ok(look)) => look,
             Ok(Err(error))
@@ -975,6 +978,7 @@ async fn watch_group(
 fn look_at_group(
     consumer: &StreamConsumer<GroupContext>,
     group: &str,
+    reports: &str,
 ) -> rdkafka::error::KafkaResult<(String, usize, bool, Look)> {
     let timeout = Duration::from_secs(5);
     let topic = consumer.context().tests_topic.as_str();
@@ -1012,6 +1016,18 @@ fn look_at_group(
         tpl.add_partition(topic, partition as i32);
     }
     let committed = consumer.committed_offsets(tpl, timeout)?;
+    // Reports land on the report partition numbered like their test's when both topics have
+    // the same partition count (same key, same partitioner).
+    let reports_partitions = consumer
+        .fetch_metadata(Some(reports), timeout)
+        .ok()
+        .and_then(|m| {
+            m.topics()
+                .iter()
+                .find(|t| t.name() == reports)
+                .map(|t| t.partitions().len())
+        })
+        == Some(count);
     let mut out = BTreeMap::new();
     for partition in 0..count as i32 {
         let offset = match committed
@@ -1028,7 +1044,11 @@ fn look_at_group(
         let owner = owners
             .remove(&partition)
             .or_else(|| mine.contains(&partition).then(|| "this worker".to_owned()));
-        out.insert(partition, (owner, lag, offset));
+        let reports_high = reports_partitions
+            .then(|| consumer.fetch_watermarks(reports, partition, timeout).ok())
+            .flatten()
+            .map(|(_, high)| high);
+        out.insert(partition, (owner, lag, (offset, reports_high)));
     }
     Ok((state, members.len(), described, out))
 }
