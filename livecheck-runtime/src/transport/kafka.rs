@@ -190,6 +190,18 @@ impl KafkaConfig {
         self.client_config(Role::Consumer { group })
     }
 
+    /// How long a worker holds the tests it reads after a partition assignment before it runs
+    /// them: twice the consumer's `heartbeat.interval.ms` (3 s by default), time for an earlier
+    /// owner the broker did not fence to hear of the rebalance and stop (see `offsets`).
+    fn handover(&self) -> Duration {
+        let config = self.client_config(Role::Consumer { group: "" });
+        let heartbeat_ms = config
+            .get("heartbeat.interval.ms")
+            .and_then(|ms| ms.trim().parse::<u64>().ok())
+            .unwrap_or(3000);
+        Duration::from_millis(2 * heartbeat_ms)
+    }
+
     /// The client settings we choose for low latency, then the user's properties on top.
     fn client_config(&self, role: Role<'_>) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -576,7 +588,9 @@ impl Transport for KafkaTransport {
             let assigned_tx = self.assigned.clone();
             let assigned_rx = self.assigned.subscribe();
             let (leader_tx, leader_rx) = watch::channel(false);
-            let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+            let tracker = Arc::new(Mutex::new(OffsetTracker::with_handover(
+                self.config.handover(),
+            )));
             // Names this worker's progress markers on the bus (see `offsets`).
             let instance = uuid::Uuid::new_v4().to_string();
             let context = GroupContext {
@@ -836,7 +850,22 @@ async fn consume_tests(
         let (partition, offset) = (message.partition(), message.offset());
         let received = lock(&tracker).received(partition, offset);
         let (generation, lease) = match received {
-            Received::Run { generation, lease } => (generation, lease),
+            Received::Run {
+                generation,
+                lease,
+                hold_until,
+            } => {
+                if let Some(until) = hold_until {
+                    // The handover after an assignment (see `offsets`): one wait per
+                    // rebalance, for every partition at once.
+                    tracing::debug!(partition, offset, "handover: holding the partition's tests");
+                    tokio::select! {
+                        _ = shutdown.changed() => break,
+                        () = tokio::time::sleep_until(until.into()) => {}
+                    }
+                }
+                (generation, lease)
+            }
             Received::Seen => {
                 tracing::debug!(partition, offset, "test already read here: not run twice");
                 continue;
