@@ -392,6 +392,7 @@ mod tests {
             error: error.map(Into::into),
             traceback: None,
             attempt: 1,
+            timed_out_signal: None,
         }
     }
 

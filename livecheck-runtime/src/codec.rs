@@ -263,6 +263,7 @@ mod tests {
             error: None,
             traceback: None,
             attempt: 1,
+            timed_out_signal: None,
         };
         let json: Value = serde_json::from_slice(&encode_report(&report)).unwrap();
         assert_eq!(json["__faust"]["ns"], NS_REPORT);

@@ -407,6 +407,7 @@ impl CaseHealth {
             error,
             traceback: None,
             attempt: 1,
+            timed_out_signal: None,
         })
     }
 
@@ -643,6 +644,7 @@ mod tests {
             error: state.is_failure().then(|| format!("{state} here")),
             traceback: None,
             attempt: 1,
+            timed_out_signal: None,
         }
     }
 

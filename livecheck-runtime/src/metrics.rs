@@ -521,6 +521,7 @@ mod tests {
             error: None,
             traceback: None,
             attempt: 1,
+            timed_out_signal: None,
         }
     }
 

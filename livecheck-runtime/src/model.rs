@@ -187,6 +187,11 @@ pub struct TestReport {
     /// Faust's record: written only when above 1, read as 1 when absent.
     #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
     pub attempt: u32,
+    /// The signal a TIMEOUT waited for in vain (its `wait` deadline passed, or the test
+    /// reached `max_runtime` while waiting for it): what per-signal timeout counts are made of.
+    /// Not in Faust's record: written only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out_signal: Option<String>,
 }
 
 fn first_attempt() -> u32 {
@@ -441,6 +446,7 @@ mod tests {
             error: Some("é".repeat(700_000)),
             traceback: Some("at x.rs:1:1\n".repeat(50_000)),
             attempt: 1,
+            timed_out_signal: None,
         };
         let before = size(&report);
         for limit in [500_000, 100_000, 8_192] {
@@ -545,6 +551,7 @@ mod tests {
             error: None,
             traceback: None,
             attempt: 1,
+            timed_out_signal: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["state"], "111/***/111");

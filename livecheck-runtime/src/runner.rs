@@ -73,6 +73,7 @@ fn new_report(
     signal_latency: BTreeMap<String, f64>,
     error: Option<String>,
     traceback: Option<String>,
+    timed_out_signal: Option<String>,
 ) -> TestReport {
     TestReport {
         case_name: case.to_owned(),
@@ -83,6 +84,7 @@ fn new_report(
         error,
         traceback,
         attempt: 1,
+        timed_out_signal,
     }
 }
 
@@ -114,6 +116,7 @@ pub(crate) fn execute(
             Duration::ZERO,
             BTreeMap::new(),
             Some(reason.to_owned()),
+            None,
             None,
         );
         return Either::Right(Box::pin(async move {
@@ -213,9 +216,15 @@ fn report(
     outcome: Outcome,
     log_passes: bool,
 ) -> TestReport {
+    let mut timed_out_signal = None;
     let (state, error, traceback) = match outcome {
         Outcome::Returned(Ok(())) => (State::Pass, None, None),
-        Outcome::Returned(Err(error)) => classify(error),
+        Outcome::Returned(Err(error)) => {
+            if let CaseError::Timeout { signal, .. } = &error {
+                timed_out_signal = Some(signal.clone());
+            }
+            classify(error)
+        }
         Outcome::Panicked(payload) => {
             let traceback = lock(&execution.panic).take();
             match payload.downcast::<AssertionFailed>() {
@@ -234,7 +243,9 @@ fn report(
             }
         }
         Outcome::OverMaxRuntime(max_runtime) => {
-            let doing = match *lock(&execution.waiting) {
+            let waiting = *lock(&execution.waiting);
+            timed_out_signal = waiting.map(|(signal, _)| signal.to_owned());
+            let doing = match waiting {
                 Some((signal, at)) => format!(
                     "stopped while waiting for signal {signal}, at {}:{}:{}",
                     at.file(),
@@ -274,6 +285,7 @@ fn report(
         signal_latency,
         error,
         traceback,
+        timed_out_signal,
     )
 }
 

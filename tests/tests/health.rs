@@ -51,6 +51,7 @@ fn peer_report(id: &str, state: State) -> TestReport {
         error: (state != State::Pass).then(|| "failed elsewhere".into()),
         traceback: None,
         attempt: 1,
+        timed_out_signal: None,
     }
 }
 

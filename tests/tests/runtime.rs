@@ -486,6 +486,12 @@ async fn a_30s_wait_lasts_30s_while_other_signals_arrive() {
 
     let never = kit.report_for("never").await;
     assert_eq!(never.state, State::Timeout);
+    assert_eq!(
+        never.timed_out_signal.as_deref(),
+        Some("value"),
+        "{never:?}"
+    );
+    assert_eq!(late.timed_out_signal, None);
     let elapsed = start.elapsed();
     assert!(
         elapsed >= Duration::from_secs(30),
@@ -1035,6 +1041,11 @@ async fn a_test_past_max_runtime_is_stopped_and_reported() {
         let report = kit.report_for("hung").await;
         let took = start.elapsed();
         assert_eq!(report.state, State::Timeout, "row {i}: {report:?}");
+        assert_eq!(
+            report.timed_out_signal.as_deref(),
+            in_a_wait.then_some("forever"),
+            "row {i}: the signal waited for, only when waiting"
+        );
         assert!(
             took >= Duration::from_secs(after) && took < Duration::from_secs(after + 1),
             "row {i}: {took:?}"
