@@ -15,13 +15,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use livecheck::transport::kafka::KafkaTransport;
 use livecheck::{Case, CaseConfig, WorkerSettings};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 
 use crate::cases::{held, FALSE_TIMEOUTS, HELD_1, HELD_2, HELD_3};
-use crate::setup::{service_client, unique_config, Reports, RunningWorker, PARTITIONS};
+use crate::setup::{service_client, unique_config, ChildKafka, Reports, RunningWorker};
 use crate::stats::rss_kib;
 
 /// How long one stage may take.
@@ -55,30 +55,11 @@ pub(crate) struct Memory {
 /// The arguments of the child: where to consume, and how much.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct WorkerArgs {
-    /// Bootstrap servers.
-    #[arg(long)]
-    brokers: String,
-    /// Tests topic.
-    #[arg(long)]
-    tests_topic: String,
-    /// Bus topic.
-    #[arg(long)]
-    bus_topic: String,
-    /// Reports topic.
-    #[arg(long)]
-    report_topic: String,
-    /// Consumer group.
-    #[arg(long)]
-    group: String,
+    #[command(flatten)]
+    kafka: ChildKafka,
     /// Tests to hold in flight.
     #[arg(long)]
     tests: u64,
-    /// The case's `test_expires`, in seconds.
-    #[arg(long)]
-    expires_secs: u64,
-    /// librdkafka properties on top of livecheck's settings.
-    #[arg(short = 'X', value_parser = crate::setup::parse_property)]
-    property: Vec<(String, String)>,
 }
 
 /// glibc tunables that fix malloc's trim and mmap thresholds (glibc raises them as large
@@ -117,19 +98,8 @@ pub(crate) async fn run(
     }
     let mut child = child
         .arg("memory-worker")
-        .args(["--brokers", brokers])
-        .args(["--tests-topic", &config.topics.tests])
-        .args(["--bus-topic", &config.topics.bus])
-        .args(["--report-topic", &config.topics.reports])
-        .args(["--group", &config.group_id])
+        .args(ChildKafka::command_line(brokers, &config, expires))
         .args(["--tests", &tests.to_string()])
-        .args(["--expires-secs", &expires.as_secs().to_string()])
-        .args(
-            config
-                .properties
-                .iter()
-                .flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")]),
-        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -241,17 +211,8 @@ async fn stage(lines: &mut Lines<BufReader<ChildStdout>>, name: &str) -> Result<
 
 /// The child: a worker holding every test in flight, reporting its RSS at each stage.
 pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
-    let mut config = KafkaConfig::new(&args.brokers);
-    config.properties = args.property;
-    config.topics = Topics {
-        tests: args.tests_topic,
-        bus: args.bus_topic,
-        reports: args.report_topic,
-    };
-    config.group_id = args.group;
-    config.partitions = PARTITIONS;
+    let (mut config, expires) = args.kafka.config();
     config.signal_replay = Duration::from_secs(3600);
-    let expires = Duration::from_secs(args.expires_secs);
     let mut case = CaseConfig::from(held.descriptor());
     case.options.test_expires = expires;
     let reports = Reports::default();

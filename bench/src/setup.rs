@@ -54,6 +54,75 @@ pub(crate) fn unique_config(brokers: &str, tag: &str) -> KafkaConfig {
     config
 }
 
+/// Where a benchmark's worker child consumes: passed on its command line by the parent
+/// ([`ChildKafka::command_line`]) and read back by clap (`#[command(flatten)]`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ChildKafka {
+    /// Bootstrap servers.
+    #[arg(long)]
+    brokers: String,
+    /// Tests topic.
+    #[arg(long)]
+    tests_topic: String,
+    /// Bus topic.
+    #[arg(long)]
+    bus_topic: String,
+    /// Reports topic.
+    #[arg(long)]
+    report_topic: String,
+    /// Consumer group.
+    #[arg(long)]
+    group: String,
+    /// The case's `test_expires`, in seconds.
+    #[arg(long)]
+    expires_secs: u64,
+    /// librdkafka properties on top of livecheck's settings.
+    #[arg(short = 'X', value_parser = parse_property)]
+    property: Vec<(String, String)>,
+}
+
+impl ChildKafka {
+    /// The child's arguments for `config`, with the case's `test_expires`.
+    pub(crate) fn command_line(
+        brokers: &str,
+        config: &KafkaConfig,
+        expires: Duration,
+    ) -> Vec<String> {
+        let mut args: Vec<String> = [
+            ("--brokers", brokers),
+            ("--tests-topic", &config.topics.tests),
+            ("--bus-topic", &config.topics.bus),
+            ("--report-topic", &config.topics.reports),
+            ("--group", &config.group_id),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value.to_owned()])
+        .collect();
+        args.extend(["--expires-secs".to_owned(), expires.as_secs().to_string()]);
+        args.extend(
+            config
+                .properties
+                .iter()
+                .flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")]),
+        );
+        args
+    }
+
+    /// The Kafka settings the parent passed, and the case's `test_expires`.
+    pub(crate) fn config(self) -> (KafkaConfig, Duration) {
+        let mut config = KafkaConfig::new(&self.brokers);
+        config.properties = self.property;
+        config.topics = Topics {
+            tests: self.tests_topic,
+            bus: self.bus_topic,
+            reports: self.report_topic,
+        };
+        config.group_id = self.group;
+        config.partitions = PARTITIONS;
+        (config, Duration::from_secs(self.expires_secs))
+    }
+}
+
 /// Creates `topic` with [`PARTITIONS`] partitions through the admin API.
 pub(crate) async fn create_topic(brokers: &str, topic: &str) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()

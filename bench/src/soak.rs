@@ -14,13 +14,13 @@ use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use livecheck::transport::kafka::KafkaTransport;
 use livecheck::{Case, CaseConfig, WorkerSettings};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::cases::{three_signals, FALSE_TIMEOUTS, STEP_1, STEP_2, STEP_3};
-use crate::setup::{service_client, unique_config, Reports, RunningWorker, PARTITIONS};
+use crate::setup::{service_client, unique_config, ChildKafka, Reports, RunningWorker};
 use crate::stats::rss_kib;
 
 /// What the soak run is given.
@@ -202,30 +202,11 @@ fn minutes(d: Duration) -> String {
 /// Arguments of the child.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct WorkerArgs {
-    /// Bootstrap servers.
-    #[arg(long)]
-    brokers: String,
-    /// Tests topic.
-    #[arg(long)]
-    tests_topic: String,
-    /// Bus topic.
-    #[arg(long)]
-    bus_topic: String,
-    /// Reports topic.
-    #[arg(long)]
-    report_topic: String,
-    /// Consumer group.
-    #[arg(long)]
-    group: String,
-    /// The case's `test_expires`, in seconds.
-    #[arg(long)]
-    expires_secs: u64,
+    #[command(flatten)]
+    kafka: ChildKafka,
     /// Seconds between readings.
     #[arg(long)]
     sample_secs: f64,
-    /// librdkafka properties on top of livecheck's settings.
-    #[arg(short = 'X', value_parser = crate::setup::parse_property)]
-    property: Vec<(String, String)>,
 }
 
 /// Runs the soak: the worker child, and this process triggering tests at the rate.
@@ -239,19 +220,8 @@ pub(crate) async fn run(brokers: &str, options: SoakOptions) -> Result<Soak, Str
     let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut child = Command::new(exe)
         .arg("soak-worker")
-        .args(["--brokers", brokers])
-        .args(["--tests-topic", &config.topics.tests])
-        .args(["--bus-topic", &config.topics.bus])
-        .args(["--report-topic", &config.topics.reports])
-        .args(["--group", &config.group_id])
-        .args(["--expires-secs", &options.expires.as_secs().to_string()])
+        .args(ChildKafka::command_line(brokers, &config, options.expires))
         .args(["--sample-secs", &options.sample.as_secs_f64().to_string()])
-        .args(
-            config
-                .properties
-                .iter()
-                .flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")]),
-        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -389,16 +359,7 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 /// The child: a worker with default settings and the case's `test_expires` as asked, reading
 /// its RSS every `sample_secs` until its stdin closes.
 pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
-    let mut config = KafkaConfig::new(&args.brokers);
-    config.properties = args.property;
-    config.topics = Topics {
-        tests: args.tests_topic,
-        bus: args.bus_topic,
-        reports: args.report_topic,
-    };
-    config.group_id = args.group;
-    config.partitions = PARTITIONS;
-    let expires = Duration::from_secs(args.expires_secs);
+    let (mut config, expires) = args.kafka.config();
     // As the `livecheck` binary does: the bus is replayed as far back as the longest expiry.
     config.signal_replay = expires;
     let mut case = CaseConfig::from(three_signals.descriptor());

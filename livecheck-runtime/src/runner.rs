@@ -73,7 +73,6 @@ fn new_report(
     signal_latency: BTreeMap<String, f64>,
     error: Option<String>,
     traceback: Option<String>,
-    timed_out_signal: Option<String>,
 ) -> TestReport {
     TestReport {
         case_name: case.to_owned(),
@@ -84,7 +83,7 @@ fn new_report(
         error,
         traceback,
         attempt: 1,
-        timed_out_signal,
+        timed_out_signal: None,
     }
 }
 
@@ -116,7 +115,6 @@ pub(crate) fn execute(
             Duration::ZERO,
             BTreeMap::new(),
             Some(reason.to_owned()),
-            None,
             None,
         );
         return Either::Right(Box::pin(async move {
@@ -277,7 +275,7 @@ fn report(
     flush_logs(execution, state, span, log_passes);
 
     let signal_latency = std::mem::take(&mut *lock(&execution.signal_latency));
-    new_report(
+    let mut report = new_report(
         name,
         state,
         Arc::unwrap_or_clone(test),
@@ -285,8 +283,9 @@ fn report(
         signal_latency,
         error,
         traceback,
-        timed_out_signal,
-    )
+    );
+    report.timed_out_signal = timed_out_signal;
+    report
 }
 
 fn classify(error: CaseError) -> (State, Option<String>, Option<String>) {
