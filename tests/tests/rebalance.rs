@@ -96,21 +96,23 @@ async fn scale_out_with_tests_in_flight(config: KafkaConfig) {
             }
         })
         .await;
-    // Every test is running on the first worker, holding its first signal.
+    // Every test is running on the first worker (after its handover), holding its first signal.
     let received = || {
-        first
-            .handle
-            .stats()
-            .signals_received
-            .load(std::sync::atomic::Ordering::Relaxed)
+        let stats = first.handle.stats();
+        (
+            stats
+                .signals_received
+                .load(std::sync::atomic::Ordering::Relaxed),
+            stats.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        )
     };
     tokio::time::timeout(Duration::from_secs(30), async {
-        while received() < TESTS as u64 {
+        while received().0 < TESTS as u64 || received().1 < TESTS {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
-    .expect("the first worker did not get the first signals");
+    .expect("the first worker did not run the tests and get their first signals");
 
     let second = RunningWorker::start(&config, cases).await;
     second.wait_assigned(Duration::from_secs(60)).await;
@@ -180,6 +182,70 @@ async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
     let cluster = EmbeddedCluster::start(&config.topics, 4).expect("mock cluster");
     config.brokers = cluster.bootstrap().to_owned();
     scale_out_with_tests_in_flight(config).await;
+    drop(cluster);
+}
+
+/// A worker given partitions holds their tests for the handover (2 x `heartbeat.interval.ms`)
+/// before it runs them, so an earlier owner the broker did not fence can stop first (tansu
+/// completes a rebalance before its members hear of it; the fault test saw tests reported twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_was_given() {
+    let mut config = KafkaConfig::new("");
+    config.topics = livecheck::transport::kafka::Topics {
+        tests: Broker::unique("lc-tests"),
+        bus: Broker::unique("lc-bus"),
+        reports: Broker::unique("lc-report"),
+    };
+    config.group_id = Broker::unique("lc-group");
+    config.partitions = 2;
+    // A 1 s heartbeat: a 2 s handover.
+    config.properties = vec![("heartbeat.interval.ms".into(), "1000".into())];
+    let cluster = EmbeddedCluster::start(&config.topics, 2).expect("mock cluster");
+    config.brokers = cluster.bootstrap().to_owned();
+    let reports = plain_consumer_at(&config.brokers, &config.topics.reports);
+    let worker = RunningWorker::start(&config, vec![CaseConfig::from(flow.descriptor())]).await;
+    worker.wait_assigned(Duration::from_secs(30)).await;
+    let assigned = tokio::time::Instant::now();
+    let service = service_client(&config);
+    let ids = ["early-0".to_owned(), "early-1".to_owned()];
+    service
+        .scope(async {
+            for id in &ids {
+                FIRST.send_to(id, &step(1, "v")).await.unwrap();
+                flow.trigger(id.as_str(), "v".into(), 1, 30_000)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    // The first report read, and when.
+    let (report, at) = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let Ok(message) = reports.recv().await else {
+                continue;
+            };
+            let report = livecheck::codec::decode_report(message.payload().unwrap_or_default())
+                .expect("report decodes");
+            if report.test.as_ref().is_some_and(|t| ids.contains(&t.id)) {
+                break (report, tokio::time::Instant::now());
+            }
+        }
+    })
+    .await
+    .expect("no report within 60 s");
+    assert_eq!(report.state, State::Pass, "{report:?}");
+    let runtime = report.runtime.unwrap();
+    assert!(
+        runtime < 1.0,
+        "the test itself is quick (its signal was there): {runtime}s"
+    );
+    let after = at - assigned;
+    assert!(
+        after >= Duration::from_millis(1900),
+        "reported {after:?} after the assignment: the handover of 2 s was not kept"
+    );
+    println!("first test reported {after:?} after the assignment (handover 2 s)");
+    worker.stop().await;
     drop(cluster);
 }
 

@@ -20,7 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -28,7 +28,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -192,7 +192,7 @@ impl KafkaConfig {
 
     /// How long a worker holds the tests it reads after a partition assignment before it runs
     /// them: twice the consumer's `heartbeat.interval.ms` (3 s by default), time for an earlier
-    /// owner the broker did not fence to hear of the rebalance and stop (see `offsets`).
+    /// owner the broker did not fence to hear of the rebalance and stop (see [`Handover`]).
     fn handover(&self) -> Duration {
         let config = self.client_config(Role::Consumer { group: "" });
         let heartbeat_ms = config
@@ -588,9 +588,8 @@ impl Transport for KafkaTransport {
             let assigned_tx = self.assigned.clone();
             let assigned_rx = self.assigned.subscribe();
             let (leader_tx, leader_rx) = watch::channel(false);
-            let tracker = Arc::new(Mutex::new(OffsetTracker::with_handover(
-                self.config.handover(),
-            )));
+            let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+            let (handover, handover_rx) = Handover::new(self.config.handover());
             // Names this worker's progress markers on the bus (see `offsets`).
             let instance = uuid::Uuid::new_v4().to_string();
             let context = GroupContext {
@@ -598,6 +597,7 @@ impl Transport for KafkaTransport {
                 tracker: tracker.clone(),
                 assigned: assigned_tx,
                 leader: leader_tx,
+                handover: handover.clone(),
             };
             let tests: StreamConsumer<GroupContext> = self
                 .config
@@ -620,6 +620,12 @@ impl Transport for KafkaTransport {
             let (tests_tx, tests_rx) = mpsc::channel(1024);
             let (signals_tx, signals_rx) = mpsc::channel(4096);
             let tasks = vec![
+                tokio::spawn(resume_after_handover(
+                    tests.clone(),
+                    handover,
+                    handover_rx,
+                    shutdown_rx.clone(),
+                )),
                 tokio::spawn(consume_tests(
                     tests.clone(),
                     tracker.clone(),
@@ -726,9 +732,124 @@ struct GroupContext {
     tracker: Arc<Mutex<OffsetTracker>>,
     assigned: watch::Sender<Vec<i32>>,
     leader: watch::Sender<bool>,
+    handover: Arc<Handover>,
 }
 
 impl ClientContext for GroupContext {}
+
+/// The handover after each partition assignment: the partitions assigned are paused, and
+/// resumed `hold` later.
+///
+/// Apache Kafka's eager protocol revokes every member before it assigns anyone, so a partition
+/// never has two owners. tansu 0.6.0 does not wait: it completes a rebalance as soon as its
+/// leader syncs, the other members hear of it at their next heartbeat (up to
+/// `heartbeat.interval.ms` later), and it does not fence their commits. For that while the old
+/// owner goes on running the partition's new tests (issue 9's fault test saw them reported
+/// twice). Paused for twice the heartbeat interval, the new owner reads those tests only once
+/// the old owner has stopped, finds their reports already read back and skips them. Pausing
+/// (not sleeping in the consumer loop) keeps the consumer polled, so the rebalances that follow
+/// are served at once.
+#[derive(Debug)]
+struct Handover {
+    hold: Duration,
+    /// Bumped at every (re)assignment, under the lock the rebalance callback holds while it
+    /// assigns and pauses: a resume meant for an earlier assignment is dropped.
+    epoch: Mutex<u64>,
+    /// The latest assignment's epoch and when its partitions resume.
+    wake: watch::Sender<(u64, Option<Instant>)>,
+}
+
+impl Handover {
+    fn new(hold: Duration) -> (Arc<Self>, watch::Receiver<(u64, Option<Instant>)>) {
+        let (wake, rx) = watch::channel((0, None));
+        let handover = Handover {
+            hold,
+            epoch: Mutex::new(0),
+            wake,
+        };
+        (Arc::new(handover), rx)
+    }
+
+    /// Assigns through `assign`, then pauses the partitions assigned (`tpl`) for the hold.
+    fn assign<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+        assign: impl FnOnce() -> KafkaResult<()>,
+    ) -> KafkaResult<()> {
+        let mut epoch = lock(&self.epoch);
+        *epoch += 1;
+        assign()?;
+        if self.hold.is_zero() || tpl.count() == 0 {
+            return Ok(());
+        }
+        if let Err(error) = consumer.pause(tpl) {
+            tracing::warn!(%error, "could not pause the partitions assigned for the handover");
+            return Ok(());
+        }
+        tracing::debug!(hold = ?self.hold, partitions = tpl.count(), "handover: paused");
+        self.wake
+            .send_replace((*epoch, Some(Instant::now() + self.hold)));
+        Ok(())
+    }
+
+    /// A revocation: a pending resume no longer applies.
+    fn revoked(&self) {
+        *lock(&self.epoch) += 1;
+    }
+
+    /// The hold of assignment `epoch` is over: resumes what is assigned, unless a later
+    /// assignment came meanwhile (it has a hold of its own).
+    fn resume<C: ConsumerContext>(&self, consumer: &impl Consumer<C>, epoch: u64) {
+        let current = lock(&self.epoch);
+        if *current != epoch {
+            return;
+        }
+        let resumed = consumer
+            .assignment()
+            .and_then(|assigned| consumer.resume(&assigned));
+        match resumed {
+            Ok(()) => tracing::debug!("handover: resumed"),
+            Err(error) => {
+                tracing::warn!(%error, "could not resume the partitions after the handover")
+            }
+        }
+    }
+}
+
+/// Resumes the tests consumer's partitions when each handover ends (see [`Handover`]).
+async fn resume_after_handover(
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    handover: Arc<Handover>,
+    mut wake: watch::Receiver<(u64, Option<Instant>)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (epoch, until) = *wake.borrow_and_update();
+        if let Some(until) = until {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                changed = wake.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                () = tokio::time::sleep_until(until.into()) => {
+                    handover.resume(consumer.as_ref(), epoch);
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            changed = wake.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
 
 impl GroupContext {
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
@@ -788,13 +909,17 @@ impl ConsumerContext for GroupContext {
                         let _ = element.set_offset(Offset::Offset(next));
                     }
                 }
-                if cooperative {
-                    consumer.incremental_assign(tpl)
-                } else {
-                    consumer.assign(tpl)
-                }
+                let tpl = &*tpl;
+                self.handover.assign(consumer, tpl, || {
+                    if cooperative {
+                        consumer.incremental_assign(tpl)
+                    } else {
+                        consumer.assign(tpl)
+                    }
+                })
             }
             Code::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.handover.revoked();
                 commit_done(consumer, &self.tests_topic, &self.tracker, CommitMode::Sync);
                 tracing::info!("partitions revoked");
                 self.leader.send_replace(false);
@@ -850,22 +975,7 @@ async fn consume_tests(
         let (partition, offset) = (message.partition(), message.offset());
         let received = lock(&tracker).received(partition, offset);
         let (generation, lease) = match received {
-            Received::Run {
-                generation,
-                lease,
-                hold_until,
-            } => {
-                if let Some(until) = hold_until {
-                    // The handover after an assignment (see `offsets`): one wait per
-                    // rebalance, for every partition at once.
-                    tracing::debug!(partition, offset, "handover: holding the partition's tests");
-                    tokio::select! {
-                        _ = shutdown.changed() => break,
-                        () = tokio::time::sleep_until(until.into()) => {}
-                    }
-                }
-                (generation, lease)
-            }
+            Received::Run { generation, lease } => (generation, lease),
             Received::Seen => {
                 tracing::debug!(partition, offset, "test already read here: not run twice");
                 continue;

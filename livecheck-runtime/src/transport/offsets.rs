@@ -10,13 +10,6 @@
 //!   consumer resumes after what was already read, so nothing runs twice), partitions lost are
 //!   *lost* and their tests stop without a report: the new owner runs them and reports them
 //!   once (a revoked worker that kept running them reported TIMEOUTs, issue 9).
-//! - Handover: after every assignment, the tests read from then on are held for a *handover*
-//!   time before they run. Apache Kafka's eager protocol revokes every member before it assigns,
-//!   but a broker may complete a rebalance before an old member has heard of it (tansu 0.6.0
-//!   does: a member learns at its next heartbeat, up to `heartbeat.interval.ms` later) and it
-//!   does not fence that member's commits. The old owner goes on running the partition's new
-//!   tests until then; held, the new owner finds their reports already read back and skips them
-//!   instead of running them a second time.
 //! - Attempts: every 100 ms while it works, the owner of a partition writes a *progress marker*
 //!   to the bus partition of the same number: the highest offset it has started, and the highest
 //!   attempt among its tests in flight. A new owner replays the bus anyway (for the signals), so
@@ -25,7 +18,6 @@
 //!   would be the natural place, but tansu 0.6.0 drops it.)
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -53,8 +45,6 @@ struct PartitionState {
     /// Progress markers of earlier owners, one per worker instance.
     earlier: Vec<Earlier>,
     ownership: watch::Sender<Ownership>,
-    /// Tests read from now on run from this instant (the handover, see the module docs).
-    hold_until: Option<Instant>,
 }
 
 impl PartitionState {
@@ -67,7 +57,6 @@ impl PartitionState {
             marked: None,
             earlier: Vec::new(),
             ownership: watch::channel(Ownership::Owned).0,
-            hold_until: None,
         }
     }
 
@@ -87,13 +76,8 @@ impl PartitionState {
 /// What to do with a message just read.
 #[derive(Debug)]
 pub(crate) enum Received {
-    /// Run it, not before `hold_until` (the handover after an assignment): hand back
-    /// `generation` in [`OffsetTracker::done`].
-    Run {
-        generation: u64,
-        lease: Lease,
-        hold_until: Option<Instant>,
-    },
+    /// Run it: hand back `generation` in [`OffsetTracker::done`].
+    Run { generation: u64, lease: Lease },
     /// Already read under the current ownership (running or done): skip it.
     Seen,
     /// The partition is not assigned here (a message fetched before a revocation).
@@ -105,18 +89,9 @@ pub(crate) enum Received {
 pub(crate) struct OffsetTracker {
     partitions: HashMap<i32, PartitionState>,
     generation: u64,
-    handover: Duration,
 }
 
 impl OffsetTracker {
-    /// A tracker that holds the tests read after each assignment for `handover`.
-    pub(crate) fn with_handover(handover: Duration) -> Self {
-        OffsetTracker {
-            handover,
-            ..OffsetTracker::default()
-        }
-    }
-
     /// A rebalance began: every lease is pending until [`assign`](Self::assign) settles it.
     pub(crate) fn revoke_all(&mut self) {
         for state in self.partitions.values() {
@@ -131,7 +106,6 @@ impl OffsetTracker {
     pub(crate) fn assign(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
         self.generation += 1;
         let generation = self.generation;
-        let hold_until = (!self.handover.is_zero()).then(|| Instant::now() + self.handover);
         self.partitions.retain(|p, state| {
             let kept = partitions.contains(p);
             state.ownership.send_replace(if kept {
@@ -143,15 +117,15 @@ impl OffsetTracker {
         });
         let mut resume = Vec::new();
         for p in partitions {
-            // Kept partitions are held too: another member may have owned them for a
-            // generation this worker did not see.
-            let state = self
-                .partitions
-                .entry(*p)
-                .or_insert_with(|| PartitionState::new(generation));
-            state.hold_until = hold_until;
-            if let Some(next) = state.next {
-                resume.push((*p, next));
+            match self.partitions.get(p) {
+                Some(state) => {
+                    if let Some(next) = state.next {
+                        resume.push((*p, next));
+                    }
+                }
+                None => {
+                    self.partitions.insert(*p, PartitionState::new(generation));
+                }
             }
         }
         resume
@@ -170,7 +144,6 @@ impl OffsetTracker {
         Received::Run {
             generation: state.generation,
             lease: Lease(state.ownership.subscribe()),
-            hold_until: state.hold_until.filter(|until| *until > Instant::now()),
         }
     }
 
@@ -258,9 +231,7 @@ mod tests {
 
     fn run(t: &mut OffsetTracker, partition: i32, offset: i64) -> (u64, Lease) {
         match t.received(partition, offset) {
-            Received::Run {
-                generation, lease, ..
-            } => (generation, lease),
+            Received::Run { generation, lease } => (generation, lease),
             other => panic!("{partition}/{offset} not run: {other:?}"),
         }
     }
@@ -278,38 +249,6 @@ mod tests {
         t.done(0, 10, g);
         assert_eq!(t.take_commits(), [(0, 13)]);
         assert_eq!(t.take_commits(), []);
-    }
-
-    fn hold(t: &mut OffsetTracker, partition: i32, offset: i64) -> Option<Instant> {
-        match t.received(partition, offset) {
-            Received::Run { hold_until, .. } => hold_until,
-            other => panic!("{partition}/{offset} not run: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn tests_read_after_an_assignment_wait_for_the_handover() {
-        let mut t = OffsetTracker::with_handover(Duration::from_secs(60));
-        t.assign(&[0]);
-        let until = hold(&mut t, 0, 1).expect("a new partition's tests are held");
-        assert!(until > Instant::now() + Duration::from_secs(55));
-        // Kept partitions too: the broker may have given them to another member meanwhile.
-        t.revoke_all();
-        t.assign(&[0, 1]);
-        assert!(hold(&mut t, 0, 2).is_some());
-        assert!(hold(&mut t, 1, 0).is_some());
-
-        let mut quick = OffsetTracker::with_handover(Duration::from_millis(1));
-        quick.assign(&[0]);
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(
-            hold(&mut quick, 0, 0),
-            None,
-            "over once the handover has passed"
-        );
-        let mut none = OffsetTracker::default();
-        none.assign(&[0]);
-        assert_eq!(hold(&mut none, 0, 0), None);
     }
 
     #[test]
