@@ -25,6 +25,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -32,22 +33,26 @@ use prometheus::{
 
 use crate::alerts::AlertStats;
 use crate::model::{State, TestReport};
+use crate::transport::GroupView;
 use crate::worker::{Observer, WorkerHandle};
 
 /// Content type of the Prometheus text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Runtime buckets, in seconds: a case runs from milliseconds (signals already there) to
-/// minutes (slow pipelines, long timeouts).
+/// Runtime buckets, in seconds: a case runs from milliseconds (signals already there) to its
+/// `max_runtime`, which is at most an hour unless a case sets it longer
+/// ([`DEFAULT_MAX_RUNTIME_BOUND`](crate::case::DEFAULT_MAX_RUNTIME_BOUND)).
 const RUNTIME_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    120.0, 300.0,
+    120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 
-/// Signal latency buckets, in seconds: one Kafka hop is about a millisecond on a good broker.
+/// Signal latency buckets, in seconds: one Kafka hop is about a millisecond on a good broker,
+/// and a wait lasts at most its timeout, or the test's `max_runtime` (an hour unless a case sets
+/// it longer): the buckets reach that far, so a late signal is told from a very late one.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0,
+    60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 
 /// States a test report can have (the `state` label of `livecheck_tests_total`).
@@ -75,17 +80,20 @@ pub struct Metrics(Arc<Inner>);
 
 struct Inner {
     registry: Registry,
+    /// Every family registered, in order: what `Debug` shows and the docs must list.
+    families: Vec<Family>,
     // Counted from reports, as they are produced.
     tests: IntCounterVec,
     suite_reports: IntCounterVec,
     runtime: HistogramVec,
     signal_latency: HistogramVec,
+    signal_timeouts: IntCounterVec,
+    last_test: GaugeVec,
+    last_failure: GaugeVec,
     // Read from snapshots at render time.
     case_state: IntGaugeVec,
     suite_failing: IntGaugeVec,
     consecutive_failures: IntGaugeVec,
-    since_last_test: GaugeVec,
-    tests_last_hour: IntGaugeVec,
     in_flight: IntGauge,
     ready: IntGauge,
     leader: IntGauge,
@@ -108,9 +116,20 @@ struct Inner {
     refresh: Mutex<()>,
 }
 
+/// A metric family as registered: its name, Prometheus type and label names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    labels: &'static [&'static str],
+}
+
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
+        let names: Vec<&str> = self.0.families.iter().map(|f| f.name).collect();
+        f.debug_struct("Metrics")
+            .field("families", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,216 +139,243 @@ impl Default for Metrics {
     }
 }
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect(VALID);
-    registry.register(Box::new(metric.clone())).expect(VALID);
-    metric
+/// Registers metric families and notes each one's name, type and labels.
+struct Families {
+    registry: Registry,
+    list: Vec<Family>,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let metric = IntCounter::new(name, help).expect(VALID);
-    registry.register(Box::new(metric.clone())).expect(VALID);
-    metric
-}
+impl Families {
+    fn add<M: Collector + Clone + 'static>(
+        &mut self,
+        metric: M,
+        kind: &'static str,
+        name: &'static str,
+        labels: &'static [&'static str],
+    ) -> M {
+        self.registry.register(Box::new(metric.clone())).expect(VALID);
+        self.list.push(Family { name, kind, labels });
+        metric
+    }
 
-fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect(VALID);
-    registry.register(Box::new(metric.clone())).expect(VALID);
-    metric
-}
+    fn counter_vec(
+        &mut self,
+        name: &'static str,
+        help: &str,
+        labels: &'static [&'static str],
+    ) -> IntCounterVec {
+        let metric = IntCounterVec::new(Opts::new(name, help), labels).expect(VALID);
+        self.add(metric, "counter", name, labels)
+    }
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let metric = IntGauge::new(name, help).expect(VALID);
-    registry.register(Box::new(metric.clone())).expect(VALID);
-    metric
-}
+    fn counter(&mut self, name: &'static str, help: &str) -> IntCounter {
+        let metric = IntCounter::new(name, help).expect(VALID);
+        self.add(metric, "counter", name, &[])
+    }
 
-fn histogram_vec(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: &[f64],
-) -> HistogramVec {
-    let metric = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-        labels,
-    )
-    .expect(VALID);
-    registry.register(Box::new(metric.clone())).expect(VALID);
-    metric
+    fn gauge_vec(
+        &mut self,
+        name: &'static str,
+        help: &str,
+        labels: &'static [&'static str],
+    ) -> IntGaugeVec {
+        let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect(VALID);
+        self.add(metric, "gauge", name, labels)
+    }
+
+    fn float_gauge_vec(
+        &mut self,
+        name: &'static str,
+        help: &str,
+        labels: &'static [&'static str],
+    ) -> GaugeVec {
+        let metric = GaugeVec::new(Opts::new(name, help), labels).expect(VALID);
+        self.add(metric, "gauge", name, labels)
+    }
+
+    fn gauge(&mut self, name: &'static str, help: &str) -> IntGauge {
+        let metric = IntGauge::new(name, help).expect(VALID);
+        self.add(metric, "gauge", name, &[])
+    }
+
+    fn histogram_vec(
+        &mut self,
+        name: &'static str,
+        help: &str,
+        labels: &'static [&'static str],
+        buckets: &[f64],
+    ) -> HistogramVec {
+        let metric = HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            labels,
+        )
+        .expect(VALID);
+        self.add(metric, "histogram", name, labels)
+    }
 }
 
 /// Registration fails only for malformed or duplicate definitions, which are fixed here and
 /// checked by this module's tests.
 const VALID: &str = "livecheck's metric definitions are valid and unique";
 
+/// The labels of `livecheck_build_info`: what is known of this build without a build script.
+const BUILD_LABELS: &[&str] = &["version", "arch", "os"];
+
 impl Metrics {
     /// Metrics with a registry of their own.
     pub fn new() -> Self {
-        let r = Registry::new();
-        let since_last_test = GaugeVec::new(
-            Opts::new(
-                "livecheck_case_seconds_since_last_test",
-                "Seconds since the case last received a test (since start if it has had none).",
-            ),
-            &["case"],
-        )
-        .expect(VALID);
-        r.register(Box::new(since_last_test.clone())).expect(VALID);
+        let mut r = Families {
+            registry: Registry::new(),
+            list: Vec::new(),
+        };
+        let build_info = r.gauge_vec(
+            "livecheck_build_info",
+            "Always 1; the labels say which livecheck this is: its version, and the CPU \
+             architecture and operating system it was built for.",
+            BUILD_LABELS,
+        );
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH,
+                std::env::consts::OS,
+            ])
+            .set(1);
         let inner = Inner {
-            tests: counter_vec(
-                &r,
+            tests: r.counter_vec(
                 "livecheck_tests_total",
                 "Test reports by case and state (PASS, FAIL, ERROR, TIMEOUT, SKIP).",
                 &["case", "state"],
             ),
-            suite_reports: counter_vec(
-                &r,
+            suite_reports: r.counter_vec(
                 "livecheck_suite_reports_total",
                 "Suite reports by case and state: FAIL (too many consecutive failures), STALL \
                  (no test for warn_stalled_after), PASS (recovered).",
                 &["case", "state"],
             ),
-            runtime: histogram_vec(
-                &r,
+            runtime: r.histogram_vec(
                 "livecheck_test_runtime_seconds",
                 "Runtime of tests that ran (not SKIP), by case.",
                 &["case"],
                 RUNTIME_BUCKETS,
             ),
-            signal_latency: histogram_vec(
-                &r,
+            signal_latency: r.histogram_vec(
                 "livecheck_signal_latency_seconds",
                 "Seconds from the start of a signal's wait to its arrival (0 if it was there \
                  first), by case and signal.",
                 &["case", "signal"],
                 LATENCY_BUCKETS,
             ),
-            case_state: gauge_vec(
-                &r,
+            signal_timeouts: r.counter_vec(
+                "livecheck_signal_timeouts_total",
+                "TIMEOUT reports by case and the signal the test waited for in vain (the \
+                 series of a signal exists at 0 from its first arrival).",
+                &["case", "signal"],
+            ),
+            last_test: r.float_gauge_vec(
+                "livecheck_last_test_timestamp_seconds",
+                "Unix time this worker last reported a test of the case (any state).",
+                &["case"],
+            ),
+            last_failure: r.float_gauge_vec(
+                "livecheck_last_failure_timestamp_seconds",
+                "Unix time this worker last reported a failed test (FAIL, ERROR, TIMEOUT) of \
+                 the case.",
+                &["case"],
+            ),
+            case_state: r.gauge_vec(
                 "livecheck_case_state",
                 "1 for the state the case is in (INIT, PASS, FAIL, ERROR, TIMEOUT, STALL), 0 for \
                  the others.",
                 &["case", "state"],
             ),
-            suite_failing: gauge_vec(
-                &r,
+            suite_failing: r.gauge_vec(
                 "livecheck_case_suite_failing",
                 "1 while a suite FAIL or STALL of the case is in effect.",
                 &["case"],
             ),
-            consecutive_failures: gauge_vec(
-                &r,
+            consecutive_failures: r.gauge_vec(
                 "livecheck_case_consecutive_failures",
                 "Failures (FAIL, ERROR, TIMEOUT) of the case in a row.",
                 &["case"],
             ),
-            since_last_test,
-            tests_last_hour: gauge_vec(
-                &r,
-                "livecheck_case_tests_last_hour",
-                "Tests the case received in the last hour.",
-                &["case"],
-            ),
-            in_flight: gauge(&r, "livecheck_tests_in_flight", "Tests running now."),
-            ready: gauge(
-                &r,
+            in_flight: r.gauge("livecheck_tests_in_flight", "Tests running now."),
+            ready: r.gauge(
                 "livecheck_worker_ready",
                 "1 once the worker consumes and has a partition assignment.",
             ),
-            leader: gauge(
-                &r,
+            leader: r.gauge(
                 "livecheck_worker_leader",
                 "1 while this worker is the leader (runs the fake-request timers, publishes suite \
                  reports).",
             ),
-            stored_signals: gauge(
-                &r,
+            stored_signals: r.gauge(
                 "livecheck_stored_signals",
                 "Signals held in the signal store (resolved, or being waited for).",
             ),
-            orphaned_partitions: gauge(
-                &r,
+            orphaned_partitions: r.gauge(
                 "livecheck_orphaned_partitions",
                 "Partitions of the tests topic with tests waiting and no member of the group \
                  consuming them (their tests are run by no worker).",
             ),
-            consumer_lag: gauge_vec(
-                &r,
+            consumer_lag: r.gauge_vec(
                 "livecheck_consumer_lag",
                 "Tests written to a partition of the tests topic and not yet committed by the \
-                 group.",
-                &["partition"],
+                 group (Kafka only).",
+                &["topic", "partition"],
             ),
-            tests_moved: counter(
-                &r,
+            tests_moved: r.counter(
                 "livecheck_tests_moved_total",
                 "Tests stopped unreported here because their partition moved to another worker \
                  (which runs them).",
             ),
-            tests_received: counter(
-                &r,
-                "livecheck_tests_received_total",
-                "Test executions received.",
-            ),
-            signals_received: counter(
-                &r,
-                "livecheck_signals_received_total",
-                "Signals received.",
-            ),
-            skipped: counter_vec(
-                &r,
+            tests_received: r.counter("livecheck_tests_received_total", "Test executions received."),
+            signals_received: r.counter("livecheck_signals_received_total", "Signals received."),
+            skipped: r.counter_vec(
                 "livecheck_skipped_messages_total",
                 "Bad messages logged and skipped, by topic (tests, bus, reports) and reason \
                  (undecodable, unknown_case).",
                 &["topic", "reason"],
             ),
-            report_publish_errors: counter(
-                &r,
+            report_publish_errors: r.counter(
                 "livecheck_report_publish_errors_total",
                 "Reports that could not be published (their tests run again).",
             ),
-            fake_request_errors: counter(
-                &r,
+            fake_request_errors: r.counter(
                 "livecheck_fake_request_errors_total",
                 "Fake requests that failed.",
             ),
-            consumer_errors: counter(
-                &r,
+            consumer_errors: r.counter(
                 "livecheck_consumer_errors_total",
                 "Kafka consumer errors (the client reconnects by itself).",
             ),
-            messages_dropped: counter_vec(
-                &r,
+            messages_dropped: r.counter_vec(
                 "livecheck_messages_dropped_total",
                 "Messages this process published that never reached Kafka, by stage: queue (tests \
                  and signals that found the producer's queue full, dropped without waiting) and \
                  delivery (queued, but not acknowledged within message.timeout.ms).",
                 &["stage"],
             ),
-            peer_reports: counter(
-                &r,
+            peer_reports: r.counter(
                 "livecheck_peer_reports_total",
                 "Test reports of other workers of the group counted in this worker's case health.",
             ),
-            already_reported: counter_vec(
-                &r,
+            already_reported: r.counter_vec(
                 "livecheck_already_reported_total",
                 "Tests whose report the group had published, by when it was seen: delivered (not \
                  run), finished (this worker's report dropped), read_back (a second report, not \
                  counted).",
                 &["when"],
             ),
-            alerts: counter_vec(
-                &r,
+            alerts: r.counter_vec(
                 "livecheck_alerts_total",
                 "Webhook alerts by outcome: sent, failed (retries exhausted), dropped (queue full).",
                 &["outcome"],
             ),
             alert_sources: Mutex::new(Vec::new()),
             refresh: Mutex::new(()),
-            registry: r,
+            families: r.list,
+            registry: r.registry,
         };
         Metrics(Arc::new(inner))
     }
@@ -348,6 +394,10 @@ impl Metrics {
     /// metric in the Prometheus text format.
     pub fn render(&self, worker: &WorkerHandle) -> String {
         self.refresh(worker);
+        self.encode()
+    }
+
+    fn encode(&self) -> String {
         let mut buffer = Vec::new();
         // Encoding into memory fails only for invalid metric families, which we do not build.
         let _ = TextEncoder::new().encode(&self.0.registry.gather(), &mut buffer);
@@ -377,12 +427,6 @@ impl Metrics {
             m.consecutive_failures
                 .with_label_values(&[case])
                 .set(i64::from(status.consecutive_failures));
-            m.since_last_test
-                .with_label_values(&[case])
-                .set(status.seconds_since_last_test);
-            m.tests_last_hour
-                .with_label_values(&[case])
-                .set(saturating_i64(status.tests_last_hour));
         }
         let stats = worker.stats();
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
@@ -397,15 +441,7 @@ impl Metrics {
         mirror(&m.tests_received, load(&stats.tests_received));
         mirror(&m.tests_moved, load(&stats.tests_moved));
         if let Some(group) = worker.group() {
-            m.orphaned_partitions
-                .set(saturating_i64(group.orphaned.len() as u64));
-            for partition in &group.partitions {
-                if let Some(lag) = partition.lag {
-                    m.consumer_lag
-                        .with_label_values(&[partition.partition.to_string().as_str()])
-                        .set(lag);
-                }
-            }
+            self.read_group(&group);
         }
         mirror(&m.signals_received, load(&stats.signals_received));
         mirror(&m.report_publish_errors, load(&stats.report_publish_errors));
@@ -450,6 +486,23 @@ impl Metrics {
             }
         }
     }
+
+    /// The group's orphaned partitions and the lag of each partition of the tests topic.
+    fn read_group(&self, group: &GroupView) {
+        let m = &*self.0;
+        m.orphaned_partitions
+            .set(saturating_i64(group.orphaned.len() as u64));
+        for partition in &group.partitions {
+            let labels = [group.topic.as_str(), &partition.partition.to_string()];
+            match partition.lag {
+                Some(lag) => m.consumer_lag.with_label_values(&labels).set(lag),
+                // Unknown now (the watermarks could not be read): no stale figure.
+                None => {
+                    let _ = m.consumer_lag.remove_label_values(&labels);
+                }
+            }
+        }
+    }
 }
 
 /// Advances a counter that mirrors a monotonic atomic to the atomic's value.
@@ -468,6 +521,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Now, in seconds since the Unix epoch, as Prometheus timestamps are.
+fn unix_now() -> f64 {
+    let now = chrono::Utc::now();
+    now.timestamp() as f64 + f64::from(now.timestamp_subsec_micros()) / 1e6
+}
+
 impl Observer for Metrics {
     fn on_report(&self, report: &TestReport) {
         let m = &*self.0;
@@ -481,6 +540,11 @@ impl Observer for Metrics {
         m.tests
             .with_label_values(&[case, report.state.as_str()])
             .inc();
+        let now = unix_now();
+        m.last_test.with_label_values(&[case]).set(now);
+        if matches!(report.state, State::Fail | State::Error | State::Timeout) {
+            m.last_failure.with_label_values(&[case]).set(now);
+        }
         // A skipped test did not run: its runtime of 0 would only drag the percentiles down.
         if let (Some(runtime), false) = (report.runtime, report.state == State::Skip) {
             m.runtime.with_label_values(&[case]).observe(runtime);
@@ -489,6 +553,13 @@ impl Observer for Metrics {
             m.signal_latency
                 .with_label_values(&[case, signal.as_str()])
                 .observe(*latency);
+            // The signal exists: its timeout series too, at 0, so `increase()` sees its first.
+            m.signal_timeouts.with_label_values(&[case, signal.as_str()]);
+        }
+        if let (State::Timeout, Some(signal)) = (report.state, &report.timed_out_signal) {
+            m.signal_timeouts
+                .with_label_values(&[case, signal.as_str()])
+                .inc();
         }
     }
 }
@@ -555,6 +626,186 @@ mod tests {
         a.on_report(&report("a", State::Pass, false));
         assert_eq!(a.0.tests.with_label_values(&["a", "PASS"]).get(), 1);
         assert_eq!(b.0.tests.with_label_values(&["a", "PASS"]).get(), 0);
+    }
+
+    #[test]
+    fn a_timeout_is_counted_against_the_signal_it_waited_for() {
+        let metrics = Metrics::new();
+        // A signal that arrived has a timeout series at 0 before its first timeout.
+        metrics.on_report(&report("a", State::Pass, false));
+        let m = &*metrics.0;
+        let text = metrics.encode();
+        assert!(
+            text.contains("livecheck_signal_timeouts_total{case=\"a\",signal=\"sig\"} 0"),
+            "{text}"
+        );
+        let mut timeout = report("a", State::Timeout, false);
+        timeout.signal_latency.clear();
+        timeout.timed_out_signal = Some("late".into());
+        metrics.on_report(&timeout);
+        metrics.on_report(&timeout);
+        assert_eq!(
+            m.signal_timeouts.with_label_values(&["a", "late"]).get(),
+            2
+        );
+        assert_eq!(m.signal_timeouts.with_label_values(&["a", "sig"]).get(), 0);
+        // A failure that is not a timeout counts against no signal.
+        let mut fail = report("a", State::Fail, false);
+        fail.timed_out_signal = Some("late".into());
+        metrics.on_report(&fail);
+        assert_eq!(
+            m.signal_timeouts.with_label_values(&["a", "late"]).get(),
+            2
+        );
+    }
+
+    #[test]
+    fn last_test_and_last_failure_are_unix_timestamps() {
+        let metrics = Metrics::new();
+        let m = &*metrics.0;
+        let before = unix_now();
+        metrics.on_report(&report("a", State::Pass, false));
+        let passed = m.last_test.with_label_values(&["a"]).get();
+        assert!(passed >= before && passed <= unix_now(), "{passed} vs {before}");
+        assert!(
+            !metrics
+                .encode()
+                .contains("livecheck_last_failure_timestamp_seconds{"),
+            "no failure yet, no series"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        metrics.on_report(&report("a", State::Timeout, false));
+        let failed = m.last_failure.with_label_values(&["a"]).get();
+        assert!(failed > passed, "{failed} vs {passed}");
+        assert_eq!(m.last_test.with_label_values(&["a"]).get(), failed);
+        // Suite reports are not tests.
+        metrics.on_report(&report("a", State::Fail, true));
+        assert_eq!(m.last_failure.with_label_values(&["a"]).get(), failed);
+    }
+
+    #[test]
+    fn build_info_names_this_version() {
+        let text = Metrics::new().encode();
+        let line = format!(
+            "livecheck_build_info{{arch=\"{}\",os=\"{}\",version=\"{}\"}} 1",
+            std::env::consts::ARCH,
+            std::env::consts::OS,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&line), "{line} not in\n{text}");
+    }
+
+    #[test]
+    fn latency_buckets_reach_the_longest_wait() {
+        let longest = crate::case::DEFAULT_MAX_RUNTIME_BOUND.as_secs_f64();
+        for buckets in [LATENCY_BUCKETS, RUNTIME_BUCKETS] {
+            assert_eq!(buckets.last().copied(), Some(longest));
+            assert!(buckets.windows(2).all(|w| w[0] < w[1]), "{buckets:?}");
+        }
+        // The default signal timeout in the examples and docs, 30 s, has a bucket of its own.
+        assert!(LATENCY_BUCKETS.contains(&30.0));
+    }
+
+    #[test]
+    fn consumer_lag_is_per_topic_and_partition() {
+        let metrics = Metrics::new();
+        let mut view = GroupView {
+            group: "g".into(),
+            topic: "livecheck".into(),
+            state: "Stable".into(),
+            members: 1,
+            partitions: vec![
+                crate::transport::PartitionView {
+                    partition: 0,
+                    owner: None,
+                    lag: Some(7),
+                },
+                crate::transport::PartitionView {
+                    partition: 1,
+                    owner: None,
+                    lag: None,
+                },
+            ],
+            orphaned: vec![0],
+        };
+        metrics.read_group(&view);
+        let m = &*metrics.0;
+        assert_eq!(m.orphaned_partitions.get(), 1);
+        let text = metrics.encode();
+        assert!(
+            text.contains("livecheck_consumer_lag{partition=\"0\",topic=\"livecheck\"} 7"),
+            "{text}"
+        );
+        assert!(!text.contains("partition=\"1\""), "unknown lag: {text}");
+        view.partitions[0].lag = None;
+        view.orphaned.clear();
+        metrics.read_group(&view);
+        assert!(!metrics.encode().contains("livecheck_consumer_lag{"));
+        assert_eq!(m.orphaned_partitions.get(), 0);
+    }
+
+    /// The table of docs/operations.md, "## Metrics": name, type, label names of each row.
+    fn documented() -> Vec<(String, String, Vec<String>)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md");
+        let doc = std::fs::read_to_string(path).expect("docs/operations.md");
+        let section = doc
+            .split("\n## Metrics\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Metrics section");
+        let ticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `livecheck_"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = ticked(cells[1]).remove(0);
+                (name, cells[2].to_owned(), ticked(cells[3]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docs_list_every_metric_with_its_type_and_labels() {
+        let mut registered: Vec<(String, String, Vec<String>)> = Metrics::new()
+            .0
+            .families
+            .iter()
+            .map(|f| {
+                let labels = f.labels.iter().map(|l| (*l).to_owned()).collect();
+                (f.name.to_owned(), f.kind.to_owned(), labels)
+            })
+            .collect();
+        let mut documented = documented();
+        registered.sort();
+        documented.sort();
+        assert_eq!(registered, documented, "docs/operations.md, ## Metrics");
+    }
+
+    #[test]
+    fn names_follow_the_prometheus_conventions() {
+        for family in &Metrics::new().0.families {
+            let name = family.name;
+            assert!(name.starts_with("livecheck_"), "{name}");
+            assert_eq!(
+                family.kind == "counter",
+                name.ends_with("_total"),
+                "{name}: counters, and only they, end in _total"
+            );
+            if name.contains("timestamp") {
+                assert!(name.ends_with("_timestamp_seconds"), "{name}");
+            }
+            assert!(
+                !name.contains("since") && !name.contains("last_hour"),
+                "{name}: export timestamps and counters, let PromQL do the arithmetic"
+            );
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct PartitionView {
 pub struct GroupView {
     /// The consumer group.
     pub group: String,
+    /// The tests topic, whose partitions these are.
+    pub topic: String,
     /// The group's state as the broker names it (`Stable`, `PreparingRebalance`, ...).
     pub state: String,
     /// Members of the group.

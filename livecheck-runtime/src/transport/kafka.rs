@@ -1097,6 +1097,7 @@ async fn watch_group(
         }
         view.send_replace(Some(GroupView {
             group: group.clone(),
+            topic: consumer.context().tests_topic.clone(),
             state,
             members,
             partitions: partitions
