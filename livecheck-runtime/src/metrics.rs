@@ -153,7 +153,9 @@ impl Families {
         name: &'static str,
         labels: &'static [&'static str],
     ) -> M {
-        self.registry.register(Box::new(metric.clone())).expect(VALID);
+        self.registry
+            .register(Box::new(metric.clone()))
+            .expect(VALID);
         self.list.push(Family { name, kind, labels });
         metric
     }
@@ -554,7 +556,8 @@ impl Observer for Metrics {
                 .with_label_values(&[case, signal.as_str()])
                 .observe(*latency);
             // The signal exists: its timeout series too, at 0, so `increase()` sees its first.
-            m.signal_timeouts.with_label_values(&[case, signal.as_str()]);
+            m.signal_timeouts
+                .with_label_values(&[case, signal.as_str()]);
         }
         if let (State::Timeout, Some(signal)) = (report.state, &report.timed_out_signal) {
             m.signal_timeouts
@@ -644,19 +647,13 @@ mod tests {
         timeout.timed_out_signal = Some("late".into());
         metrics.on_report(&timeout);
         metrics.on_report(&timeout);
-        assert_eq!(
-            m.signal_timeouts.with_label_values(&["a", "late"]).get(),
-            2
-        );
+        assert_eq!(m.signal_timeouts.with_label_values(&["a", "late"]).get(), 2);
         assert_eq!(m.signal_timeouts.with_label_values(&["a", "sig"]).get(), 0);
         // A failure that is not a timeout counts against no signal.
         let mut fail = report("a", State::Fail, false);
         fail.timed_out_signal = Some("late".into());
         metrics.on_report(&fail);
-        assert_eq!(
-            m.signal_timeouts.with_label_values(&["a", "late"]).get(),
-            2
-        );
+        assert_eq!(m.signal_timeouts.with_label_values(&["a", "late"]).get(), 2);
     }
 
     #[test]
@@ -666,7 +663,10 @@ mod tests {
         let before = unix_now();
         metrics.on_report(&report("a", State::Pass, false));
         let passed = m.last_test.with_label_values(&["a"]).get();
-        assert!(passed >= before && passed <= unix_now(), "{passed} vs {before}");
+        assert!(
+            passed >= before && passed <= unix_now(),
+            "{passed} vs {before}"
+        );
         assert!(
             !metrics
                 .encode()

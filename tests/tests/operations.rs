@@ -254,6 +254,7 @@ fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64
 
 /// Every series docs/operations.md lists, by name.
 const SERIES: &[&str] = &[
+    "livecheck_build_info",
     "livecheck_tests_total",
     "livecheck_suite_reports_total",
     "livecheck_test_runtime_seconds_bucket",
@@ -265,8 +266,7 @@ const SERIES: &[&str] = &[
     "livecheck_case_state",
     "livecheck_case_suite_failing",
     "livecheck_case_consecutive_failures",
-    "livecheck_case_seconds_since_last_test",
-    "livecheck_case_tests_last_hour",
+    "livecheck_last_test_timestamp_seconds",
     "livecheck_tests_in_flight",
     "livecheck_worker_ready",
     "livecheck_worker_leader",
@@ -281,6 +281,49 @@ const SERIES: &[&str] = &[
     "livecheck_peer_reports_total",
     "livecheck_already_reported_total",
 ];
+
+fn unix_now() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+}
+
+/// Runs `text` through `promtool check metrics` (Prometheus' own lint of the exposition
+/// format and naming conventions), which must accept it with no complaint. Without promtool
+/// on PATH the check is skipped with a note, unless `LIVECHECK_REQUIRE_PROMTOOL=1` (CI).
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let required = std::env::var("LIVECHECK_REQUIRE_PROMTOOL").is_ok_and(|v| v == "1");
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => {
+            eprintln!("promtool not found: /metrics not linted (apt-get install prometheus)");
+            return;
+        }
+        Err(error) => panic!("cannot run promtool: {error}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {}\n{said}\n--- /metrics:\n{text}",
+        out.status
+    );
+}
 
 async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
 where
@@ -479,10 +522,27 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
         sample(&metrics, "livecheck_case_consecutive_failures", &one_case),
         Some(0.0)
     );
-    assert_eq!(
-        sample(&metrics, "livecheck_case_tests_last_hour", &one_case),
-        Some(10.0)
+    let last_test = sample(&metrics, "livecheck_last_test_timestamp_seconds", &one_case)
+        .expect("last test timestamp");
+    let last_report = reports
+        .iter()
+        .filter(|r| r.case_name == "ops.verdict")
+        .filter_map(|r| r.test.as_ref())
+        .map(|t| t.timestamp.timestamp_millis() as f64 / 1e3)
+        .fold(f64::MIN, f64::max);
+    // Reported after it was issued, and before this scrape.
+    assert!(
+        last_test >= last_report && last_test <= unix_now(),
+        "{last_test} vs issued {last_report}"
     );
+    // The last of the 10 tests passed; a failure came before it.
+    let last_failure = sample(
+        &metrics,
+        "livecheck_last_failure_timestamp_seconds",
+        &one_case,
+    )
+    .expect("last failure timestamp");
+    assert!(last_failure < last_test, "{last_failure} vs {last_test}");
     assert_eq!(
         sample(
             &metrics,
@@ -534,6 +594,70 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
             "{name} missing from /metrics:\n{text}"
         );
     }
+    run.stop().await;
+}
+
+/// A test whose second signal never comes is a TIMEOUT counted against that signal, the
+/// first signal's series is there at 0, and the whole /metrics page passes Prometheus' lint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_that_never_comes_has_a_timeout_series_and_metrics_pass_promtool() {
+    let mut run = Running::start(vec![case(flow)], None).await;
+    let step = Step {
+        stage: 1,
+        value: "ok".into(),
+    };
+    run.client
+        .scope(async {
+            flow.trigger("half", "ok".into(), 2, 300)
+                .await
+                .expect("trigger");
+            FIRST.send_to("half", &step).await.expect("signal");
+        })
+        .await;
+    let report = run.report("half").await;
+    assert_eq!(report.state, State::Timeout, "{report:?}");
+    assert_eq!(report.timed_out_signal.as_deref(), Some("second"));
+
+    let text = get(&run.url("/metrics")).await.1;
+    let metrics = samples(&text);
+    let timeouts = |signal| {
+        sample(
+            &metrics,
+            "livecheck_signal_timeouts_total",
+            &[("case", "it.flow"), ("signal", signal)],
+        )
+    };
+    assert_eq!(timeouts("second"), Some(1.0), "{text}");
+    assert_eq!(timeouts("first"), Some(0.0), "{text}");
+    let one_case = [("case", "it.flow")];
+    let failed = sample(
+        &metrics,
+        "livecheck_last_failure_timestamp_seconds",
+        &one_case,
+    );
+    assert!(failed.is_some_and(|t| t > 0.0 && t <= unix_now()), "{text}");
+    assert_eq!(
+        sample(&metrics, "livecheck_last_test_timestamp_seconds", &one_case),
+        failed
+    );
+    // The TIMEOUT's wait lasted 300 ms: in the latency histogram it is the first signal's
+    // arrival only; the bucket list reaches an hour.
+    assert_eq!(
+        sample(
+            &metrics,
+            "livecheck_signal_latency_seconds_bucket",
+            &[("case", "it.flow"), ("signal", "first"), ("le", "3600")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        metrics.iter().any(|(n, l, v)| n == "livecheck_build_info"
+            && l.get("version").map(String::as_str) == Some(env!("CARGO_PKG_VERSION"))
+            && *v == 1.0),
+        "{text}"
+    );
+    promtool_accepts(&text);
     run.stop().await;
 }
 
@@ -892,8 +1016,9 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let by_state = |state| [("case", "it.flow"), ("state", state)];
-    let metrics = loop {
-        let metrics = samples(&get(&format!("{base}metrics")).await.1);
+    let (metrics, text) = loop {
+        let text = get(&format!("{base}metrics")).await.1;
+        let metrics = samples(&text);
         let done = sample(&metrics, "livecheck_tests_total", &by_state("PASS")) == Some(1.0)
             && sample(&metrics, "livecheck_tests_total", &by_state("FAIL")) == Some(1.0)
             && sample(
@@ -902,7 +1027,7 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
                 &[("topic", "tests"), ("reason", "undecodable")],
             ) == Some(1.0);
         if done {
-            break metrics;
+            break (metrics, text);
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -910,6 +1035,8 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // The worker binary's own page, on Kafka (the embedded broker), passes Prometheus' lint.
+    promtool_accepts(&text);
     assert_eq!(sample(&metrics, "livecheck_worker_ready", &[]), Some(1.0));
     assert_eq!(sample(&metrics, "livecheck_worker_leader", &[]), Some(1.0));
     let api = get_json(&format!("{base}api/cases/it.flow")).await;
