@@ -788,6 +788,63 @@ mod tests {
         assert_eq!(registered, documented, "docs/operations.md, ## Metrics");
     }
 
+    /// Every `livecheck_*` name in `text`.
+    fn names_in(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("livecheck_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(tail.len());
+            out.push(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_that_exist() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/grafana-dashboard.json"
+        );
+        let text = std::fs::read_to_string(path).expect("docs/grafana-dashboard.json");
+        let dashboard: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let metrics = Metrics::new();
+        let families = &metrics.0.families;
+        let known = |name: &str| {
+            families.iter().any(|f| {
+                f.name == name
+                    || (f.kind == "histogram"
+                        && ["_bucket", "_sum", "_count"]
+                            .iter()
+                            .any(|suffix| name.strip_suffix(suffix) == Some(f.name)))
+            })
+        };
+        let mut used = Vec::new();
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().expect("a PromQL expression");
+                for name in names_in(expr) {
+                    assert!(known(&name), "{name} in {:?} is no metric", panel["title"]);
+                    used.push(name);
+                }
+            }
+        }
+        // What the dashboard is for (issue 12).
+        for wanted in [
+            "livecheck_case_state",
+            "livecheck_tests_total",
+            "livecheck_signal_timeouts_total",
+            "livecheck_signal_latency_seconds_bucket",
+            "livecheck_consumer_lag",
+        ] {
+            assert!(used.iter().any(|n| n == wanted), "no panel uses {wanted}");
+        }
+        assert!(text.contains("histogram_quantile("));
+    }
+
     #[test]
     fn names_follow_the_prometheus_conventions() {
         for family in &Metrics::new().0.families {
