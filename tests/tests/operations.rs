@@ -392,9 +392,9 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     assert_eq!(verdict_api["consecutive_failures"], 0);
     assert_eq!(verdict_api["last_error"], "told to fail");
     assert_eq!(verdict_api["options"]["max_consecutive_failures"], 30);
-    assert!(verdict_api["runtime_median"].as_f64().is_some());
-    assert!(verdict_api["runtime_p99"].as_f64().is_some());
-    assert!(cases[0]["signal_latency_median"]["ops_ready"]
+    assert!(verdict_api["runtime_median_seconds"].as_f64().is_some());
+    assert!(verdict_api["runtime_p99_seconds"].as_f64().is_some());
+    assert!(cases[0]["signal_latency_median_seconds"]["ops_ready"]
         .as_f64()
         .is_some());
     let worker = &api["worker"];
