@@ -52,6 +52,18 @@ livecheck::signal! {
     pub OPS_READY: u32 for signalled;
 }
 
+/// Waits briefly for a signal nobody sends in these tests: a TIMEOUT naming `ops_shipped`.
+#[livecheck::case(name = "ops.waits", probability = 1.0, warn_stalled_after = "1h")]
+async fn waits() -> livecheck::Result {
+    OPS_SHIPPED.wait().timeout("200ms").await?;
+    Ok(())
+}
+
+livecheck::signal! {
+    /// The order shipped.
+    pub OPS_SHIPPED: bool for waits;
+}
+
 fn case<C: Case>(case: C) -> CaseConfig {
     CaseConfig::from(case.descriptor())
 }
@@ -649,6 +661,42 @@ async fn the_webhook_gets_one_fail_and_one_recovery() {
     hook_server.await.unwrap();
 }
 
+// The click-through of the page: one of the newest tests with its report and the log lines an
+// operator greps for; a test not kept is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_of_the_page_has_its_report_and_log_lines() {
+    let mut run = Running::start(vec![case(waits)], None).await;
+    run.client
+        .scope(waits.trigger("w-1"))
+        .await
+        .expect("trigger");
+    let report = run.report("w-1").await;
+    assert_eq!(report.timed_out_signal.as_deref(), Some("ops_shipped"));
+    let test = get_json(&run.url("/api/cases/ops.waits/tests/w-1")).await;
+    assert_eq!(test["outcome"], "TIMEOUT", "{test}");
+    assert_eq!(test["report"]["timed_out_signal"], "ops_shipped", "{test}");
+    assert_eq!(test["report"]["test"]["id"], "w-1", "{test}");
+    let log = test["log"].as_str().expect("log");
+    let first = log.lines().next().unwrap();
+    assert!(
+        first.contains(" TIMEOUT case=ops.waits test=w-1 attempt=1 runtime=")
+            && first.ends_with(" timed_out_signal=ops_shipped"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("\nerror: {}", report.error.clone().unwrap())),
+        "{log}"
+    );
+    let case = get_json(&run.url("/api/cases/ops.waits")).await;
+    assert_eq!(case["recent_tests"][0]["id"], "w-1");
+    assert_eq!(case["recent_tests"][0]["timed_out_signal"], "ops_shipped");
+    assert_eq!(test["reported_at"], case["recent_tests"][0]["reported_at"]);
+    let (status, body) = get(&run.url("/api/cases/ops.waits/tests/nope")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no test \\\"nope\\\""), "{body}");
+    run.stop().await;
+}
+
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -724,13 +772,26 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
         );
         return;
     };
-    let mut run = Running::start(vec![verdict_failing_after_two(), case(signalled)], None).await;
+    let mut run = Running::start(
+        vec![verdict_failing_after_two(), case(signalled), case(waits)],
+        None,
+    )
+    .await;
     for i in 0..3 {
         run.verdict(&format!("f-{i}"), false).await;
     }
     for i in 0..2 {
         run.signalled(&format!("s-{i}"), 7, 7).await;
     }
+    for i in 0..2 {
+        let id = format!("w-{i}");
+        run.client
+            .scope(waits.trigger(id.as_str()))
+            .await
+            .expect("trigger");
+        assert_eq!(run.report(&id).await.state, State::Timeout);
+    }
+    let api = get_json(&run.url("/api/cases")).await;
     let url = run.url("/");
     let dom = tokio::task::spawn_blocking(move || {
         run_chromium(
@@ -746,9 +807,10 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
     .unwrap();
 
     assert!(
-        dom.contains("2 cases · 1 passing · 1 in suite failure"),
+        dom.contains("3 cases · 1 passing · 1 in suite failure"),
         "{dom}"
     );
+    dashboard_matches_the_api(&dom, &api);
     let failing = row(&dom, "ops.verdict");
     assert!(failing.contains("data-state=\"FAIL\""), "{failing}");
     assert!(failing.contains("class=\"suite-failed\""), "{failing}");
@@ -788,6 +850,101 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
         );
     }
     run.stop().await;
+}
+
+/// The `<tr class="detail" ...>...</tr>` under `case`'s row: timeline, trend, newest tests.
+fn detail<'a>(dom: &'a str, case: &str) -> &'a str {
+    let start = dom
+        .find(&format!("<tr class=\"detail\" data-detail-for=\"{case}\""))
+        .unwrap_or_else(|| panic!("no detail row for {case} in:\n{dom}"));
+    // The detail row holds a table of its own: it ends before the next case's row.
+    let end = dom[start..]
+        .find("<tr data-case=")
+        .or_else(|| dom[start..].find("</tbody></table></div></main>"))
+        .unwrap_or(dom.len() - start);
+    &dom[start..start + end]
+}
+
+/// The since-when, the newest tests and the per-signal timeouts on the page are the API's.
+fn dashboard_matches_the_api(dom: &str, api: &Value) {
+    let cases = api["cases"].as_array().expect("cases");
+    let by_name = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {api}"))
+    };
+    // Since when: the case turned FAIL with the report of its first test, f-0.
+    let verdict = by_name("ops.verdict");
+    let since = verdict["state_since_at"].as_str().expect("state_since_at");
+    let first = verdict["recent_tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "f-0")
+        .expect("f-0 among the newest tests");
+    assert_eq!(since, first["reported_at"], "{verdict}");
+    assert!(verdict["suite_failed_since_at"].is_string(), "{verdict}");
+    let failing = row(dom, "ops.verdict");
+    let shown = format!("data-col=\"state-since\" data-at=\"{since}\"");
+    assert!(failing.contains(&shown), "{shown} in {failing}");
+    let utc = since.split('.').next().unwrap().to_owned() + "Z";
+    assert!(failing.contains(&utc), "{utc} in {failing}");
+    assert!(
+        failing.contains("data-col=\"last-pass\"><span class=\"label\">pass</span><span class=\"rel\">never</span>"),
+        "{failing}"
+    );
+    let last_failure = verdict["last_failure_at"].as_str().expect("last_failure_at");
+    assert!(
+        failing.contains(&format!("data-col=\"last-failure\" data-at=\"{last_failure}\"")),
+        "{failing}"
+    );
+
+    // The newest tests, newest first, one row each, as in the API.
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let listed: Vec<&str> = case["recent_tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        let detail = detail(dom, name);
+        let shown: Vec<&str> = detail
+            .split("<tr data-test-id=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert_eq!(shown, listed, "{name}: {detail}");
+        assert_eq!(
+            detail.matches("class=\"mark o-").count(),
+            listed.len(),
+            "{name}: one timeline mark per test"
+        );
+    }
+    assert_eq!(
+        detail(dom, "ops.verdict").matches("<tr data-test-id=").count(),
+        3
+    );
+
+    // Timeouts per signal: ops_shipped never came, twice; ops_ready always did.
+    let waits = by_name("ops.waits");
+    assert_eq!(waits["signals"]["ops_shipped"]["timeouts"], 2, "{waits}");
+    assert_eq!(waits["signals"]["ops_shipped"]["missing"], true, "{waits}");
+    let waiting = row(dom, "ops.waits");
+    assert!(
+        waiting.contains(
+            "<li data-signal=\"ops_shipped\" data-timeouts=\"2\" class=\"missing\""
+        ),
+        "{waiting}"
+    );
+    let signalled = by_name("ops.signalled");
+    assert_eq!(signalled["signals"]["ops_ready"]["timeouts"], 0);
+    let passing = row(dom, "ops.signalled");
+    assert!(
+        passing.contains("<li data-signal=\"ops_ready\" data-timeouts=\"0\" class=\"\""),
+        "{passing}"
+    );
 }
 
 /// Kills the worker process if the test fails while it runs, and shows its log.
