@@ -875,16 +875,21 @@ fn dashboard_matches_the_api(dom: &str, api: &Value) {
             .unwrap_or_else(|| panic!("no {name} in {api}"))
     };
     // Since when: the case turned FAIL with the report of its first test, f-0.
-    let verdict = by_name("ops.verdict");
-    let since = verdict["state_since_at"].as_str().expect("state_since_at");
-    let first = verdict["recent_tests"]
+    let verdict_api = by_name("ops.verdict");
+    let since = verdict_api["state_since_at"]
+        .as_str()
+        .expect("state_since_at");
+    let first = verdict_api["recent_tests"]
         .as_array()
         .unwrap()
         .iter()
         .find(|t| t["id"] == "f-0")
         .expect("f-0 among the newest tests");
-    assert_eq!(since, first["reported_at"], "{verdict}");
-    assert!(verdict["suite_failed_since_at"].is_string(), "{verdict}");
+    assert_eq!(since, first["reported_at"], "{verdict_api}");
+    assert!(
+        verdict_api["suite_failed_since_at"].is_string(),
+        "{verdict_api}"
+    );
     let failing = row(dom, "ops.verdict");
     let shown = format!("data-col=\"state-since\" data-at=\"{since}\"");
     assert!(failing.contains(&shown), "{shown} in {failing}");
@@ -894,9 +899,13 @@ fn dashboard_matches_the_api(dom: &str, api: &Value) {
         failing.contains("data-col=\"last-pass\"><span class=\"label\">pass</span><span class=\"rel\">never</span>"),
         "{failing}"
     );
-    let last_failure = verdict["last_failure_at"].as_str().expect("last_failure_at");
+    let last_failure = verdict_api["last_failure_at"]
+        .as_str()
+        .expect("last_failure_at");
     assert!(
-        failing.contains(&format!("data-col=\"last-failure\" data-at=\"{last_failure}\"")),
+        failing.contains(&format!(
+            "data-col=\"last-failure\" data-at=\"{last_failure}\""
+        )),
         "{failing}"
     );
 
@@ -923,28 +932,294 @@ fn dashboard_matches_the_api(dom: &str, api: &Value) {
         );
     }
     assert_eq!(
-        detail(dom, "ops.verdict").matches("<tr data-test-id=").count(),
+        detail(dom, "ops.verdict")
+            .matches("<tr data-test-id=")
+            .count(),
         3
     );
 
     // Timeouts per signal: ops_shipped never came, twice; ops_ready always did.
-    let waits = by_name("ops.waits");
-    assert_eq!(waits["signals"]["ops_shipped"]["timeouts"], 2, "{waits}");
-    assert_eq!(waits["signals"]["ops_shipped"]["missing"], true, "{waits}");
+    let waits_api = by_name("ops.waits");
+    assert_eq!(
+        waits_api["signals"]["ops_shipped"]["timeouts"], 2,
+        "{waits_api}"
+    );
+    assert_eq!(
+        waits_api["signals"]["ops_shipped"]["missing"], true,
+        "{waits_api}"
+    );
     let waiting = row(dom, "ops.waits");
     assert!(
-        waiting.contains(
-            "<li data-signal=\"ops_shipped\" data-timeouts=\"2\" class=\"missing\""
-        ),
+        waiting.contains("<li data-signal=\"ops_shipped\" data-timeouts=\"2\" class=\"missing\""),
         "{waiting}"
     );
-    let signalled = by_name("ops.signalled");
-    assert_eq!(signalled["signals"]["ops_ready"]["timeouts"], 0);
+    let signalled_api = by_name("ops.signalled");
+    assert_eq!(signalled_api["signals"]["ops_ready"]["timeouts"], 0);
     let passing = row(dom, "ops.signalled");
     assert!(
         passing.contains("<li data-signal=\"ops_ready\" data-timeouts=\"0\" class=\"\""),
         "{passing}"
     );
+}
+
+/// A report of `case`'s test `id`, issued `runtime` seconds before `at`, for a peer's history.
+fn history_report(
+    case: &str,
+    id: String,
+    state: State,
+    at: chrono::DateTime<chrono::Utc>,
+    runtime: f64,
+    signal: (&str, f64),
+) -> TestReport {
+    let issued = at - chrono::Duration::milliseconds((runtime * 1000.0) as i64);
+    let timed_out = state == State::Timeout;
+    TestReport {
+        case_name: case.into(),
+        state,
+        test: Some(TestExecution {
+            id,
+            case_name: case.into(),
+            timestamp: issued,
+            test_args: Vec::new(),
+            test_kwargs: serde_json::Map::new(),
+            expires: issued + chrono::Duration::hours(1),
+        }),
+        runtime: Some(runtime),
+        signal_latency: if timed_out || signal.0.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([(signal.0.to_owned(), signal.1)])
+        },
+        error: timed_out
+            .then(|| format!("signal {} did not arrive within {:.2}s", signal.0, runtime)),
+        traceback: None,
+        attempt: 1,
+        timed_out_signal: timed_out.then(|| signal.0.to_owned()),
+    }
+}
+
+/// Headless Chromium's screenshot of `url`, 1400 × 1000, into `path`; then its DOM.
+fn screenshot(chromium: &Path, url: &str, path: &Path) -> String {
+    run_chromium(
+        chromium,
+        &[
+            "--virtual-time-budget=5000".into(),
+            "--window-size=1400,1000".into(),
+            "--hide-scrollbars".into(),
+            format!("--screenshot={}", path.display()),
+            url.into(),
+        ],
+    );
+    assert!(
+        std::fs::metadata(path).is_ok_and(|m| m.len() > 10_000),
+        "no screenshot at {}",
+        path.display()
+    );
+    run_chromium(
+        chromium,
+        &[
+            "--virtual-time-budget=5000".into(),
+            "--dump-dom".into(),
+            url.into(),
+        ],
+    )
+}
+
+// The screenshots of docs/operations.md: the page healthy (45 min of a group's history), during
+// an incident (a signal stops coming: TIMEOUTs, a suite FAIL) and after recovery. Run by hand:
+//   cargo test -p livecheck-tests --test operations -- --ignored status_page_screenshots
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes docs/status-page*.png; needs chromium"]
+async fn status_page_screenshots() {
+    let chromium = chromium().expect("chromium (apt-get install chromium)");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let transport = Arc::new(MemoryTransport::new());
+    let mut waiting = case(waits);
+    waiting.options.max_consecutive_failures = 3;
+    waiting.options.state_transition_delay = Duration::ZERO;
+    let cases = vec![case(verdict), case(signalled), waiting];
+    let worker = Worker::builder_arc(transport.clone())
+        .cases(cases)
+        .build()
+        .expect("worker");
+    let handle = worker.handle();
+    let client = worker.client();
+    let server = StatusServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        handle.clone(),
+        Metrics::new(),
+    )
+    .await
+    .expect("status server");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        worker.run(stopped).await.expect("worker run");
+    });
+    let base = server.url();
+    let api = move |name: &'static str| {
+        let url = format!("{base}api/cases/{name}");
+        async move { get_json(&url).await }
+    };
+
+    // 45 minutes of the group's history: a test of each case every 30 s, all passing.
+    let now = chrono::Utc::now();
+    let wave = |i: i64, base: f64| {
+        base * (1.0 + 0.3 * ((i as f64) / 7.0).sin() + 0.05 * ((i * 37 % 11) as f64))
+    };
+    let mut fed = 0;
+    for i in 0..90 {
+        let at = now - chrono::Duration::seconds(45 * 60 - i * 30);
+        for (name, signal, runtime) in [
+            ("ops.verdict", "", 0.004),
+            ("ops.signalled", "ops_ready", 0.021),
+            ("ops.waits", "ops_shipped", 0.048),
+        ] {
+            let report = history_report(
+                name,
+                format!("h{i}-{name}"),
+                State::Pass,
+                at,
+                wave(i, runtime),
+                (signal, wave(i + 3, runtime) * 0.6),
+            );
+            transport.publish_peer_report_at(report, at);
+            fed += 1;
+        }
+    }
+    wait_until("the history counted", Duration::from_secs(10), || {
+        let counted: u64 = handle
+            .statuses()
+            .iter()
+            .map(|s| s.total_by_state.values().sum::<u64>())
+            .sum();
+        std::future::ready(counted >= fed)
+    })
+    .await;
+    let send_shipped = |id: String| {
+        let client = client.clone();
+        async move {
+            client
+                .scope(async {
+                    waits.trigger(id.as_str()).await.expect("trigger");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    OPS_SHIPPED
+                        .send_to(id.as_str(), &true)
+                        .await
+                        .expect("signal");
+                })
+                .await;
+        }
+    };
+    let live = |prefix: &'static str, n: usize| {
+        let client = client.clone();
+        async move {
+            for i in 0..n {
+                client
+                    .scope(verdict.trigger(format!("{prefix}-v{i}").as_str(), true))
+                    .await
+                    .expect("trigger");
+                client
+                    .scope(async {
+                        let id = format!("{prefix}-s{i}");
+                        signalled.trigger(id.as_str(), 7).await.expect("trigger");
+                        OPS_READY.send_to(id.as_str(), &7).await.expect("signal");
+                    })
+                    .await;
+            }
+        }
+    };
+    live("ok", 2).await;
+    for i in 0..2 {
+        send_shipped(format!("ok-w{i}")).await;
+    }
+    wait_until("healthy", Duration::from_secs(10), || {
+        let case = api("ops.waits");
+        async move { case.await["recent_tests"][0]["id"] == "ok-w1" }
+    })
+    .await;
+    let healthy = screenshot(&chromium, &server.url(), &docs.join("status-page.png"));
+    assert!(
+        healthy.contains("3 cases · 3 passing · 0 in suite failure"),
+        "{healthy}"
+    );
+
+    // The incident: ops_shipped stops coming. The last 6 minutes of the group's history time
+    // out waiting for it, then tests run here do too.
+    for i in 0..12 {
+        let at = now - chrono::Duration::seconds(6 * 60 - i * 30);
+        let report = history_report(
+            "ops.waits",
+            format!("t{i}"),
+            State::Timeout,
+            at,
+            0.2,
+            ("ops_shipped", 0.0),
+        );
+        transport.publish_peer_report_at(report, at);
+    }
+    for i in 0..3 {
+        client
+            .scope(waits.trigger(format!("bad-w{i}").as_str()))
+            .await
+            .expect("trigger");
+    }
+    live("mid", 1).await;
+    wait_until("failing", Duration::from_secs(10), || {
+        let case = api("ops.waits");
+        async move {
+            let case = case.await;
+            case["suite_failed"] == true && case["recent_tests"][0]["id"] == "bad-w2"
+        }
+    })
+    .await;
+    let failing = screenshot(
+        &chromium,
+        &format!("{}#test/ops.waits/bad-w2", server.url()),
+        &docs.join("status-page-failing.png"),
+    );
+    assert!(failing.contains("1 in suite failure"), "{failing}");
+    assert!(
+        failing.contains("data-signal=\"ops_shipped\" data-timeouts=\"15\" class=\"missing\""),
+        "{failing}"
+    );
+    assert!(
+        failing.contains("timed_out_signal=ops_shipped"),
+        "the test's log lines: {failing}"
+    );
+
+    // Recovery: the signal comes again.
+    for i in 0..3 {
+        send_shipped(format!("back-w{i}")).await;
+    }
+    live("late", 1).await;
+    wait_until("recovered", Duration::from_secs(10), || {
+        let case = api("ops.waits");
+        async move {
+            let case = case.await;
+            case["suite_failed"] == false && case["recent_tests"][0]["id"] == "back-w2"
+        }
+    })
+    .await;
+    let recovered = screenshot(
+        &chromium,
+        &server.url(),
+        &docs.join("status-page-recovered.png"),
+    );
+    assert!(
+        recovered.contains("3 cases · 3 passing · 0 in suite failure"),
+        "{recovered}"
+    );
+    assert!(
+        recovered.contains("data-signal=\"ops_shipped\" data-timeouts=\"15\" class=\"\""),
+        "{recovered}"
+    );
+
+    let _ = stop.send(());
+    task.await.expect("worker task");
+    server.stop().await;
 }
 
 /// Kills the worker process if the test fails while it runs, and shows its log.
