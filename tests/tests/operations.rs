@@ -793,18 +793,33 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
     }
     let api = get_json(&run.url("/api/cases")).await;
     let url = run.url("/");
-    let dom = tokio::task::spawn_blocking(move || {
-        run_chromium(
-            &chromium,
-            &[
-                "--virtual-time-budget=5000".into(),
-                "--dump-dom".into(),
-                url,
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let dump = |url: String| {
+        let chromium = chromium.clone();
+        tokio::task::spawn_blocking(move || {
+            run_chromium(
+                &chromium,
+                &[
+                    "--virtual-time-budget=5000".into(),
+                    "--dump-dom".into(),
+                    url,
+                ],
+            )
+        })
+    };
+    let dom = dump(url.clone()).await.unwrap();
+    // A test's panel (what a click on it opens), by its address.
+    let panel = dump(format!("{url}#test/ops.waits/w-1")).await.unwrap();
+    let log_at = panel.find("<pre id=\"test-log\">").expect("the log block");
+    let log = &panel[log_at..panel[log_at..].find("</pre>").unwrap() + log_at];
+    assert!(
+        log.contains(" TIMEOUT case=ops.waits test=w-1 attempt=1 runtime=")
+            && log.contains("timed_out_signal=ops_shipped"),
+        "{log}"
+    );
+    assert!(
+        panel.contains("<pre id=\"test-report\">{\n  \"case_name\": \"ops.waits\""),
+        "{panel}"
+    );
 
     assert!(
         dom.contains("3 cases · 1 passing · 1 in suite failure"),
