@@ -1353,6 +1353,16 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
     assert_eq!(api["total_by_state"]["PASS"], 1);
     assert_eq!(api["total_by_state"]["FAIL"], 1);
     assert_eq!(api["last_error"], "first stage saw \"bad\", want \"ok\"");
+    // The header's worker and group: the brokers it was given, the partitions it consumes (the
+    // mock cluster describes no group: no lag, no members).
+    let worker = &get_json(&format!("{base}api/cases")).await["worker"];
+    assert_eq!(worker["brokers"], brokers.as_str(), "{worker}");
+    assert!(
+        worker["assigned_partitions"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{worker}"
+    );
 
     let status = terminate(&mut guard.child);
     assert!(status.success(), "{status:?}");
