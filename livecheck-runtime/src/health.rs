@@ -39,7 +39,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use tokio::time::Instant;
 
 use crate::case::CaseOptions;
@@ -110,18 +110,135 @@ pub struct CaseHealth {
     signal_history: BTreeMap<String, VecDeque<f64>>,
     tests_per_minute: VecDeque<(u64, u64)>,
     started: Instant,
+    /// The state shown ([`CaseHealth::state`]) when it last changed, and since when.
+    shown: State,
+    shown_since: DateTime<Utc>,
+    /// Since when a suite FAIL or STALL is in effect.
+    suite_failed_since: Option<DateTime<Utc>>,
+    last_pass_at: Option<DateTime<Utc>>,
+    last_failure_at: Option<DateTime<Utc>>,
+    /// The newest [`RECENT_TESTS`] test reports, oldest first.
+    recent: VecDeque<Recent>,
+    /// Tests, failures and runtimes per wall-clock minute (Unix minutes), the last hour.
+    minutes: BTreeMap<i64, Minute>,
+    /// TIMEOUTs per signal waited for in vain.
+    timeouts: BTreeMap<String, SignalTimeouts>,
 }
 
-/// A snapshot of a case's health, for the status page, the API and logs.
+/// How many of a case's newest test reports are kept for the status page (`recent_tests`).
+pub const RECENT_TESTS: usize = 20;
+
+/// A kept report is cut to this many bytes of JSON (its traceback and error text first), so
+/// the [`RECENT_TESTS`] reports of a case stay small whatever the tests write.
+const RECENT_REPORT_BYTES: usize = 16 * 1024;
+
+/// Error text in a `recent_tests` entry is cut to this many characters (the whole text is in
+/// the test's own view).
+const RECENT_ERROR_CHARS: usize = 300;
+
+/// Runtimes kept per minute for the trend's percentiles: beyond this many tests in one minute,
+/// a uniform sample of them (reservoir sampling).
+const MINUTE_SAMPLES: usize = 256;
+
+/// Minutes of trend kept.
+const TREND_MINUTES: i64 = 60;
+
+#[derive(Debug, Clone)]
+struct Recent {
+    report: TestReport,
+    at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+struct Minute {
+    tests: u64,
+    failures: u64,
+    runtimes: Vec<f64>,
+    /// Runtimes offered (the sample holds [`MINUTE_SAMPLES`] of them at most).
+    offered: u64,
+}
+
+impl Minute {
+    fn add(&mut self, runtime: f64) {
+        self.offered += 1;
+        if self.runtimes.len() < MINUTE_SAMPLES {
+            self.runtimes.push(runtime);
+        } else {
+            let slot = rand::random_range(0..self.offered);
+            if let Some(kept) = usize::try_from(slot)
+                .ok()
+                .and_then(|slot| self.runtimes.get_mut(slot))
+            {
+                *kept = runtime;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SignalTimeouts {
+    count: u64,
+    last_at: Option<DateTime<Utc>>,
+}
+
+/// Writes a [`State`] by its name in our API (`"PASS"`, not Faust's wire string).
+fn state_name<S: Serializer>(state: &State, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_str())
+}
+
+fn option_state_name<S: Serializer>(state: &Option<State>, s: S) -> Result<S::Ok, S::Error> {
+    match state {
+        Some(state) => s.serialize_str(state.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Times in the API: RFC 3339 in UTC, milliseconds (`2026-12-02T01:02:03.456Z`).
+pub(crate) fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(t))
+}
+
+pub(crate) fn option_time<S: Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A snapshot of a case's health, for the status page, the API and logs. Durations are in
+/// seconds (`_seconds`), times are RFC 3339 strings in UTC (`_at`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct CaseStatus {
     /// The case.
     pub name: String,
     /// State of the case: INIT, PASS, FAIL, ERROR, TIMEOUT (last test failed) or STALL (no test
     /// since the case stalled).
-    pub state: String,
+    #[serde(serialize_with = "state_name")]
+    pub state: State,
+    /// When the case entered `state` (a change of the state shown: PASS → FAIL, FAIL → ERROR,
+    /// ...; the same outcome again changes nothing). For a case that never changed, when the
+    /// worker started.
+    #[serde(serialize_with = "time")]
+    pub state_since_at: DateTime<Utc>,
+    /// Seconds since `state_since_at`.
+    pub state_for_seconds: f64,
     /// Outcome of the last test.
-    pub last_outcome: Option<String>,
+    #[serde(serialize_with = "option_state_name")]
+    pub last_outcome: Option<State>,
+    /// When the last passing test was reported.
+    #[serde(serialize_with = "option_time")]
+    pub last_pass_at: Option<DateTime<Utc>>,
+    /// When the last failing test (FAIL, ERROR, TIMEOUT) was reported.
+    #[serde(serialize_with = "option_time")]
+    pub last_failure_at: Option<DateTime<Utc>>,
     /// Failures in a row.
     pub consecutive_failures: u32,
     /// Failures in all.
@@ -130,16 +247,21 @@ pub struct CaseStatus {
     pub total_by_state: BTreeMap<String, u64>,
     /// Whether a suite FAIL or STALL is in effect.
     pub suite_failed: bool,
+    /// Since when the suite FAIL or STALL in effect is judged, if one is.
+    #[serde(serialize_with = "option_time")]
+    pub suite_failed_since_at: Option<DateTime<Utc>>,
     /// Median runtime in seconds of the last `max_history` passing tests.
-    pub runtime_median: Option<f64>,
+    pub runtime_median_seconds: Option<f64>,
     /// 99th percentile runtime in seconds of the last `max_history` passing tests.
-    pub runtime_p99: Option<f64>,
+    pub runtime_p99_seconds: Option<f64>,
     /// Median signal latency in seconds (all signals).
-    pub latency_median: Option<f64>,
+    pub latency_median_seconds: Option<f64>,
     /// Median seconds between tests.
-    pub frequency_median: Option<f64>,
+    pub frequency_median_seconds: Option<f64>,
     /// Median latency per signal, in seconds.
-    pub signal_latency_median: BTreeMap<String, f64>,
+    pub signal_latency_median_seconds: BTreeMap<String, f64>,
+    /// Every signal seen (with a latency or a TIMEOUT waiting for it): latency and timeouts.
+    pub signals: BTreeMap<String, SignalHealth>,
     /// Tests reported in the last hour.
     pub tests_last_hour: u64,
     /// Last error text.
@@ -147,7 +269,92 @@ pub struct CaseStatus {
     /// Seconds since the last test arrived (since start if none has).
     pub seconds_since_last_test: f64,
     /// Seconds the case has been stalled, if it is.
-    pub stalled_for: Option<f64>,
+    pub stalled_for_seconds: Option<f64>,
+    /// The newest test reports (at most [`RECENT_TESTS`]), newest first.
+    pub recent_tests: Vec<RecentTest>,
+    /// Per minute of the last hour with tests, oldest first: counts and runtime percentiles.
+    pub trend: Vec<TrendMinute>,
+}
+
+/// One signal of a case, in [`CaseStatus::signals`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SignalHealth {
+    /// Median latency of the last `max_history` arrivals, in seconds.
+    pub latency_median_seconds: Option<f64>,
+    /// TIMEOUTs of tests that waited for this signal in vain ([`TestReport::timed_out_signal`]).
+    pub timeouts: u64,
+    /// When the last such TIMEOUT was reported.
+    #[serde(serialize_with = "option_time")]
+    pub last_timeout_at: Option<DateTime<Utc>>,
+    /// Whether the signal is missing now: a test timed out waiting for it after the last pass.
+    pub missing: bool,
+}
+
+/// One test among a case's newest, in [`CaseStatus::recent_tests`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RecentTest {
+    /// The test id.
+    pub id: String,
+    /// Its outcome.
+    #[serde(serialize_with = "state_name")]
+    pub outcome: State,
+    /// When its report was published.
+    #[serde(serialize_with = "time")]
+    pub reported_at: DateTime<Utc>,
+    /// When the test was triggered.
+    #[serde(serialize_with = "option_time")]
+    pub issued_at: Option<DateTime<Utc>>,
+    /// How long it ran, in seconds.
+    pub runtime_seconds: Option<f64>,
+    /// Its error text, cut to 300 characters.
+    pub error: Option<String>,
+    /// The signal a TIMEOUT waited for in vain.
+    pub timed_out_signal: Option<String>,
+    /// Which run of the test it was (1 unless it ran again).
+    pub attempt: u32,
+}
+
+/// One test in full (`GET /api/cases/{name}/tests/{id}`): its report as published, and the
+/// lines an operator greps the logs with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct TestDetail {
+    /// The case.
+    pub case: String,
+    /// The test id.
+    pub id: String,
+    /// Its outcome.
+    #[serde(serialize_with = "state_name")]
+    pub outcome: State,
+    /// When its report was published.
+    #[serde(serialize_with = "time")]
+    pub reported_at: DateTime<Utc>,
+    /// How long it ran, in seconds.
+    pub runtime_seconds: Option<f64>,
+    /// The log block: time, outcome, `case=`, `test=`, attempt, runtime, the signal a TIMEOUT
+    /// waited for, the error and the traceback.
+    pub log: String,
+    /// The report as published (Faust's record: a pass is `"111/***/111"`), cut to 16 KiB.
+    pub report: TestReport,
+}
+
+/// One minute of a case's trend, in [`CaseStatus::trend`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct TrendMinute {
+    /// The start of the minute.
+    #[serde(serialize_with = "time")]
+    pub minute_at: DateTime<Utc>,
+    /// Tests reported in it.
+    pub tests: u64,
+    /// Of which failed (FAIL, ERROR, TIMEOUT).
+    pub failures: u64,
+    /// Median runtime of its tests (all outcomes), in seconds.
+    pub runtime_p50_seconds: Option<f64>,
+    /// 99th percentile runtime of its tests (all outcomes), in seconds.
+    pub runtime_p99_seconds: Option<f64>,
 }
 
 impl CaseHealth {
@@ -179,7 +386,100 @@ impl CaseHealth {
             signal_history: BTreeMap::new(),
             tests_per_minute: VecDeque::new(),
             started: now,
+            shown: State::Init,
+            shown_since: Utc::now(),
+            suite_failed_since: None,
+            last_pass_at: None,
+            last_failure_at: None,
+            recent: VecDeque::new(),
+            minutes: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
         }
+    }
+
+    /// Notes a change of the state shown, or of the suite judgement, that happened at `at`.
+    fn settle(&mut self, at: DateTime<Utc>) {
+        let state = self.state();
+        if state != self.shown {
+            self.shown = state;
+            self.shown_since = at;
+        }
+        match (self.suite_failed(), self.suite_failed_since) {
+            (true, None) => self.suite_failed_since = Some(at),
+            (false, Some(_)) => self.suite_failed_since = None,
+            _ => {}
+        }
+    }
+
+    /// Keeps `report` for the page: among the newest, in its minute, its timeout.
+    fn book(&mut self, report: &TestReport, at: DateTime<Utc>) {
+        let mut kept = report.clone();
+        kept.truncate_to(RECENT_REPORT_BYTES, |r| {
+            serde_json::to_vec(r).map_or(0, |bytes| bytes.len())
+        });
+        if self.recent.len() >= RECENT_TESTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Recent { report: kept, at });
+        let failed = report.state.is_failure();
+        if failed {
+            self.last_failure_at = Some(self.last_failure_at.map_or(at, |t| t.max(at)));
+        } else if report.state == State::Pass {
+            self.last_pass_at = Some(self.last_pass_at.map_or(at, |t| t.max(at)));
+        }
+        if let (State::Timeout, Some(signal)) = (report.state, &report.timed_out_signal) {
+            let book = self.timeouts.entry(signal.clone()).or_default();
+            book.count += 1;
+            book.last_at = Some(book.last_at.map_or(at, |t| t.max(at)));
+        }
+        let minute = at.timestamp().div_euclid(60);
+        let bucket = self.minutes.entry(minute).or_default();
+        bucket.tests += 1;
+        bucket.failures += u64::from(failed);
+        if let Some(runtime) = report.runtime {
+            bucket.add(runtime);
+        }
+        let newest = self.minutes.keys().next_back().copied().unwrap_or(minute);
+        self.minutes = self.minutes.split_off(&(newest - TREND_MINUTES + 1));
+    }
+
+    /// The full view of one of the newest tests, by id (the newest report of it).
+    pub fn test_detail(&self, id: &str) -> Option<TestDetail> {
+        let recent = self
+            .recent
+            .iter()
+            .rev()
+            .find(|r| r.report.test.as_ref().is_some_and(|t| t.id == id))?;
+        let report = &recent.report;
+        let mut log = format!(
+            "{} {} case={} test={} attempt={}",
+            rfc3339(&recent.at),
+            report.state,
+            report.case_name,
+            id,
+            report.attempt
+        );
+        if let Some(runtime) = report.runtime {
+            log.push_str(&format!(" runtime={runtime:.3}s"));
+        }
+        if let Some(signal) = &report.timed_out_signal {
+            log.push_str(&format!(" timed_out_signal={signal}"));
+        }
+        if let Some(error) = &report.error {
+            log.push_str(&format!("\nerror: {error}"));
+        }
+        if let Some(traceback) = &report.traceback {
+            log.push_str(&format!("\ntraceback:\n{traceback}"));
+        }
+        Some(TestDetail {
+            case: self.name.to_owned(),
+            id: id.to_owned(),
+            outcome: report.state,
+            reported_at: recent.at,
+            runtime_seconds: report.runtime,
+            log,
+            report: report.clone(),
+        })
     }
 
     /// The state shown for the case (see [`CaseStatus::state`]).
@@ -228,6 +528,7 @@ impl CaseHealth {
         self.last_test_seen = now;
         self.any_test_seen = true;
         self.tested_since_stall = true;
+        self.book(report, at);
         *self.total_by_state.entry(report.state).or_default() += 1;
         self.last_outcome = Some(report.state);
         if let Some(last) = self.last_report_at {
@@ -293,6 +594,7 @@ impl CaseHealth {
             }
             _ => {}
         }
+        self.settle(at);
     }
 
     fn failed_at(&mut self, at: DateTime<Utc>) {
@@ -307,6 +609,7 @@ impl CaseHealth {
             self.tested_since_stall = false;
             self.failed_at(Utc::now());
         }
+        self.settle(Utc::now());
     }
 
     /// A request of the case's HTTP helpers failed every retry: the service counts as down.
@@ -315,6 +618,7 @@ impl CaseHealth {
         self.status = State::Fail;
         self.last_error = Some(message.clone());
         self.service_down = Some(message);
+        self.settle(Utc::now());
     }
 
     /// A request of the case's HTTP helpers succeeded: a service that was down is back.
@@ -326,6 +630,7 @@ impl CaseHealth {
             }
             tracing::info!(case = self.name, "the service answers again");
         }
+        self.settle(Utc::now());
     }
 
     /// A suite report of the group's leader, read back from the report topic: it is what was
@@ -363,6 +668,7 @@ impl CaseHealth {
                 }
             }
         }
+        self.settle(at);
     }
 
     /// The suite report due now, if any, marked as published: when the judged state differs
@@ -442,14 +748,96 @@ impl CaseHealth {
 
     /// A snapshot for display.
     pub fn status(&self) -> CaseStatus {
+        self.status_at(Utc::now())
+    }
+
+    /// A snapshot for display, the wall clock reading `wall` (for the trend's last hour and the
+    /// time in the current state).
+    fn status_at(&self, wall: DateTime<Utc>) -> CaseStatus {
         let now = Instant::now();
         let silent = now - self.last_test_seen;
         let minute = (now - self.started).as_secs() / 60;
-        let stalled = self.state() == State::Stall;
+        let state = self.state();
+        let stalled = state == State::Stall;
+        let mut signals: BTreeMap<String, SignalHealth> = BTreeMap::new();
+        for (name, history) in &self.signal_history {
+            signals.insert(
+                name.clone(),
+                SignalHealth {
+                    latency_median_seconds: median(history),
+                    timeouts: 0,
+                    last_timeout_at: None,
+                    missing: false,
+                },
+            );
+        }
+        for (name, book) in &self.timeouts {
+            let signal = signals.entry(name.clone()).or_insert(SignalHealth {
+                latency_median_seconds: None,
+                timeouts: 0,
+                last_timeout_at: None,
+                missing: false,
+            });
+            signal.timeouts = book.count;
+            signal.last_timeout_at = book.last_at;
+            signal.missing = match (book.last_at, self.last_pass_at) {
+                (Some(timeout), Some(pass)) => timeout > pass,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+        }
+        let wall_minute = wall.timestamp().div_euclid(60);
+        let trend = self
+            .minutes
+            .range(wall_minute - TREND_MINUTES + 1..)
+            .map(|(m, bucket)| {
+                let runtimes = VecDeque::from(bucket.runtimes.clone());
+                TrendMinute {
+                    minute_at: DateTime::from_timestamp(m * 60, 0).unwrap_or_default(),
+                    tests: bucket.tests,
+                    failures: bucket.failures,
+                    runtime_p50_seconds: quantile(&runtimes, 0.5),
+                    runtime_p99_seconds: quantile(&runtimes, 0.99),
+                }
+            })
+            .collect();
+        let recent_tests = self
+            .recent
+            .iter()
+            .rev()
+            .map(|r| RecentTest {
+                id: r
+                    .report
+                    .test
+                    .as_ref()
+                    .map(|t| t.id.clone())
+                    .unwrap_or_default(),
+                outcome: r.report.state,
+                reported_at: r.at,
+                issued_at: r.report.test.as_ref().map(|t| t.timestamp),
+                runtime_seconds: r.report.runtime,
+                error: r.report.error.as_deref().map(|e| {
+                    if e.chars().count() > RECENT_ERROR_CHARS {
+                        let cut: String = e.chars().take(RECENT_ERROR_CHARS).collect();
+                        format!("{cut}…")
+                    } else {
+                        e.to_owned()
+                    }
+                }),
+                timed_out_signal: r.report.timed_out_signal.clone(),
+                attempt: r.report.attempt,
+            })
+            .collect();
         CaseStatus {
             name: self.name.to_owned(),
-            state: self.state().as_str().to_owned(),
-            last_outcome: self.last_outcome.map(|s| s.as_str().to_owned()),
+            state,
+            state_since_at: self.shown_since,
+            state_for_seconds: (wall - self.shown_since)
+                .to_std()
+                .map_or(0.0, |d| d.as_secs_f64()),
+            last_outcome: self.last_outcome,
+            last_pass_at: self.last_pass_at,
+            last_failure_at: self.last_failure_at,
             consecutive_failures: self.consecutive_failures,
             total_failures: self.total_failures,
             total_by_state: self
@@ -458,15 +846,17 @@ impl CaseHealth {
                 .map(|(s, n)| (s.as_str().to_owned(), *n))
                 .collect(),
             suite_failed: self.suite_failed(),
-            runtime_median: median(&self.runtime_history),
-            runtime_p99: quantile(&self.runtime_history, 0.99),
-            latency_median: median(&self.latency_history),
-            frequency_median: median(&self.frequency_history),
-            signal_latency_median: self
+            suite_failed_since_at: self.suite_failed_since,
+            runtime_median_seconds: median(&self.runtime_history),
+            runtime_p99_seconds: quantile(&self.runtime_history, 0.99),
+            latency_median_seconds: median(&self.latency_history),
+            frequency_median_seconds: median(&self.frequency_history),
+            signal_latency_median_seconds: self
                 .signal_history
                 .iter()
                 .filter_map(|(s, h)| Some((s.clone(), median(h)?)))
                 .collect(),
+            signals,
             tests_last_hour: self
                 .tests_per_minute
                 .iter()
@@ -475,9 +865,11 @@ impl CaseHealth {
                 .sum(),
             last_error: self.last_error.clone(),
             seconds_since_last_test: silent.as_secs_f64(),
-            stalled_for: stalled
+            stalled_for_seconds: stalled
                 .then(|| silent.saturating_sub(self.options.warn_stalled_after))
                 .map(|d: Duration| d.as_secs_f64()),
+            recent_tests,
+            trend,
         }
     }
 }
@@ -942,10 +1334,231 @@ mod tests {
         }
         let status = h.status();
         // The last 4 passes: 2, 3, 4, 10.
-        assert_eq!(status.runtime_median, Some(3.5));
-        assert_eq!(status.runtime_p99, Some(10.0));
+        assert_eq!(status.runtime_median_seconds, Some(3.5));
+        assert_eq!(status.runtime_p99_seconds, Some(10.0));
         // Reports every 10 s.
-        assert_eq!(status.frequency_median, Some(10.0));
+        assert_eq!(status.frequency_median_seconds, Some(10.0));
+    }
+
+    // The status page's "since": it moves when the state shown changes, not when the same
+    // outcome comes again; the suite failure has a "since" of its own.
+    #[tokio::test(start_paused = true)]
+    async fn since_when_moves_on_a_state_change_only() {
+        let mut h = health(|o| o.max_consecutive_failures = 2);
+        let started = h.status().state_since_at;
+        assert_eq!(h.status().state, State::Init);
+        h.on_report(&report(State::Pass, at(0), 1.0), at(1));
+        assert_eq!(h.status().state_since_at, at(1), "INIT → PASS");
+        h.on_report(&report(State::Pass, at(10), 1.0), at(11));
+        assert_eq!(h.status().state_since_at, at(1), "PASS again: no change");
+        assert_ne!(started, at(1));
+        h.on_report(&report(State::Fail, at(20), 1.0), at(21));
+        let status = h.status();
+        assert_eq!((status.state, status.state_since_at), (State::Fail, at(21)));
+        assert_eq!(
+            status.suite_failed_since_at, None,
+            "one failure is no suite FAIL"
+        );
+        h.on_report(&report(State::Fail, at(30), 1.0), at(31));
+        let status = h.status();
+        assert_eq!(status.state_since_at, at(21), "FAIL again: no change");
+        assert_eq!(status.suite_failed_since_at, Some(at(31)));
+        h.on_report(&report(State::Timeout, at(40), 1.0), at(41));
+        let status = h.status();
+        assert_eq!(
+            (status.state, status.state_since_at),
+            (State::Timeout, at(41))
+        );
+        assert_eq!(
+            status.suite_failed_since_at,
+            Some(at(31)),
+            "still the same incident"
+        );
+        assert_eq!(status.last_pass_at, Some(at(11)));
+        assert_eq!(status.last_failure_at, Some(at(41)));
+        // An old test passing is no recovery: nothing moves but the last pass.
+        h.on_report(&report(State::Pass, at(5), 1.0), at(50));
+        let status = h.status();
+        assert_eq!(
+            (status.state, status.state_since_at),
+            (State::Timeout, at(41))
+        );
+        assert_eq!(status.last_pass_at, Some(at(50)));
+        h.on_report(&report(State::Pass, at(60), 1.0), at(61));
+        let status = h.status();
+        assert_eq!((status.state, status.state_since_at), (State::Pass, at(61)));
+        assert_eq!(status.suite_failed_since_at, None);
+        // The time in the state is counted from the wall clock given.
+        let later = h.status_at(at(61 + 90));
+        assert_eq!(later.state_for_seconds, 90.0);
+        let json = serde_json::to_value(&later).unwrap();
+        assert_eq!(json["state"], "PASS");
+        assert_eq!(json["last_outcome"], "PASS");
+        assert_eq!(json["state_since_at"], "2023-11-14T22:14:21.000Z");
+    }
+
+    // A stall is a state of its own: entered on the check, left on the next test.
+    #[tokio::test(start_paused = true)]
+    async fn since_when_follows_a_stall() {
+        let mut h = health(|o| o.warn_stalled_after = Duration::from_secs(30));
+        h.on_report(&report(State::Pass, at(0), 1.0), at(0));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let before = Utc::now();
+        h.check();
+        let status = h.status();
+        assert_eq!(status.state, State::Stall);
+        assert!(status.state_since_at >= before);
+        assert_eq!(status.suite_failed_since_at, Some(status.state_since_at));
+        h.check();
+        assert_eq!(
+            h.status().state_since_at,
+            status.state_since_at,
+            "checked again"
+        );
+        let later = Utc::now() + chrono::Duration::seconds(5);
+        h.on_report(&report(State::Pass, later, 1.0), later);
+        assert_eq!(h.status().state, State::Pass);
+        assert_eq!(h.status().state_since_at, later);
+    }
+
+    // The page lists the newest RECENT_TESTS tests, newest first, each with its report and log.
+    #[tokio::test(start_paused = true)]
+    async fn the_newest_tests_are_kept_and_bounded() {
+        let mut h = health(|_| {});
+        for i in 0..(RECENT_TESTS as i64 + 5) {
+            let state = if i % 3 == 0 {
+                State::Error
+            } else {
+                State::Pass
+            };
+            h.on_report(&report(state, at(i), i as f64), at(i));
+        }
+        let status = h.status();
+        assert_eq!(status.recent_tests.len(), RECENT_TESTS);
+        let newest = &status.recent_tests[0];
+        let last = RECENT_TESTS as i64 + 4;
+        assert_eq!(newest.reported_at, at(last));
+        assert_eq!(newest.runtime_seconds, Some(last as f64));
+        assert_eq!(status.recent_tests[RECENT_TESTS - 1].reported_at, at(5));
+        let id = &newest.id;
+        let detail = h.test_detail(id).expect("kept");
+        assert_eq!(detail.outcome, State::Error);
+        assert!(
+            detail.log.starts_with(&format!(
+                "2023-11-14T22:13:44.000Z ERROR case={CASE} test={id} attempt=1 runtime=24.000s"
+            )),
+            "{}",
+            detail.log
+        );
+        assert!(
+            detail.log.ends_with("\nerror: ERROR here"),
+            "{}",
+            detail.log
+        );
+        let oldest = report(State::Error, at(0), 0.0);
+        assert!(h.test_detail(&oldest.test.unwrap().id).is_none(), "dropped");
+        // A huge error is cut in the list and in the kept report.
+        let mut big = report(State::Fail, at(100), 1.0);
+        big.error = Some("x".repeat(100_000));
+        big.traceback = Some("y".repeat(100_000));
+        h.on_report(&big, at(100));
+        let listed = &h.status().recent_tests[0];
+        assert_eq!(
+            listed.error.as_ref().unwrap().chars().count(),
+            RECENT_ERROR_CHARS + 1
+        );
+        let detail = h.test_detail(&big.test.unwrap().id).unwrap();
+        assert!(serde_json::to_vec(&detail.report).unwrap().len() <= RECENT_REPORT_BYTES);
+    }
+
+    // TIMEOUTs are counted per signal waited for; a signal is missing while it timed out after
+    // the last pass.
+    #[tokio::test(start_paused = true)]
+    async fn timeouts_are_counted_per_signal() {
+        let mut h = health(|o| o.max_consecutive_failures = 100);
+        let timeout = |signal: Option<&str>, i: i64| TestReport {
+            timed_out_signal: signal.map(str::to_owned),
+            ..report(State::Timeout, at(i), 30.0)
+        };
+        let mut arrived = report(State::Pass, at(0), 1.0);
+        arrived.signal_latency.insert("paid".into(), 0.5);
+        h.on_report(&arrived, at(0));
+        h.on_report(&timeout(Some("shipped"), 1), at(1));
+        h.on_report(&timeout(Some("shipped"), 2), at(2));
+        h.on_report(&timeout(Some("paid"), 3), at(3));
+        h.on_report(&timeout(None, 4), at(4));
+        let signals = h.status().signals;
+        assert_eq!(signals.keys().collect::<Vec<_>>(), ["paid", "shipped"]);
+        assert_eq!(signals["shipped"].timeouts, 2);
+        assert_eq!(signals["shipped"].last_timeout_at, Some(at(2)));
+        assert_eq!(signals["shipped"].latency_median_seconds, None);
+        assert!(signals["shipped"].missing);
+        assert_eq!(signals["paid"].timeouts, 1);
+        assert_eq!(signals["paid"].latency_median_seconds, Some(0.5));
+        assert!(signals["paid"].missing);
+        h.on_report(&report(State::Pass, at(10), 1.0), at(10));
+        h.on_report(&timeout(Some("shipped"), 11), at(11));
+        let signals = h.status().signals;
+        assert!(!signals["paid"].missing, "passed since");
+        assert!(signals["shipped"].missing);
+        assert_eq!(signals["shipped"].timeouts, 3);
+        assert_eq!(
+            h.status().recent_tests[0].timed_out_signal.as_deref(),
+            Some("shipped")
+        );
+    }
+
+    // The trend: per wall-clock minute, counts and runtime percentiles (nearest rank), the last
+    // hour only.
+    #[tokio::test(start_paused = true)]
+    async fn runtime_percentiles_per_minute_over_the_last_hour() {
+        let mut h = health(|o| o.max_consecutive_failures = 1000);
+        // Minute 0 (t0 is on a minute boundary + 20 s): runtimes 1..=100, every 10th a FAIL.
+        let base = at(40);
+        for i in 1..=100 {
+            let state = if i % 10 == 0 {
+                State::Fail
+            } else {
+                State::Pass
+            };
+            h.on_report(&report(state, base, f64::from(i)), base);
+        }
+        // Two minutes later: one test.
+        h.on_report(
+            &report(State::Timeout, base, 7.0),
+            base + chrono::Duration::minutes(2),
+        );
+        let status = h.status_at(base + chrono::Duration::minutes(3));
+        let minute = DateTime::from_timestamp(base.timestamp() / 60 * 60, 0).unwrap();
+        assert_eq!(status.trend.len(), 2, "minutes with no tests are left out");
+        let first = &status.trend[0];
+        assert_eq!(first.minute_at, minute);
+        assert_eq!((first.tests, first.failures), (100, 10));
+        assert_eq!(first.runtime_p50_seconds, Some(50.0));
+        assert_eq!(first.runtime_p99_seconds, Some(99.0));
+        let second = &status.trend[1];
+        assert_eq!(second.minute_at, minute + chrono::Duration::minutes(2));
+        assert_eq!((second.tests, second.failures), (1, 1));
+        assert_eq!(second.runtime_p99_seconds, Some(7.0));
+        // An hour later, the first minute is out of the window.
+        let status = h.status_at(minute + chrono::Duration::minutes(61));
+        assert_eq!(status.trend.len(), 1);
+        // Memory: a test 2 h later evicts what is older than an hour.
+        h.on_report(
+            &report(State::Pass, base, 1.0),
+            base + chrono::Duration::hours(2),
+        );
+        assert_eq!(h.minutes.len(), 1);
+        // Many tests in a minute: a bounded sample.
+        for i in 0..1000 {
+            h.on_report(
+                &report(State::Pass, base, f64::from(i)),
+                base + chrono::Duration::hours(2),
+            );
+        }
+        let bucket = h.minutes.values().next_back().unwrap();
+        assert_eq!(bucket.runtimes.len(), MINUTE_SAMPLES);
+        assert_eq!(bucket.tests, 1001);
     }
 
     #[test]

@@ -356,6 +356,20 @@ impl fmt::Display for State {
     }
 }
 
+/// A state equals its name in our API (`State::Pass == "PASS"`), so code written when
+/// `CaseStatus::state` was a `String` still reads right.
+impl PartialEq<str> for State {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for State {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A string that names no [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown state {0:?}")]

@@ -453,6 +453,14 @@ impl Transport for OnlyClaimed {
     fn group(&self) -> Option<GroupView> {
         self.inner.group()
     }
+
+    fn brokers(&self) -> Option<String> {
+        self.inner.brokers()
+    }
+
+    fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        self.inner.assigned_partitions()
+    }
 }
 
 /// A one-shot run of some cases on a transport.

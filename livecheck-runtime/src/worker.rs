@@ -25,7 +25,7 @@ use crate::case::{registered_cases, CaseConfig};
 use crate::client::Client;
 use crate::error::StartError;
 use crate::fake::FakeRequest;
-use crate::health::{CaseHealth, CaseStatus, ReportedTests};
+use crate::health::{CaseHealth, CaseStatus, ReportedTests, TestDetail};
 use crate::http::{ServiceHealth, UrlClient};
 use crate::model::{SignalEvent, TestExecution, TestReport};
 use crate::runner;
@@ -214,6 +214,15 @@ impl WorkerHandle {
         self.0.health.get(case).map(|h| lock(h).status())
     }
 
+    /// One of the newest tests of `case` ([`RECENT_TESTS`](crate::health::RECENT_TESTS) of
+    /// them are kept), by id: its report and its log lines.
+    pub fn test_detail(&self, case: &str, id: &str) -> Option<TestDetail> {
+        self.0
+            .health
+            .get(case)
+            .and_then(|h| lock(h).test_detail(id))
+    }
+
     /// The cases this worker runs, sorted by name.
     pub fn cases(&self) -> Vec<CaseConfig> {
         let mut all: Vec<_> = self.0.cases.values().copied().collect();
@@ -259,6 +268,17 @@ impl WorkerHandle {
     /// the tests topic, and the partitions nobody consumes.
     pub fn group(&self) -> Option<crate::transport::GroupView> {
         self.0.transport.group()
+    }
+
+    /// The brokers the transport was configured with (Kafka), if any.
+    pub fn brokers(&self) -> Option<String> {
+        self.0.transport.brokers()
+    }
+
+    /// The partitions of the tests topic this worker consumes now (Kafka), if the transport
+    /// has partitions.
+    pub fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        self.0.transport.assigned_partitions()
     }
 
     /// The transport's counters (undecodable messages skipped, consumer errors).

@@ -114,7 +114,11 @@ async fn consecutive_failures_raise_one_suite_fail_per_transition() {
             .unwrap();
         kit.report_for(&format!("f{i}")).await;
     }
-    assert_eq!(suites(&mut kit), [], "one suite report for 15 failures");
+    assert_eq!(
+        suites(&mut kit),
+        Vec::<State>::new(),
+        "one suite report for 15 failures"
+    );
     assert_eq!(kit.status(VERDICT).unwrap().consecutive_failures, 15);
 
     kit.run(verdict.trigger("ok", true)).await.unwrap();
@@ -147,7 +151,11 @@ async fn failures_far_apart_add_up_and_time_alone_recovers_nothing() {
     }
     assert_eq!(kit.suite_report(VERDICT).await.state, State::Fail);
     sleep(Duration::from_secs(3600)).await;
-    assert_eq!(suites(&mut kit), [], "no recovery without a passing test");
+    assert_eq!(
+        suites(&mut kit),
+        Vec::<State>::new(),
+        "no recovery without a passing test"
+    );
     let status = kit.status(VERDICT).unwrap();
     assert!(status.suite_failed);
     assert_eq!(status.consecutive_failures, 3);
@@ -175,7 +183,11 @@ async fn a_case_with_no_tests_stalls_once_and_a_pass_recovers_it() {
     );
     assert_eq!(kit.status(VERDICT).unwrap().state, "STALL");
     sleep(Duration::from_secs(600)).await;
-    assert_eq!(suites(&mut kit), [], "a STALL is not repeated");
+    assert_eq!(
+        suites(&mut kit),
+        Vec::<State>::new(),
+        "a STALL is not repeated"
+    );
 
     kit.run(verdict.trigger("back", true)).await.unwrap();
     assert_eq!(kit.report_for("back").await.state, State::Pass);
@@ -244,12 +256,20 @@ async fn a_follower_publishes_nothing_and_a_new_leader_does_not_repeat_the_old_o
     })
     .await;
     sleep(Duration::from_secs(10)).await;
-    assert_eq!(suites(&mut kit), [], "a follower publishes no suite report");
+    assert_eq!(
+        suites(&mut kit),
+        Vec::<State>::new(),
+        "a follower publishes no suite report"
+    );
 
     // The old leader is gone; this worker leads: the FAIL is out already.
     kit.transport().set_leader(true);
     sleep(Duration::from_secs(10)).await;
-    assert_eq!(suites(&mut kit), [], "the FAIL is not published again");
+    assert_eq!(
+        suites(&mut kit),
+        Vec::<State>::new(),
+        "the FAIL is not published again"
+    );
 
     // A newer test passes: the new leader publishes the recovery.
     kit.run(verdict.trigger("ok", true)).await.unwrap();

@@ -143,5 +143,5 @@ async fn a_service_down_is_one_suite_failure_and_its_return_a_recovery() {
     down.store(false, Ordering::Relaxed);
     let recovered = kit.suite_report("http::pinger").await;
     assert_eq!(recovered.state, State::Pass);
-    assert_eq!(kit.status("http::pinger").unwrap().state, "PASS");
+    assert_eq!(kit.status("http::pinger").unwrap().state, State::Pass);
 }

@@ -52,6 +52,18 @@ livecheck::signal! {
     pub OPS_READY: u32 for signalled;
 }
 
+/// Waits briefly for a signal nobody sends in these tests: a TIMEOUT naming `ops_shipped`.
+#[livecheck::case(name = "ops.waits", probability = 1.0, warn_stalled_after = "1h")]
+async fn waits() -> livecheck::Result {
+    OPS_SHIPPED.wait().timeout("200ms").await?;
+    Ok(())
+}
+
+livecheck::signal! {
+    /// The order shipped.
+    pub OPS_SHIPPED: bool for waits;
+}
+
 fn case<C: Case>(case: C) -> CaseConfig {
     CaseConfig::from(case.descriptor())
 }
@@ -435,9 +447,9 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     assert_eq!(verdict_api["consecutive_failures"], 0);
     assert_eq!(verdict_api["last_error"], "told to fail");
     assert_eq!(verdict_api["options"]["max_consecutive_failures"], 30);
-    assert!(verdict_api["runtime_median"].as_f64().is_some());
-    assert!(verdict_api["runtime_p99"].as_f64().is_some());
-    assert!(cases[0]["signal_latency_median"]["ops_ready"]
+    assert!(verdict_api["runtime_median_seconds"].as_f64().is_some());
+    assert!(verdict_api["runtime_p99_seconds"].as_f64().is_some());
+    assert!(cases[0]["signal_latency_median_seconds"]["ops_ready"]
         .as_f64()
         .is_some());
     let worker = &api["worker"];
@@ -773,6 +785,42 @@ async fn the_webhook_gets_one_fail_and_one_recovery() {
     hook_server.await.unwrap();
 }
 
+// The click-through of the page: one of the newest tests with its report and the log lines an
+// operator greps for; a test not kept is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_of_the_page_has_its_report_and_log_lines() {
+    let mut run = Running::start(vec![case(waits)], None).await;
+    run.client
+        .scope(waits.trigger("w-1"))
+        .await
+        .expect("trigger");
+    let report = run.report("w-1").await;
+    assert_eq!(report.timed_out_signal.as_deref(), Some("ops_shipped"));
+    let test = get_json(&run.url("/api/cases/ops.waits/tests/w-1")).await;
+    assert_eq!(test["outcome"], "TIMEOUT", "{test}");
+    assert_eq!(test["report"]["timed_out_signal"], "ops_shipped", "{test}");
+    assert_eq!(test["report"]["test"]["id"], "w-1", "{test}");
+    let log = test["log"].as_str().expect("log");
+    let first = log.lines().next().unwrap();
+    assert!(
+        first.contains(" TIMEOUT case=ops.waits test=w-1 attempt=1 runtime=")
+            && first.ends_with(" timed_out_signal=ops_shipped"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("\nerror: {}", report.error.clone().unwrap())),
+        "{log}"
+    );
+    let case = get_json(&run.url("/api/cases/ops.waits")).await;
+    assert_eq!(case["recent_tests"][0]["id"], "w-1");
+    assert_eq!(case["recent_tests"][0]["timed_out_signal"], "ops_shipped");
+    assert_eq!(test["reported_at"], case["recent_tests"][0]["reported_at"]);
+    let (status, body) = get(&run.url("/api/cases/ops.waits/tests/nope")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no test \\\"nope\\\""), "{body}");
+    run.stop().await;
+}
+
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -848,31 +896,60 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
         );
         return;
     };
-    let mut run = Running::start(vec![verdict_failing_after_two(), case(signalled)], None).await;
+    let mut run = Running::start(
+        vec![verdict_failing_after_two(), case(signalled), case(waits)],
+        None,
+    )
+    .await;
     for i in 0..3 {
         run.verdict(&format!("f-{i}"), false).await;
     }
     for i in 0..2 {
         run.signalled(&format!("s-{i}"), 7, 7).await;
     }
+    for i in 0..2 {
+        let id = format!("w-{i}");
+        run.client
+            .scope(waits.trigger(id.as_str()))
+            .await
+            .expect("trigger");
+        assert_eq!(run.report(&id).await.state, State::Timeout);
+    }
+    let api = get_json(&run.url("/api/cases")).await;
     let url = run.url("/");
-    let dom = tokio::task::spawn_blocking(move || {
-        run_chromium(
-            &chromium,
-            &[
-                "--virtual-time-budget=5000".into(),
-                "--dump-dom".into(),
-                url,
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let dump = |url: String| {
+        let chromium = chromium.clone();
+        tokio::task::spawn_blocking(move || {
+            run_chromium(
+                &chromium,
+                &[
+                    "--virtual-time-budget=5000".into(),
+                    "--dump-dom".into(),
+                    url,
+                ],
+            )
+        })
+    };
+    let dom = dump(url.clone()).await.unwrap();
+    // A test's panel (what a click on it opens), by its address.
+    let panel = dump(format!("{url}#test/ops.waits/w-1")).await.unwrap();
+    let log_at = panel.find("<pre id=\"test-log\">").expect("the log block");
+    let log = &panel[log_at..panel[log_at..].find("</pre>").unwrap() + log_at];
+    assert!(
+        log.contains(" TIMEOUT case=ops.waits test=w-1 attempt=1 runtime=")
+            && log.contains("timed_out_signal=ops_shipped"),
+        "{log}"
+    );
+    assert!(
+        panel.contains("<pre id=\"test-report\">{\n  \"case_name\": \"ops.waits\""),
+        "{panel}"
+    );
 
     assert!(
-        dom.contains("2 cases · 1 passing · 1 in suite failure"),
+        dom.contains("3 cases · 1 passing · 1 in suite failure"),
         "{dom}"
     );
+    dashboard_matches_the_api(&dom, &api);
     let failing = row(&dom, "ops.verdict");
     assert!(failing.contains("data-state=\"FAIL\""), "{failing}");
     assert!(failing.contains("class=\"suite-failed\""), "{failing}");
@@ -912,6 +989,366 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
         );
     }
     run.stop().await;
+}
+
+/// The `<tr class="detail" ...>...</tr>` under `case`'s row: timeline, trend, newest tests.
+fn detail<'a>(dom: &'a str, case: &str) -> &'a str {
+    let start = dom
+        .find(&format!("<tr class=\"detail\" data-detail-for=\"{case}\""))
+        .unwrap_or_else(|| panic!("no detail row for {case} in:\n{dom}"));
+    // The detail row holds a table of its own: it ends before the next case's row.
+    let end = dom[start..]
+        .find("<tr data-case=")
+        .or_else(|| dom[start..].find("</tbody></table></div></main>"))
+        .unwrap_or(dom.len() - start);
+    &dom[start..start + end]
+}
+
+/// The since-when, the newest tests and the per-signal timeouts on the page are the API's.
+fn dashboard_matches_the_api(dom: &str, api: &Value) {
+    let cases = api["cases"].as_array().expect("cases");
+    let by_name = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {api}"))
+    };
+    // Since when: the case turned FAIL with the report of its first test, f-0.
+    let verdict_api = by_name("ops.verdict");
+    let since = verdict_api["state_since_at"]
+        .as_str()
+        .expect("state_since_at");
+    let first = verdict_api["recent_tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "f-0")
+        .expect("f-0 among the newest tests");
+    assert_eq!(since, first["reported_at"], "{verdict_api}");
+    assert!(
+        verdict_api["suite_failed_since_at"].is_string(),
+        "{verdict_api}"
+    );
+    let failing = row(dom, "ops.verdict");
+    let shown = format!("data-col=\"state-since\" data-at=\"{since}\"");
+    assert!(failing.contains(&shown), "{shown} in {failing}");
+    let utc = since.split('.').next().unwrap().to_owned() + "Z";
+    assert!(failing.contains(&utc), "{utc} in {failing}");
+    assert!(
+        failing.contains("data-col=\"last-pass\"><span class=\"label\">pass</span><span class=\"rel\">never</span>"),
+        "{failing}"
+    );
+    let last_failure = verdict_api["last_failure_at"]
+        .as_str()
+        .expect("last_failure_at");
+    assert!(
+        failing.contains(&format!(
+            "data-col=\"last-failure\" data-at=\"{last_failure}\""
+        )),
+        "{failing}"
+    );
+
+    // The newest tests, newest first, one row each, as in the API.
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let listed: Vec<&str> = case["recent_tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        let detail = detail(dom, name);
+        let shown: Vec<&str> = detail
+            .split("<tr data-test-id=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert_eq!(shown, listed, "{name}: {detail}");
+        assert_eq!(
+            detail.matches("class=\"mark o-").count(),
+            listed.len(),
+            "{name}: one timeline mark per test"
+        );
+    }
+    assert_eq!(
+        detail(dom, "ops.verdict")
+            .matches("<tr data-test-id=")
+            .count(),
+        3
+    );
+
+    // Timeouts per signal: ops_shipped never came, twice; ops_ready always did.
+    let waits_api = by_name("ops.waits");
+    assert_eq!(
+        waits_api["signals"]["ops_shipped"]["timeouts"], 2,
+        "{waits_api}"
+    );
+    assert_eq!(
+        waits_api["signals"]["ops_shipped"]["missing"], true,
+        "{waits_api}"
+    );
+    let waiting = row(dom, "ops.waits");
+    assert!(
+        waiting.contains("<li data-signal=\"ops_shipped\" data-timeouts=\"2\" class=\"missing\""),
+        "{waiting}"
+    );
+    let signalled_api = by_name("ops.signalled");
+    assert_eq!(signalled_api["signals"]["ops_ready"]["timeouts"], 0);
+    let passing = row(dom, "ops.signalled");
+    assert!(
+        passing.contains("<li data-signal=\"ops_ready\" data-timeouts=\"0\" class=\"\""),
+        "{passing}"
+    );
+}
+
+/// A report of `case`'s test `id`, issued `runtime` seconds before `at`, for a peer's history.
+fn history_report(
+    case: &str,
+    id: String,
+    state: State,
+    at: chrono::DateTime<chrono::Utc>,
+    runtime: f64,
+    signal: (&str, f64),
+) -> TestReport {
+    let issued = at - chrono::Duration::milliseconds((runtime * 1000.0) as i64);
+    let timed_out = state == State::Timeout;
+    TestReport {
+        case_name: case.into(),
+        state,
+        test: Some(TestExecution {
+            id,
+            case_name: case.into(),
+            timestamp: issued,
+            test_args: Vec::new(),
+            test_kwargs: serde_json::Map::new(),
+            expires: issued + chrono::Duration::hours(1),
+        }),
+        runtime: Some(runtime),
+        signal_latency: if timed_out || signal.0.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([(signal.0.to_owned(), signal.1)])
+        },
+        error: timed_out
+            .then(|| format!("signal {} did not arrive within {:.2}s", signal.0, runtime)),
+        traceback: None,
+        attempt: 1,
+        timed_out_signal: timed_out.then(|| signal.0.to_owned()),
+    }
+}
+
+/// Headless Chromium's screenshot of `url`, 1400 × 1000, into `path`; then its DOM.
+fn screenshot(chromium: &Path, url: &str, path: &Path) -> String {
+    run_chromium(
+        chromium,
+        &[
+            "--virtual-time-budget=5000".into(),
+            "--window-size=1400,1000".into(),
+            "--hide-scrollbars".into(),
+            format!("--screenshot={}", path.display()),
+            url.into(),
+        ],
+    );
+    assert!(
+        std::fs::metadata(path).is_ok_and(|m| m.len() > 10_000),
+        "no screenshot at {}",
+        path.display()
+    );
+    run_chromium(
+        chromium,
+        &[
+            "--virtual-time-budget=5000".into(),
+            "--dump-dom".into(),
+            url.into(),
+        ],
+    )
+}
+
+// The screenshots of docs/operations.md: the page healthy (45 min of a group's history), during
+// an incident (a signal stops coming: TIMEOUTs, a suite FAIL) and after recovery. Run by hand:
+//   cargo test -p livecheck-tests --test operations -- --ignored status_page_screenshots
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes docs/status-page*.png; needs chromium"]
+async fn status_page_screenshots() {
+    let chromium = chromium().expect("chromium (apt-get install chromium)");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let transport = Arc::new(MemoryTransport::new());
+    let mut waiting = case(waits);
+    waiting.options.max_consecutive_failures = 3;
+    waiting.options.state_transition_delay = Duration::ZERO;
+    let cases = vec![case(verdict), case(signalled), waiting];
+    let worker = Worker::builder_arc(transport.clone())
+        .cases(cases)
+        .build()
+        .expect("worker");
+    let handle = worker.handle();
+    let client = worker.client();
+    let server = StatusServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        handle.clone(),
+        Metrics::new(),
+    )
+    .await
+    .expect("status server");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        worker.run(stopped).await.expect("worker run");
+    });
+    let base = server.url();
+    let api = move |name: &'static str| {
+        let url = format!("{base}api/cases/{name}");
+        async move { get_json(&url).await }
+    };
+
+    // 45 minutes of the group's history (other workers' reports): a test of each case every
+    // 30 s, all passing.
+    let now = chrono::Utc::now();
+    let wave = |i: i64, base: f64| {
+        base * (1.0 + 0.3 * ((i as f64) / 7.0).sin() + 0.05 * ((i * 37 % 11) as f64))
+    };
+    let mut fed = 0;
+    for i in 0..90 {
+        let at = now - chrono::Duration::seconds(45 * 60 - i * 30);
+        for (name, signal, runtime) in [
+            ("ops.verdict", "", 0.004),
+            ("ops.signalled", "ops_ready", 0.021),
+            ("ops.waits", "ops_shipped", 0.048),
+        ] {
+            let report = history_report(
+                name,
+                format!("h{i}-{name}"),
+                State::Pass,
+                at,
+                wave(i, runtime),
+                (signal, wave(i + 3, runtime) * 0.6),
+            );
+            transport.publish_peer_report_at(report, at);
+            fed += 1;
+        }
+    }
+    wait_until("the history counted", Duration::from_secs(10), || {
+        let counted: u64 = handle
+            .statuses()
+            .iter()
+            .map(|s| s.total_by_state.values().sum::<u64>())
+            .sum();
+        std::future::ready(counted >= fed)
+    })
+    .await;
+    let send_shipped = |id: String| {
+        let client = client.clone();
+        async move {
+            client
+                .scope(async {
+                    waits.trigger(id.as_str()).await.expect("trigger");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    OPS_SHIPPED
+                        .send_to(id.as_str(), &true)
+                        .await
+                        .expect("signal");
+                })
+                .await;
+        }
+    };
+    let live = |prefix: &'static str, n: usize| {
+        let client = client.clone();
+        async move {
+            for i in 0..n {
+                client
+                    .scope(verdict.trigger(format!("{prefix}-v{i}").as_str(), true))
+                    .await
+                    .expect("trigger");
+                client
+                    .scope(async {
+                        let id = format!("{prefix}-s{i}");
+                        signalled.trigger(id.as_str(), 7).await.expect("trigger");
+                        OPS_READY.send_to(id.as_str(), &7).await.expect("signal");
+                    })
+                    .await;
+            }
+        }
+    };
+    live("ok", 2).await;
+    for i in 0..2 {
+        send_shipped(format!("ok-w{i}")).await;
+    }
+    wait_until("healthy", Duration::from_secs(10), || {
+        let case = api("ops.waits");
+        async move { case.await["recent_tests"][0]["id"] == "ok-w1" }
+    })
+    .await;
+    let healthy = screenshot(&chromium, &server.url(), &docs.join("status-page.png"));
+    assert!(
+        healthy.contains("3 cases · 3 passing · 0 in suite failure"),
+        "{healthy}"
+    );
+
+    // The incident: ops_shipped stops coming; each test of ops.waits times out waiting for it.
+    for i in 0..5 {
+        client
+            .scope(waits.trigger(format!("bad-w{i}").as_str()))
+            .await
+            .expect("trigger");
+        let id = format!("bad-w{i}");
+        wait_until("a TIMEOUT", Duration::from_secs(10), || {
+            let case = api("ops.waits");
+            let id = id.clone();
+            async move { case.await["recent_tests"][0]["id"] == id.as_str() }
+        })
+        .await;
+    }
+    live("mid", 1).await;
+    let case = api("ops.waits").await;
+    assert_eq!(case["suite_failed"], true, "{case}");
+    let failing = screenshot(
+        &chromium,
+        &format!("{}#test/ops.waits/bad-w4", server.url()),
+        &docs.join("status-page-failing.png"),
+    );
+    assert!(failing.contains("1 in suite failure"), "{failing}");
+    assert!(
+        failing.contains("data-signal=\"ops_shipped\" data-timeouts=\"5\" class=\"missing\""),
+        "{failing}"
+    );
+    assert!(
+        failing.contains("timed_out_signal=ops_shipped"),
+        "the test's log lines: {failing}"
+    );
+
+    // Recovery: the signal comes again.
+    for i in 0..3 {
+        send_shipped(format!("back-w{i}")).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    live("late", 1).await;
+    wait_until("recovered", Duration::from_secs(10), || {
+        let case = api("ops.waits");
+        async move {
+            let case = case.await;
+            case["suite_failed"] == false && case["recent_tests"][0]["id"] == "back-w2"
+        }
+    })
+    .await;
+    let recovered = screenshot(
+        &chromium,
+        &server.url(),
+        &docs.join("status-page-recovered.png"),
+    );
+    assert!(
+        recovered.contains("3 cases · 3 passing · 0 in suite failure"),
+        "{recovered}"
+    );
+    assert!(
+        recovered.contains("data-signal=\"ops_shipped\" data-timeouts=\"5\" class=\"\""),
+        "{recovered}"
+    );
+
+    let _ = stop.send(());
+    task.await.expect("worker task");
+    server.stop().await;
 }
 
 /// Kills the worker process if the test fails while it runs, and shows its log.
@@ -1043,6 +1480,16 @@ async fn the_cli_serves_its_status_page_metrics_and_json_logs() {
     assert_eq!(api["total_by_state"]["PASS"], 1);
     assert_eq!(api["total_by_state"]["FAIL"], 1);
     assert_eq!(api["last_error"], "first stage saw \"bad\", want \"ok\"");
+    // The header's worker and group: the brokers it was given, the partitions it consumes (the
+    // mock cluster describes no group: no lag, no members).
+    let worker = &get_json(&format!("{base}api/cases")).await["worker"];
+    assert_eq!(worker["brokers"], brokers.as_str(), "{worker}");
+    assert!(
+        worker["assigned_partitions"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{worker}"
+    );
 
     let status = terminate(&mut guard.child);
     assert!(status.success(), "{status:?}");

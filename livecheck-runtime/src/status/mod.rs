@@ -6,6 +6,7 @@
 //! | `GET /` | the dashboard: one self-contained HTML page (no CDN), refreshing itself from `/api/cases` |
 //! | `GET /api/cases` | `{"worker": {...}, "cases": [...]}`: the worker's counters and every case's health |
 //! | `GET /api/cases/{name}` | one case's health (404 with `{"error": ...}` if there is no such case) |
+//! | `GET /api/cases/{name}/tests/{id}` | one of the case's newest tests: its report and log lines (404 if not kept) |
 //! | `GET /metrics` | Prometheus text format ([`Metrics`]) |
 //! | `GET /healthz` | 200 while the server answers |
 //! | `GET /readyz` | 200 once the worker consumes and (Kafka) has a partition assignment, and no partition of the group is orphaned; else 503 with the reason |
@@ -42,7 +43,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::case::CaseConfig;
-use crate::health::CaseStatus;
+use crate::health::{self, CaseStatus};
 use crate::metrics::{self, Metrics};
 use crate::worker::WorkerHandle;
 
@@ -67,7 +68,12 @@ pub enum StatusError {
 
 /// `GET /api/cases`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct CasesView {
+    /// When the server made this answer (RFC 3339, UTC): "3 min ago" on the page is counted
+    /// from it, not from the browser's clock.
+    #[serde(serialize_with = "health::time")]
+    pub generated_at: chrono::DateTime<chrono::Utc>,
     /// The worker as a whole.
     pub worker: WorkerView,
     /// Every case, sorted by name.
@@ -76,7 +82,11 @@ pub struct CasesView {
 
 /// One case: its health and its options (`GET /api/cases/{name}`).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct CaseView {
+    /// When the server made this answer (RFC 3339, UTC).
+    #[serde(serialize_with = "health::time")]
+    pub generated_at: chrono::DateTime<chrono::Utc>,
     /// The health (its fields are at the top level of the JSON object).
     #[serde(flatten)]
     pub status: CaseStatus,
@@ -86,23 +96,24 @@ pub struct CaseView {
 
 /// A case's options, durations in seconds.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct OptionsView {
     /// Probability that `maybe_trigger` schedules a test.
     pub probability: f64,
     /// Whether the case runs its tests.
     pub active: bool,
     /// Seconds between fake requests, if any.
-    pub frequency: Option<f64>,
+    pub frequency_seconds: Option<f64>,
     /// Whether the case has a fake request.
     pub fake_request: bool,
     /// Seconds without a test before a STALL.
-    pub warn_stalled_after: f64,
+    pub warn_stalled_after_seconds: f64,
     /// Seconds a test stays valid.
-    pub test_expires: f64,
+    pub test_expires_seconds: f64,
     /// Failures in a row before a suite FAIL.
     pub max_consecutive_failures: u32,
     /// Seconds after a suite FAIL or STALL report before the case's next suite report.
-    pub state_transition_delay: f64,
+    pub state_transition_delay_seconds: f64,
     /// How many tests the percentiles are over.
     pub max_history: usize,
 }
@@ -113,12 +124,12 @@ impl From<&CaseConfig> for OptionsView {
         OptionsView {
             probability: o.probability,
             active: o.active,
-            frequency: o.frequency.map(|f| f.as_secs_f64()),
+            frequency_seconds: o.frequency.map(|f| f.as_secs_f64()),
             fake_request: case.descriptor.fake_request.is_some(),
-            warn_stalled_after: o.warn_stalled_after.as_secs_f64(),
-            test_expires: o.test_expires.as_secs_f64(),
+            warn_stalled_after_seconds: o.warn_stalled_after.as_secs_f64(),
+            test_expires_seconds: o.test_expires.as_secs_f64(),
             max_consecutive_failures: o.max_consecutive_failures,
-            state_transition_delay: o.state_transition_delay.as_secs_f64(),
+            state_transition_delay_seconds: o.state_transition_delay.as_secs_f64(),
             max_history: o.max_history,
         }
     }
@@ -126,6 +137,7 @@ impl From<&CaseConfig> for OptionsView {
 
 /// The worker as a whole.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct WorkerView {
     /// livecheck's version.
     pub version: &'static str,
@@ -156,6 +168,14 @@ pub struct WorkerView {
     /// The consumer group as the broker describes it (Kafka only): owners and lag of each
     /// partition, and the partitions nobody consumes.
     pub group: Option<crate::transport::GroupView>,
+    /// The brokers the worker was configured with (Kafka's `bootstrap.servers`; `None` in
+    /// memory).
+    pub brokers: Option<String>,
+    /// The partitions of the tests topic this worker consumes (Kafka; `None` in memory).
+    pub assigned_partitions: Option<Vec<i32>>,
+    /// Tests waiting in the tests topic, all partitions (the sum of `group.partitions[].lag`),
+    /// when the broker describes the group.
+    pub consumer_lag: Option<i64>,
     /// How this worker shares the group's judgement: test reports of other workers counted in
     /// the cases' health, a second report of a test not counted, tests already reported that
     /// were delivered again (not run), and this worker's reports dropped because another worker
@@ -165,6 +185,7 @@ pub struct WorkerView {
 
 /// How this worker shares the group's judgement (see [`WorkerView::judgement`]).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct JudgementView {
     /// Test reports of other workers fed into this worker's case health.
     pub peer_reports: u64,
@@ -191,6 +212,10 @@ impl AppState {
         let w = &self.worker;
         let stats = w.stats();
         let transport = w.transport_counters();
+        let group = w.group();
+        let consumer_lag = group
+            .as_ref()
+            .and_then(|g| g.partitions.iter().map(|p| p.lag).sum::<Option<i64>>());
         WorkerView {
             version: env!("CARGO_PKG_VERSION"),
             ready: is_ready(w),
@@ -214,7 +239,10 @@ impl AppState {
             fake_request_errors: stats.fake_request_errors.load(Relaxed),
             consumer_errors: transport.consumer_errors,
             tests_moved: stats.tests_moved.load(Relaxed),
-            group: w.group(),
+            group,
+            brokers: w.brokers(),
+            assigned_partitions: w.assigned_partitions(),
+            consumer_lag,
             judgement: JudgementView {
                 peer_reports: stats.peer_reports.load(Relaxed),
                 peer_duplicates: stats.peer_duplicates.load(Relaxed),
@@ -228,6 +256,7 @@ impl AppState {
     fn case_view(&self, status: CaseStatus, cases: &[CaseConfig]) -> Option<CaseView> {
         let case = cases.iter().find(|c| c.name() == status.name)?;
         Some(CaseView {
+            generated_at: chrono::Utc::now(),
             options: OptionsView::from(case),
             status,
         })
@@ -249,6 +278,7 @@ pub fn router(worker: WorkerHandle, metrics: Metrics) -> Router {
         .route("/", get(dashboard))
         .route("/api/cases", get(cases))
         .route("/api/cases/{name}", get(case))
+        .route("/api/cases/{name}/tests/{id}", get(test))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -268,6 +298,7 @@ async fn cases(Extract(state): Extract<Arc<AppState>>) -> Json<CasesView> {
         .filter_map(|status| state.case_view(status, &configs))
         .collect();
     Json(CasesView {
+        generated_at: chrono::Utc::now(),
         worker: state.worker_view(),
         cases,
     })
@@ -283,6 +314,25 @@ async fn case(Extract(state): Extract<Arc<AppState>>, Path(name): Path<String>) 
         None => (
             StatusCode::NOT_FOUND,
             Json(serde_json::json!({ "error": format!("no case named {name:?}") })),
+        )
+            .into_response(),
+    }
+}
+
+async fn test(
+    Extract(state): Extract<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    match state.worker.test_detail(&name, &id) {
+        Some(detail) => Json(detail).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "error": format!(
+                    "no test {id:?} among the newest {} of case {name:?}",
+                    health::RECENT_TESTS
+                )
+            })),
         )
             .into_response(),
     }

@@ -698,6 +698,14 @@ impl Transport for KafkaTransport {
         self.group.borrow().clone()
     }
 
+    fn brokers(&self) -> Option<String> {
+        Some(self.config.brokers.clone())
+    }
+
+    fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        Some(self.assigned.borrow().clone())
+    }
+
     fn close(&self) -> TransportFuture<'_, ()> {
         Box::pin(async move {
             let running = self

@@ -78,7 +78,13 @@ impl MemoryTransport {
     /// published it (it is not shown to [`reports`](Self::reports) watchers): for tests of the
     /// group's judgement.
     pub fn publish_peer_report(&self, report: TestReport) {
-        let report = PublishedReport::new(report, false, Some(chrono::Utc::now()));
+        self.publish_peer_report_at(report, chrono::Utc::now());
+    }
+
+    /// As [`publish_peer_report`](Self::publish_peer_report), published at `at`: a group's
+    /// history, e.g. for the trend on the status page.
+    pub fn publish_peer_report_at(&self, report: TestReport, at: chrono::DateTime<chrono::Utc>) {
+        let report = PublishedReport::new(report, false, Some(at));
         let _ = self.feed.send(ReportEvent::Report(Box::new(report)));
     }
 }

@@ -94,6 +94,16 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     fn group(&self) -> Option<GroupView> {
         None
     }
+    /// The brokers this transport was configured with (Kafka's `bootstrap.servers`), for the
+    /// status page; `None` where there are none (in memory).
+    fn brokers(&self) -> Option<String> {
+        None
+    }
+    /// The partitions of the tests topic this worker consumes now (Kafka); `None` where the
+    /// transport has no partitions.
+    fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        None
+    }
 }
 
 /// Counters a transport keeps about its consumers, exported as metrics.
