@@ -87,5 +87,7 @@ fn sample_test() -> TestExecution {
         test_args: vec![serde_json::Value::from("sell")],
         test_kwargs: serde_json::Map::new(),
         expires: now + chrono::Duration::hours(3),
+        traceparent: None,
+        tracestate: None,
     }
 }

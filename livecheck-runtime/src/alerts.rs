@@ -393,6 +393,7 @@ mod tests {
             traceback: None,
             attempt: 1,
             timed_out_signal: None,
+            trace_id: None,
         }
     }
 
@@ -425,6 +426,8 @@ mod tests {
             test_args: Vec::new(),
             test_kwargs: serde_json::Map::new(),
             expires: Utc::now(),
+            traceparent: None,
+            tracestate: None,
         });
         assert_eq!(Alert::from_report(&report), None);
     }

@@ -139,6 +139,8 @@ impl Codec {
                     expires: micros(wire.expires_us)?,
                     test_args: serde_json::from_str(&wire.test_args)?,
                     test_kwargs: serde_json::from_str(&wire.test_kwargs)?,
+                    traceparent: None,
+                    tracestate: None,
                 }
             }
             None => serde_json::from_slice(payload)?,
@@ -224,6 +226,8 @@ mod tests {
             test_args: vec![Value::from(1), Value::from("x")],
             test_kwargs: kwargs,
             expires: t + chrono::Duration::hours(3),
+            traceparent: None,
+            tracestate: None,
         }
     }
 
@@ -264,6 +268,7 @@ mod tests {
             traceback: None,
             attempt: 1,
             timed_out_signal: None,
+            trace_id: None,
         };
         let json: Value = serde_json::from_slice(&encode_report(&report)).unwrap();
         assert_eq!(json["__faust"]["ns"], NS_REPORT);

@@ -106,6 +106,8 @@ mod tests {
             test_args: vec![],
             test_kwargs: Default::default(),
             expires: now + chrono::Duration::hours(1),
+            traceparent: None,
+            tracestate: None,
         }
     }
 

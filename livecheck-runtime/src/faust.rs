@@ -649,6 +649,8 @@ mod tests {
             test_args: vec![order.clone(), json!(3)],
             test_kwargs: [("order".to_owned(), order)].into_iter().collect(),
             expires: t,
+            traceparent: None,
+            tracestate: None,
         };
         let ours: Value = serde_json::from_slice(&Codec::Json.encode_test(&test)).unwrap();
         let faust: Value = serde_json::from_str(FAUST_TEST).unwrap();

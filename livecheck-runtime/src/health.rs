@@ -314,6 +314,8 @@ pub struct RecentTest {
     pub timed_out_signal: Option<String>,
     /// Which run of the test it was (1 unless it ran again).
     pub attempt: u32,
+    /// The test's trace id (W3C, 32 hex digits), to find it in the tracing backend.
+    pub trace_id: Option<String>,
 }
 
 /// One test in full (`GET /api/cases/{name}/tests/{id}`): its report as published, and the
@@ -464,6 +466,9 @@ impl CaseHealth {
         }
         if let Some(signal) = &report.timed_out_signal {
             log.push_str(&format!(" timed_out_signal={signal}"));
+        }
+        if let Some(trace_id) = &report.trace_id {
+            log.push_str(&format!(" trace_id={trace_id}"));
         }
         if let Some(error) = &report.error {
             log.push_str(&format!("\nerror: {error}"));
@@ -714,6 +719,7 @@ impl CaseHealth {
             traceback: None,
             attempt: 1,
             timed_out_signal: None,
+            trace_id: None,
         })
     }
 
@@ -826,6 +832,7 @@ impl CaseHealth {
                 }),
                 timed_out_signal: r.report.timed_out_signal.clone(),
                 attempt: r.report.attempt,
+                trace_id: r.report.trace_id.clone(),
             })
             .collect();
         CaseStatus {
@@ -1030,6 +1037,8 @@ mod tests {
                 test_args: Vec::new(),
                 test_kwargs: serde_json::Map::new(),
                 expires: issued + chrono::Duration::hours(3),
+                traceparent: None,
+                tracestate: None,
             }),
             runtime: Some(runtime),
             signal_latency: BTreeMap::new(),
@@ -1037,6 +1046,7 @@ mod tests {
             traceback: None,
             attempt: 1,
             timed_out_signal: None,
+            trace_id: None,
         }
     }
 

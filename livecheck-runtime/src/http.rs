@@ -5,7 +5,9 @@
 //!   globally; requests outside a scope are left alone). [`client`] builds a client with it.
 //! - Incoming: [`TestContextLayer`], a tower `Layer` (axum: `.layer(TestContextLayer)`), reads
 //!   those headers and runs the handler with that test as the current test; malformed headers
-//!   are ignored with a debug log.
+//!   are ignored with a debug log. A request that is no test but carries a W3C `traceparent`
+//!   runs in that trace, so a test it triggers joins it ([`crate::trace`]).
+//! - Both ways, the test's `traceparent` / `tracestate` travel beside its headers.
 //! - Helpers: [`UrlClient`] (`get_url`, `post_url`, `url_request`) applies the case's
 //!   `url_timeout_total`, `url_timeout_connect`, and retries a failing request
 //!   `url_error_retries` times, waiting `url_error_delay_min` × `url_error_delay_backoff`ⁿ
@@ -28,6 +30,7 @@ use tokio::time::Instant;
 use crate::case::CaseOptions;
 use crate::context::{current_execution, current_test, with_test};
 use crate::model::TestExecution;
+use crate::trace::{TRACEPARENT, TRACESTATE};
 
 /// Adds the current test's `LiveCheck-Test-*` headers to outgoing requests.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,11 +51,25 @@ impl Middleware for PropagateTest {
     }
 }
 
-/// Inserts `test`'s headers into an HTTP header map.
+/// Inserts `test`'s headers into an HTTP header map: the `LiveCheck-Test-*` ones, and its
+/// `traceparent` / `tracestate` when it has a trace ([`crate::trace`]).
 pub fn insert_test_headers(headers: &mut HeaderMap, test: &TestExecution) {
     for (name, value) in test.headers() {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
+        }
+    }
+    if let Some(parent) = test.traceparent {
+        if let Ok(value) = HeaderValue::from_str(&parent.to_string()) {
+            headers.insert(TRACEPARENT, value);
+        }
+        match test.tracestate.as_deref().map(HeaderValue::from_str) {
+            Some(Ok(value)) => {
+                headers.insert(TRACESTATE, value);
+            }
+            _ => {
+                headers.remove(TRACESTATE);
+            }
         }
     }
 }
@@ -113,11 +130,21 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let test = test_from_headers(request.headers());
+        // A request that is not a test may still carry a trace: a test it triggers joins it.
+        let trace = match test {
+            Some(_) => None,
+            None => crate::trace::from_headers(|name| {
+                request.headers().get(name).map(HeaderValue::as_bytes)
+            }),
+        };
         let future = self.inner.call(request);
         Box::pin(async move {
-            match test {
-                Some(test) => with_test(test, future).await,
-                None => future.await,
+            match (test, trace) {
+                (Some(test), _) => with_test(test, future).await,
+                (None, Some((parent, state))) => {
+                    crate::trace::with_trace(parent, state, future).await
+                }
+                (None, None) => future.await,
             }
         })
     }

@@ -102,6 +102,7 @@ mod store;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
+pub mod trace;
 pub mod transport;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
@@ -317,6 +318,9 @@ pub mod __private {
         let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
         let expires =
             chrono::Duration::from_std(case.options.test_expires).unwrap_or(chrono::Duration::MAX);
+        // The trace of the request being handled, else a new one (crate::trace).
+        let (traceparent, tracestate) = crate::trace::ambient()
+            .unwrap_or_else(|| (crate::trace::TraceParent::new_root(), None));
         let test = TestExecution {
             id,
             case_name: case.name.to_owned(),
@@ -324,6 +328,8 @@ pub mod __private {
             test_args: args,
             test_kwargs: serde_json::Map::new(),
             expires: now.checked_add_signed(expires).unwrap_or(now),
+            traceparent: Some(traceparent),
+            tracestate,
         };
         // Queued, not delivered: a service never waits on the broker (issue 9, point 6). A test
         // that cannot be queued is dropped, counted and logged by the transport; the request

@@ -421,7 +421,7 @@ impl Metrics {
             for state in CASE_STATES {
                 m.case_state
                     .with_label_values(&[case, state.as_str()])
-                    .set(i64::from(status.state == state.as_str()));
+                    .set(i64::from(status.state == state));
             }
             m.suite_failing
                 .with_label_values(&[case])
@@ -585,6 +585,8 @@ mod tests {
                 test_args: Vec::new(),
                 test_kwargs: serde_json::Map::new(),
                 expires: now,
+                traceparent: None,
+                tracestate: None,
             }),
             runtime: (!suite).then_some(0.02),
             signal_latency: if suite {
@@ -596,6 +598,7 @@ mod tests {
             traceback: None,
             attempt: 1,
             timed_out_signal: None,
+            trace_id: None,
         }
     }
 

@@ -10,6 +10,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::trace::TraceParent;
+
 /// One scheduled run of a case: who triggered it, with which arguments, until when it is valid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestExecution {
@@ -29,6 +31,31 @@ pub struct TestExecution {
     /// After this instant the test is skipped instead of run, and its signals may be forgotten.
     #[serde(with = "timestamp")]
     pub expires: DateTime<Utc>,
+    /// The trace the test belongs to (W3C `traceparent`, see [`crate::trace`]), also carried in
+    /// the `traceparent` header of its Kafka records and HTTP requests. Not a field of Faust's
+    /// record: written only when set; an invalid value read is dropped, not an error.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_traceparent"
+    )]
+    pub traceparent: Option<TraceParent>,
+    /// Vendor trace data (`tracestate`) that came with `traceparent`, passed on as it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<Box<str>>,
+}
+
+/// A `traceparent` field that does not read is dropped (with a debug log): a test is not
+/// refused for its trace.
+fn lenient_traceparent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TraceParent>, D::Error> {
+    let raw = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+    Ok(raw.and_then(|text| match text.parse() {
+        Ok(parent) => Some(parent),
+        Err(error) => {
+            tracing::debug!(%error, "traceparent field ignored");
+            None
+        }
+    }))
 }
 
 impl TestExecution {
@@ -47,7 +74,8 @@ impl TestExecution {
         ]
     }
 
-    /// Reads a test from `LiveCheck-Test-*` headers, looked up case-insensitively by `get`.
+    /// Reads a test from `LiveCheck-Test-*` headers, looked up case-insensitively by `get`, with
+    /// its trace from the `traceparent` and `tracestate` headers when they are valid.
     ///
     /// Returns `Ok(None)` when the message carries no test id (the common case: not a test), and
     /// an error when the headers are present but malformed.
@@ -66,6 +94,7 @@ impl TestExecution {
             timestamp::parse(raw).ok_or_else(|| HeaderError::BadTimestamp(name, raw.to_owned()))
         };
         let id = std::str::from_utf8(id).map_err(|_| HeaderError::NotUtf8(HEADER_TEST_ID))?;
+        let (traceparent, tracestate) = crate::trace::from_headers(&get).unzip();
         Ok(Some(TestExecution {
             id: id.to_owned(),
             case_name: text(HEADER_TEST_NAME)?.to_owned(),
@@ -73,6 +102,8 @@ impl TestExecution {
             test_args: Vec::new(),
             test_kwargs: Map::new(),
             expires: time(HEADER_TEST_EXPIRES)?,
+            traceparent,
+            tracestate: tracestate.flatten(),
         }))
     }
 }
@@ -192,6 +223,10 @@ pub struct TestReport {
     /// Not in Faust's record: written only when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timed_out_signal: Option<String>,
+    /// The trace id of the test (32 hex digits, from its `traceparent`): what to search the
+    /// tracing backend for. Not in Faust's record: written only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 fn first_attempt() -> u32 {
@@ -356,20 +391,6 @@ impl fmt::Display for State {
     }
 }
 
-/// A state equals its name in our API (`State::Pass == "PASS"`), so code written when
-/// `CaseStatus::state` was a `String` still reads right.
-impl PartialEq<str> for State {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for State {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 /// A string that names no [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown state {0:?}")]
@@ -441,6 +462,8 @@ mod tests {
             test_args: vec![Value::from("sell")],
             test_kwargs: Map::new(),
             expires: t + chrono::Duration::hours(3),
+            traceparent: None,
+            tracestate: None,
         }
     }
 
@@ -461,6 +484,7 @@ mod tests {
             traceback: Some("at x.rs:1:1\n".repeat(50_000)),
             attempt: 1,
             timed_out_signal: None,
+            trace_id: None,
         };
         let before = size(&report);
         for limit in [500_000, 100_000, 8_192] {
@@ -566,6 +590,7 @@ mod tests {
             traceback: None,
             attempt: 1,
             timed_out_signal: None,
+            trace_id: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["state"], "111/***/111");

@@ -77,6 +77,7 @@ fn new_report(
     TestReport {
         case_name: case.to_owned(),
         state,
+        trace_id: test.traceparent.map(|parent| parent.trace_id()),
         test: Some(test),
         runtime: Some(runtime.as_secs_f64()),
         signal_latency,
@@ -147,7 +148,15 @@ pub(crate) fn execute(
     // quarter of a waiting test's memory (docs/benchmarks.md). The test's log block still
     // gets a `test` span (`flush_logs`); `RUST_LOG=livecheck::runner=debug` puts the events of
     // a case's own code in this one.
-    let span = tracing::debug_span!("test", case = %name, test = %test.id);
+    let span = tracing::debug_span!(
+        "test",
+        case = %name,
+        test = %test.id,
+        trace_id = tracing::field::Empty
+    );
+    if let Some(parent) = test.traceparent {
+        span.record("trace_id", tracing::field::display(parent.trace_id()));
+    }
     execution.log(format_args!("started"));
     let future = (case.descriptor.run)(&test);
     let scope = Scope {

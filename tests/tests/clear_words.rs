@@ -316,6 +316,8 @@ fn test_of_age(id: &str, age: chrono::Duration) -> TestExecution {
         test_args: vec!["ok".into(), 1.into(), 10_000.into()],
         test_kwargs: serde_json::Map::new(),
         expires: now + chrono::Duration::hours(1),
+        traceparent: None,
+        tracestate: None,
     }
 }
 

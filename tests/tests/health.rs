@@ -45,6 +45,8 @@ fn peer_report(id: &str, state: State) -> TestReport {
             test_args: vec![serde_json::Value::Bool(state == State::Pass)],
             test_kwargs: serde_json::Map::new(),
             expires: now + chrono::Duration::hours(1),
+            traceparent: None,
+            tracestate: None,
         }),
         runtime: Some(0.5),
         signal_latency: Default::default(),
@@ -52,6 +54,7 @@ fn peer_report(id: &str, state: State) -> TestReport {
         traceback: None,
         attempt: 1,
         timed_out_signal: None,
+        trace_id: None,
     }
 }
 
@@ -159,7 +162,7 @@ async fn failures_far_apart_add_up_and_time_alone_recovers_nothing() {
     let status = kit.status(VERDICT).unwrap();
     assert!(status.suite_failed);
     assert_eq!(status.consecutive_failures, 3);
-    assert_eq!(status.state, "FAIL");
+    assert_eq!(status.state, State::Fail);
 }
 
 // case.py:337-365: a case with no test stalls (here warn_stalled_after after the worker's start;
@@ -181,7 +184,7 @@ async fn a_case_with_no_tests_stalls_once_and_a_pass_recovers_it() {
         waited >= Duration::from_secs(60) && waited <= Duration::from_secs(62),
         "{waited:?}"
     );
-    assert_eq!(kit.status(VERDICT).unwrap().state, "STALL");
+    assert_eq!(kit.status(VERDICT).unwrap().state, State::Stall);
     sleep(Duration::from_secs(600)).await;
     assert_eq!(
         suites(&mut kit),
@@ -192,7 +195,7 @@ async fn a_case_with_no_tests_stalls_once_and_a_pass_recovers_it() {
     kit.run(verdict.trigger("back", true)).await.unwrap();
     assert_eq!(kit.report_for("back").await.state, State::Pass);
     assert_eq!(kit.suite_report(VERDICT).await.state, State::Pass);
-    assert_eq!(kit.status(VERDICT).unwrap().state, "PASS");
+    assert_eq!(kit.status(VERDICT).unwrap().state, State::Pass);
 }
 
 // Issue 9, 4: the reports of the other workers count in this worker's health, each test once.

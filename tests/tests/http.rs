@@ -29,6 +29,8 @@ fn test(id: &str) -> livecheck::TestExecution {
         test_args: vec![],
         test_kwargs: Default::default(),
         expires: now + chrono::Duration::hours(1),
+        traceparent: None,
+        tracestate: None,
     }
 }
 
@@ -144,4 +146,55 @@ async fn a_service_down_is_one_suite_failure_and_its_return_a_recovery() {
     let recovered = kit.suite_report("http::pinger").await;
     assert_eq!(recovered.state, State::Pass);
     assert_eq!(kit.status("http::pinger").unwrap().state, State::Pass);
+}
+
+/// The test's trace travels on its requests (`traceparent`, `tracestate`), and a handler reading
+/// a test from a request has it.
+#[tokio::test]
+async fn the_trace_of_a_test_travels_on_its_requests() {
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let router = Router::new()
+        .route(
+            "/trace",
+            get(|headers: HeaderMap| async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .map_or("-", |v| v.to_str().unwrap_or("?"))
+                        .to_owned()
+                };
+                let current = livecheck::current_test()
+                    .and_then(|t| t.traceparent)
+                    .map_or("-".to_owned(), |p| p.trace_id());
+                format!(
+                    "{} {} {current}",
+                    header("traceparent"),
+                    header("tracestate")
+                )
+            }),
+        )
+        .layer(TestContextLayer);
+    let base = serve(router).await;
+    let client = livecheck::http::client();
+    let traced = livecheck::TestExecution {
+        traceparent: Some(PARENT.parse().unwrap()),
+        tracestate: Some("congo=t61rcWkgMzE".into()),
+        ..test("t-traced")
+    };
+    let seen = livecheck::with_test(traced, async {
+        let response = client.get(format!("{base}/trace")).send().await.unwrap();
+        response.text().await.unwrap()
+    })
+    .await;
+    assert_eq!(
+        seen,
+        format!("{PARENT} congo=t61rcWkgMzE 4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    // A test without a trace sends none.
+    let seen = livecheck::with_test(test("t-plain"), async {
+        let response = client.get(format!("{base}/trace")).send().await.unwrap();
+        response.text().await.unwrap()
+    })
+    .await;
+    assert_eq!(seen, "- - -");
 }

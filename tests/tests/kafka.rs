@@ -173,9 +173,13 @@ async fn a_service_handler_passes_the_test_headers_on() {
             "LiveCheck-Test-Id",
             "LiveCheck-Test-Name",
             "LiveCheck-Test-Timestamp",
-            "LiveCheck-Test-Expires"
+            "LiveCheck-Test-Expires",
+            "traceparent"
         ]
     );
+    // Triggered outside any trace: the test started one of its own, and it travels on.
+    assert_eq!(seen.traceparent, test.traceparent);
+    assert!(test.traceparent.is_some());
     let current = handle_message(&message, async {
         livecheck::current_test().map(|t| t.id.clone())
     })
@@ -309,5 +313,127 @@ async fn second_stage_signals_arrive_and_tests_pass() {
     let by_id = reports_for(&reports, &["two".to_string()], Duration::from_secs(60)).await;
     assert_eq!(by_id["two"][0].state, State::Pass);
     assert_eq!(by_id["two"][0].signal_latency.len(), 2);
+    worker.stop().await;
+}
+
+/// Issue 12: a `traceparent` entering a service through HTTP leaves on the next Kafka record of
+/// the test it triggers, on the test's signals, and appears in the test's report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traceparent_entering_through_http_leaves_on_the_next_record_and_reaches_the_report() {
+    use axum::routing::post;
+    use livecheck::http::TestContextLayer;
+    use livecheck::trace::TraceParent;
+
+    const INCOMING: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let broker = Broker::start();
+    let config = unique_config(&broker, 2);
+    let next = Broker::unique("next");
+    broker.create_topic(&next, 1);
+    let worker = RunningWorker::start(&config, flow_case()).await;
+    worker.wait_assigned(Duration::from_secs(30)).await;
+    let reports = plain_consumer(&broker, &config.topics.reports);
+    let bus = plain_consumer(&broker, &config.topics.bus);
+
+    // The service: an HTTP handler that triggers a test, produces its next record in it and
+    // sends the test's first signal, the way the orders demo does.
+    let service = service_client(&config);
+    let producer = plain_producer(&broker);
+    let topic = next.clone();
+    let router = axum::Router::new()
+        .route(
+            "/orders",
+            post(move || async move {
+                service
+                    .scope(async {
+                        let test = flow.trigger("traced", "a".into(), 1, 20_000).await.unwrap();
+                        livecheck::with_test(test, async {
+                            let headers = attach_test_headers(OwnedHeaders::new());
+                            producer
+                                .send(
+                                    FutureRecord::to(&topic)
+                                        .key("traced")
+                                        .payload("order")
+                                        .headers(headers),
+                                    Duration::from_secs(30),
+                                )
+                                .await
+                                .unwrap();
+                            FIRST.send(&step(1, "a")).await.unwrap();
+                        })
+                        .await;
+                    })
+                    .await;
+                "ok"
+            }),
+        )
+        .layer(TestContextLayer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/orders"))
+        .header("traceparent", INCOMING)
+        .header("tracestate", "vendor=opaque")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let incoming: TraceParent = INCOMING.parse().unwrap();
+
+    // The next record carries the trace as it came, beside the test's headers.
+    let consumer = plain_consumer(&broker, &next);
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let header = |name: &str| {
+        message
+            .headers()
+            .unwrap()
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(header("traceparent").as_deref(), Some(INCOMING));
+    assert_eq!(header("tracestate").as_deref(), Some("vendor=opaque"));
+    assert_eq!(header("LiveCheck-Test-Id").as_deref(), Some("traced"));
+    let seen = test_from_message(&message).unwrap();
+    assert_eq!(seen.traceparent, Some(incoming));
+
+    // So does the signal the service sent in the test.
+    let signal = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let message = bus.recv().await.unwrap();
+            if message.key() == Some(&b"traced"[..]) {
+                return message.detach();
+            }
+        }
+    })
+    .await
+    .expect("the signal on the bus");
+    let traceparent = signal
+        .headers()
+        .and_then(|h| {
+            h.iter()
+                .find(|h| h.key == "traceparent")
+                .and_then(|h| h.value)
+        })
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    assert_eq!(traceparent.as_deref(), Some(INCOMING));
+
+    // The worker ran the test in that trace: its report names the trace id.
+    let by_id = reports_for(&reports, &["traced".to_owned()], Duration::from_secs(60)).await;
+    let report = &by_id["traced"][0];
+    assert_eq!(report.state, State::Pass, "{report:?}");
+    assert_eq!(
+        report.trace_id.as_deref(),
+        Some("0af7651916cd43dd8448eb211c80319c")
+    );
+    assert_eq!(
+        report.test.as_ref().and_then(|t| t.traceparent),
+        Some(incoming)
+    );
     worker.stop().await;
 }

@@ -379,6 +379,8 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
         test_args: Vec::new(),
         test_kwargs: serde_json::Map::new(),
         expires: now + chrono::Duration::hours(1),
+        traceparent: None,
+        tracestate: None,
     };
     run.client
         .transport()
@@ -1112,6 +1114,7 @@ fn history_report(
 ) -> TestReport {
     let issued = at - chrono::Duration::milliseconds((runtime * 1000.0) as i64);
     let timed_out = state == State::Timeout;
+    let trace = livecheck::trace::TraceParent::new_root();
     TestReport {
         case_name: case.into(),
         state,
@@ -1122,7 +1125,10 @@ fn history_report(
             test_args: Vec::new(),
             test_kwargs: serde_json::Map::new(),
             expires: issued + chrono::Duration::hours(1),
+            traceparent: Some(trace),
+            tracestate: None,
         }),
+        trace_id: Some(trace.trace_id()),
         runtime: Some(runtime),
         signal_latency: if timed_out || signal.0.is_empty() {
             BTreeMap::new()

@@ -386,6 +386,8 @@ fn execution(
         test_args: vec![serde_json::to_value(behaviour).unwrap()],
         test_kwargs: Default::default(),
         expires: now + expires,
+        traceparent: None,
+        tracestate: None,
     }
 }
 
@@ -666,6 +668,8 @@ async fn named_arguments_from_faust_services_are_accepted() {
         test_args: vec![],
         test_kwargs: kwargs,
         expires: now + chrono::Duration::hours(1),
+        traceparent: None,
+        tracestate: None,
     };
     kit.client()
         .transport()

@@ -48,6 +48,7 @@ use crate::model::{
     HeaderTime, SignalEvent, TestExecution, TestReport, HEADER_TEST_EXPIRES, HEADER_TEST_ID,
     HEADER_TEST_NAME, HEADER_TEST_TIMESTAMP,
 };
+use crate::trace::{TraceParent, TRACEPARENT, TRACESTATE};
 
 /// Topic names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -538,7 +539,11 @@ impl Transport for KafkaTransport {
     fn publish_signal(&self, signal: &SignalEvent) -> Result<Queued, TransportError> {
         let topic = &self.config.topics.bus;
         let payload = self.config.codec.encode_signal(signal);
-        self.enqueue(topic, &signal.key, &payload, None)
+        // A signal sent in a test carries the test's trace, like the service's own records.
+        let headers = current_test()
+            .filter(|test| test.traceparent.is_some())
+            .map(|test| insert_trace_headers(OwnedHeaders::new_with_capacity(2), &test));
+        self.enqueue(topic, &signal.key, &payload, headers)
             .map_err(|error| self.refused(topic, error))
     }
 
@@ -991,7 +996,14 @@ async fn consume_tests(
             Received::NotAssigned => continue,
         };
         match Codec::decode_test(message.payload().unwrap_or_default()) {
-            Ok(test) => {
+            Ok(mut test) => {
+                // The bincode record has no trace: its headers carry it.
+                if test.traceparent.is_none() {
+                    if let Some((parent, state)) = trace_of(&message) {
+                        test.traceparent = Some(parent);
+                        test.tracestate = state;
+                    }
+                }
                 let (done, attempt) = (tracker.clone(), tracker.clone());
                 let delivery = Delivery::with_ack(test, move || {
                     lock(&done).done(partition, offset, generation);
@@ -1657,9 +1669,10 @@ fn assign_reports(
     Ok(partitions)
 }
 
-/// The `LiveCheck-Test-*` headers of `test`, as Kafka headers.
+/// The `LiveCheck-Test-*` headers of `test`, and its `traceparent` / `tracestate`, as Kafka
+/// headers.
 pub fn test_headers(test: &TestExecution) -> OwnedHeaders {
-    insert_test_headers(OwnedHeaders::new_with_capacity(4), test)
+    insert_test_headers(OwnedHeaders::new_with_capacity(6), test)
 }
 
 /// Adds the current test's headers (if the task is working for a test) to an outgoing record's
@@ -1680,11 +1693,11 @@ pub fn attach_test_headers(headers: OwnedHeaders) -> OwnedHeaders {
 }
 
 /// Adds the four headers of `test`, borrowing its fields: no `String` is built (this runs for
-/// every record a service sends in a test).
+/// every record a service sends in a test), then its trace's.
 fn insert_test_headers(headers: OwnedHeaders, test: &TestExecution) -> OwnedHeaders {
     let timestamp = HeaderTime::new(test.timestamp);
     let expires = HeaderTime::new(test.expires);
-    [
+    let headers = [
         (HEADER_TEST_ID, test.id.as_str()),
         (HEADER_TEST_NAME, test.case_name.as_str()),
         (HEADER_TEST_TIMESTAMP, timestamp.as_str()),
@@ -1696,6 +1709,35 @@ fn insert_test_headers(headers: OwnedHeaders, test: &TestExecution) -> OwnedHead
             key,
             value: Some(value.as_bytes()),
         })
+    });
+    insert_trace_headers(headers, test)
+}
+
+/// Adds `traceparent` (and `tracestate`) of `test`, when it has a trace (crate::trace).
+fn insert_trace_headers(mut headers: OwnedHeaders, test: &TestExecution) -> OwnedHeaders {
+    if let Some(parent) = test.traceparent {
+        headers = headers.insert(Header {
+            key: TRACEPARENT,
+            value: Some(parent.to_string().as_bytes()),
+        });
+        if let Some(state) = &test.tracestate {
+            headers = headers.insert(Header {
+                key: TRACESTATE,
+                value: Some(state.as_bytes()),
+            });
+        }
+    }
+    headers
+}
+
+/// The trace a message carries in its `traceparent` / `tracestate` headers, if valid.
+fn trace_of<M: Message>(message: &M) -> Option<(TraceParent, Option<Box<str>>)> {
+    let headers = message.headers()?;
+    crate::trace::from_headers(|name| {
+        headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case(name))
+            .and_then(|h| h.value)
     })
 }
 

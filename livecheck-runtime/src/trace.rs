@@ -1,0 +1,329 @@
+//! W3C Trace Context: the trace a test belongs to, so a failed test links to the traces the
+//! services it passed through already emit.
+//!
+//! Every test carries a [`TraceParent`] (and the vendor [`tracestate`](TRACESTATE) beside it when
+//! one came in): in the `traceparent` / `tracestate` headers of its Kafka records and HTTP
+//! requests, beside the `LiveCheck-Test-*` headers, and in its record and report
+//! (`TestExecution::traceparent`, `TestReport::trace_id`).
+//!
+//! - **Where a trace starts.** A test triggered while a request with a `traceparent` is being
+//!   handled (inside [`TestContextLayer`](crate::http::TestContextLayer) or
+//!   [`with_trace`]) joins that trace: the test's parent is the request's span. Otherwise the
+//!   trigger starts a new trace (random ids, sampled).
+//! - **Read.** A Kafka record or HTTP request that carries a test carries its trace: the test
+//!   read from its headers has it, and so does every signal, record and request sent for it.
+//!   A header that is not a valid version-00 `traceparent` is ignored (logged at debug), as the
+//!   specification asks.
+//! - **Written unchanged.** livecheck emits no spans of its own to a tracing backend, so it
+//!   passes the parent id on as it came: the spans of the next service become children of the
+//!   last span that was exported, and the trace stays whole.
+//!
+//! The format (<https://www.w3.org/TR/trace-context/#traceparent-header>):
+//! `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero.
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The header carrying the trace and the parent span (`traceparent`).
+pub const TRACEPARENT: &str = "traceparent";
+/// The header carrying vendor-specific trace data (`tracestate`), passed on as it came.
+pub const TRACESTATE: &str = "tracestate";
+
+/// The longest `tracestate` passed on (the specification's 32 members of ≤ 256 bytes could be
+/// more, but "vendors SHOULD propagate at least 512 characters").
+const MAX_TRACESTATE: usize = 512;
+
+/// A W3C `traceparent`: trace id, parent (span) id and flags.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceParent {
+    trace_id: [u8; 16],
+    parent_id: [u8; 8],
+    flags: u8,
+}
+
+impl TraceParent {
+    /// A new trace: random trace and parent ids, sampled.
+    pub fn new_root() -> Self {
+        let mut trace_id = [0u8; 16];
+        let mut parent_id = [0u8; 8];
+        // Ids must not be all zero; a random draw of that is a 2^-64 event, redrawn anyway.
+        while trace_id == [0; 16] {
+            trace_id = rand::random();
+        }
+        while parent_id == [0; 8] {
+            parent_id = rand::random();
+        }
+        TraceParent {
+            trace_id,
+            parent_id,
+            flags: 0x01,
+        }
+    }
+
+    /// The trace id, as 32 lowercase hex digits (what tracing backends search by).
+    pub fn trace_id(&self) -> String {
+        hex(&self.trace_id)
+    }
+
+    /// The parent (span) id, as 16 lowercase hex digits.
+    pub fn parent_id(&self) -> String {
+        hex(&self.parent_id)
+    }
+
+    /// Whether the caller sampled the trace (flag `01`).
+    pub fn sampled(&self) -> bool {
+        self.flags & 0x01 == 0x01
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            hex(&self.trace_id),
+            hex(&self.parent_id),
+            self.flags
+        )
+    }
+}
+
+impl fmt::Debug for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceParent({self})")
+    }
+}
+
+/// Why a `traceparent` value was not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid traceparent {value:?}: {why}")]
+pub struct InvalidTraceParent {
+    value: String,
+    why: &'static str,
+}
+
+impl FromStr for TraceParent {
+    type Err = InvalidTraceParent;
+
+    /// Reads a `traceparent` as the specification says a receiver must: version `00` exactly as
+    /// specified; a later version by its first four fields (it may append more after a `-`);
+    /// version `ff`, uppercase hex and all-zero ids are invalid.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let invalid = |why| InvalidTraceParent {
+            value: value.chars().take(80).collect(),
+            why,
+        };
+        let bytes = value.trim().as_bytes();
+        if bytes.len() < 55 {
+            return Err(invalid("shorter than 55 characters"));
+        }
+        let version = parse_hex::<1>(&bytes[0..2]).ok_or_else(|| invalid("bad version"))?[0];
+        match version {
+            0xff => return Err(invalid("version ff is forbidden")),
+            0x00 if bytes.len() != 55 => return Err(invalid("version 00 is 55 characters")),
+            0x00 => {}
+            _ if bytes.len() > 55 && bytes[55] != b'-' => {
+                return Err(invalid("unknown version with a malformed tail"))
+            }
+            _ => {}
+        }
+        if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
+            return Err(invalid("fields are not separated by '-'"));
+        }
+        let trace_id = parse_hex::<16>(&bytes[3..35]).ok_or_else(|| invalid("bad trace id"))?;
+        let parent_id = parse_hex::<8>(&bytes[36..52]).ok_or_else(|| invalid("bad parent id"))?;
+        let flags = parse_hex::<1>(&bytes[53..55]).ok_or_else(|| invalid("bad flags"))?[0];
+        if trace_id == [0; 16] {
+            return Err(invalid("the trace id is all zeros"));
+        }
+        if parent_id == [0; 8] {
+            return Err(invalid("the parent id is all zeros"));
+        }
+        Ok(TraceParent {
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+}
+
+impl Serialize for TraceParent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceParent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A `tracestate` worth passing on: printable ASCII, at most 512 characters; else `None`.
+pub fn valid_tracestate(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let printable = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    (!value.is_empty() && value.len() <= MAX_TRACESTATE && printable).then_some(value)
+}
+
+/// Reads the trace of an incoming record or request from its headers (looked up
+/// case-insensitively by `get`): `None` when it has no valid `traceparent`.
+pub fn from_headers<'a>(
+    get: impl Fn(&str) -> Option<&'a [u8]>,
+) -> Option<(TraceParent, Option<Box<str>>)> {
+    let raw = get(TRACEPARENT)?;
+    let parsed = std::str::from_utf8(raw)
+        .map_err(|_| "not UTF-8".to_owned())
+        .and_then(|text| text.parse::<TraceParent>().map_err(|e| e.to_string()));
+    match parsed {
+        Ok(parent) => {
+            let state = get(TRACESTATE)
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .and_then(valid_tracestate)
+                .map(Box::from);
+            Some((parent, state))
+        }
+        Err(error) => {
+            tracing::debug!(%error, "traceparent ignored");
+            None
+        }
+    }
+}
+
+tokio::task_local! {
+    static AMBIENT: (TraceParent, Option<Box<str>>);
+}
+
+/// Runs `fut` inside the trace of `parent` (and `state`): a test triggered in it joins that
+/// trace. [`TestContextLayer`](crate::http::TestContextLayer) does this for every request that
+/// carries a `traceparent`; call it yourself where a request's trace reaches you otherwise.
+pub async fn with_trace<F: Future>(
+    parent: TraceParent,
+    state: Option<Box<str>>,
+    fut: F,
+) -> F::Output {
+    AMBIENT.scope((parent, state), fut).await
+}
+
+/// The trace a test triggered now would join: the current test's, else the request's being
+/// handled ([`with_trace`]), else none.
+pub(crate) fn ambient() -> Option<(TraceParent, Option<Box<str>>)> {
+    if let Some(test) = crate::context::current_test() {
+        if let Some(parent) = test.traceparent {
+            return Some((parent, test.tracestate.clone()));
+        }
+    }
+    AMBIENT.try_with(Clone::clone).ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
+/// `N` bytes from `2 * N` lowercase hex digits.
+fn parse_hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let nibble = |d: u8| match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (i, pair) in digits.chunks_exact(2).enumerate() {
+        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_traceparent_reads_and_writes_back_the_same() {
+        let parent: TraceParent = VALID.parse().unwrap();
+        assert_eq!(parent.to_string(), VALID);
+        assert_eq!(parent.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(parent.parent_id(), "00f067aa0ba902b7");
+        assert!(parent.sampled());
+        let json = serde_json::to_string(&parent).unwrap();
+        assert_eq!(json, format!("\"{VALID}\""));
+        assert_eq!(serde_json::from_str::<TraceParent>(&json).unwrap(), parent);
+    }
+
+    #[test]
+    fn what_the_specification_rejects_is_rejected() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+            "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+        ] {
+            assert!(bad.parse::<TraceParent>().is_err(), "{bad:?} was read");
+        }
+    }
+
+    #[test]
+    fn a_later_version_is_read_by_its_first_four_fields() {
+        let later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes";
+        let parent: TraceParent = later.parse().unwrap();
+        assert_eq!(parent.to_string(), VALID, "written as version 00");
+        assert!("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"
+            .parse::<TraceParent>()
+            .is_err());
+    }
+
+    #[test]
+    fn new_traces_are_sampled_and_distinct() {
+        let (a, b) = (TraceParent::new_root(), TraceParent::new_root());
+        assert_ne!(a.trace_id(), b.trace_id());
+        assert!(a.sampled());
+        assert_eq!(a.to_string().parse::<TraceParent>().unwrap(), a);
+    }
+
+    #[test]
+    fn headers_are_read_case_insensitively_by_the_caller_and_bad_state_is_dropped() {
+        let headers = [("traceparent", VALID), ("tracestate", "congo=t61rcWkgMzE")];
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_bytes())
+        };
+        let (parent, state) = from_headers(get).unwrap();
+        assert_eq!(parent.to_string(), VALID);
+        assert_eq!(state.as_deref(), Some("congo=t61rcWkgMzE"));
+        assert_eq!(valid_tracestate("a=1\nb=2"), None);
+        assert_eq!(valid_tracestate(&"x".repeat(513)), None);
+        let broken = |name: &str| (name == TRACEPARENT).then_some(&b"00-zz"[..]);
+        assert!(from_headers(broken).is_none());
+    }
+
+    #[tokio::test]
+    async fn with_trace_is_what_a_trigger_joins() {
+        assert!(ambient().is_none());
+        let parent: TraceParent = VALID.parse().unwrap();
+        let seen = with_trace(parent, None, async { ambient() }).await;
+        assert_eq!(seen.map(|(p, _)| p), Some(parent));
+    }
+}
