@@ -153,10 +153,6 @@ pub struct Options {
     #[arg(long, env = "LIVECHECK_TEST_CONCURRENCY", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker", hide_env_values = true)]
     pub test_concurrency: u32,
-    /// Signals handled at once.
-    #[arg(long, env = "LIVECHECK_BUS_CONCURRENCY", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Worker", hide_env_values = true)]
-    pub bus_concurrency: u32,
     /// Don't publish reports to the report topic (they are still logged).
     #[arg(long, env = "LIVECHECK_NO_REPORTS",
         value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Worker", hide_env_values = true)]
@@ -827,7 +823,6 @@ where
     let transport = Arc::new(KafkaTransport::new(kafka.clone())?);
     let settings = WorkerSettings {
         test_concurrency: options.test_concurrency as usize,
-        bus_concurrency: options.bus_concurrency as usize,
         send_reports: !options.no_reports,
         suite_reminder: options.suite_reminder,
         max_test_age: options.max_test_age.0,

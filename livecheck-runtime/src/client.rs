@@ -47,9 +47,31 @@ impl Client {
         &self.transport
     }
 
-    /// Makes this the process-wide client (replacing any earlier one).
-    pub fn install(&self) {
-        *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(self.clone());
+    /// Makes this the process-wide client, and returns the one it replaced, if any.
+    ///
+    /// Replacing a client of another transport is logged (at warn): two parts of a process each
+    /// installing their own is usually a mistake, and every `trigger` and `send` outside a
+    /// [`scope`](Client::scope) now goes through this one.
+    pub fn install(&self) -> Option<Client> {
+        let previous = GLOBAL
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(self.clone());
+        if let Some(previous) = &previous {
+            if !Arc::ptr_eq(&previous.transport, &self.transport) {
+                tracing::warn!(
+                    "a livecheck client was already installed: replaced by a client of another \
+                     transport (Client::install)"
+                );
+            }
+        }
+        previous
+    }
+
+    /// Removes the process-wide client and returns it: `trigger` and `send` outside a
+    /// [`scope`](Client::scope) then fail with `NoClient` (and signals are not sent).
+    pub fn uninstall() -> Option<Client> {
+        GLOBAL.write().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// The client in effect here: the one of the enclosing [`scope`](Client::scope), else the
@@ -87,5 +109,27 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("transport", &self.transport)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::MemoryTransport;
+
+    #[test]
+    fn install_says_what_it_replaced_and_uninstall_takes_it_back() {
+        let first = Client::new(MemoryTransport::new());
+        let second = Client::new(MemoryTransport::new());
+        // The only test of this crate that installs a client: nothing else races on it.
+        assert!(first.install().is_none());
+        let replaced = second.install().expect("the first client was replaced");
+        assert!(Arc::ptr_eq(replaced.transport(), first.transport()));
+        let current = Client::current().expect("installed");
+        assert!(Arc::ptr_eq(current.transport(), second.transport()));
+        let removed = Client::uninstall().expect("installed");
+        assert!(Arc::ptr_eq(removed.transport(), second.transport()));
+        assert!(Client::current().is_none());
+        assert!(Client::uninstall().is_none());
     }
 }

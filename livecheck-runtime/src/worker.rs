@@ -40,9 +40,6 @@ use crate::transport::{
 pub struct WorkerSettings {
     /// Tests running at once (100).
     pub test_concurrency: usize,
-    /// Signals being decoded and stored at once (30). Storing a signal is a short, synchronous
-    /// step, so this bounds the transport's decoding work rather than a pool of actors.
-    pub bus_concurrency: usize,
     /// Publish reports to the transport (true); observers see them either way.
     pub send_reports: bool,
     /// On shutdown, how long running tests may take to finish (30 s).
@@ -68,13 +65,18 @@ pub struct WorkerSettings {
     /// back from a long outage — says nothing about the system now; run, its tests would fail
     /// for hours of stale reasons. The `livecheck` command sets 10 min (`--max-test-age`).
     pub max_test_age: Option<Duration>,
+    /// After a burst, once the worker holds a quarter of its peak of tests and signals (and the
+    /// peak was 10,000 or more), ask the allocator to give its free memory back to the system
+    /// (true). On glibc that is `malloc_trim(0)`, a process-wide call (it walks every arena of
+    /// the process, for milliseconds after a big burst, on a blocking thread); elsewhere it does
+    /// nothing. Set false where the process's allocator is not the worker's business.
+    pub release_memory: bool,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             test_concurrency: 100,
-            bus_concurrency: 30,
             send_reports: true,
             shutdown_grace: Duration::from_secs(30),
             health_interval: Duration::from_secs(1),
@@ -83,6 +85,7 @@ impl Default for WorkerSettings {
             report_replay_wait: Duration::from_secs(30),
             max_report_bytes: 500_000,
             max_test_age: None,
+            release_memory: true,
         }
     }
 }
@@ -382,6 +385,15 @@ impl WorkerBuilder {
 }
 
 /// A livecheck worker.
+///
+/// # Process-wide effects
+///
+/// A worker touches two things that belong to the whole process, both documented and
+/// bounded: on its first test it installs a panic hook (once per process) that puts the
+/// location of a panic *inside a test* into that test's report instead of stderr, and runs the
+/// previous hook for every other panic (so a panic outside a test prints as before); and after
+/// a burst it may return the allocator's free memory to the system
+/// ([`WorkerSettings::release_memory`], on by default).
 ///
 /// # Examples
 /// ```no_run
@@ -881,7 +893,7 @@ async fn maintenance_loop(shared: Arc<Shared>) {
         // worker holds a quarter of its peak (docs/benchmarks.md).
         let live = shared.stats.in_flight.load(Ordering::Relaxed) + shared.store.len();
         peak = peak.max(live);
-        if peak >= 10_000 && live <= peak / 4 {
+        if shared.settings.release_memory && peak >= 10_000 && live <= peak / 4 {
             // It walks every arena (milliseconds after a big burst): not on a runtime thread.
             drop(tokio::task::spawn_blocking(release_free_memory));
             peak = live;

@@ -806,9 +806,15 @@ async fn a_test_of_the_page_has_its_report_and_log_lines() {
     let first = log.lines().next().unwrap();
     assert!(
         first.contains(" TIMEOUT case=ops.waits test=w-1 attempt=1 runtime=")
-            && first.ends_with(" timed_out_signal=ops_shipped"),
+            && first.contains(" timed_out_signal=ops_shipped trace_id="),
         "{log}"
     );
+    let trace_id = report
+        .trace_id
+        .as_deref()
+        .expect("every triggered test has a trace");
+    assert!(first.ends_with(&format!(" trace_id={trace_id}")), "{log}");
+    assert_eq!(test["report"]["trace_id"], trace_id, "{test}");
     assert!(
         log.contains(&format!("\nerror: {}", report.error.clone().unwrap())),
         "{log}"
@@ -1531,7 +1537,6 @@ fn help_lists_every_flag_and_a_bad_value_is_one_line_with_exit_code_2() {
         ("--codec", "LIVECHECK_CODEC"),
         ("--case <GLOB>", "LIVECHECK_CASE"),
         ("--test-concurrency", "LIVECHECK_TEST_CONCURRENCY"),
-        ("--bus-concurrency", "LIVECHECK_BUS_CONCURRENCY"),
         ("--no-reports", "LIVECHECK_NO_REPORTS"),
         ("--report-replay", "LIVECHECK_REPORT_REPLAY"),
         ("--suite-reminder", "LIVECHECK_SUITE_REMINDER"),

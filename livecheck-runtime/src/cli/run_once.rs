@@ -138,7 +138,6 @@ where
             };
             let worker = WorkerSettings {
                 test_concurrency: options.test_concurrency as usize,
-                bus_concurrency: options.bus_concurrency as usize,
                 send_reports: !options.no_reports,
                 shutdown_grace: Duration::from_secs(2),
                 ..WorkerSettings::default()
