@@ -34,6 +34,7 @@ use crate::worker::Observer;
 /// What happened to the case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum AlertEvent {
     /// The case failed `max_consecutive_failures` times in a row.
     Fail,

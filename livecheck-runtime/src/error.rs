@@ -361,6 +361,7 @@ pub enum TriggerError {
 
 /// An argument of a test execution that does not fit the case fn's parameter.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArgumentError {
     /// Neither a positional nor a named argument is there.
     #[error("argument {name} (#{index}) is missing")]
@@ -384,6 +385,7 @@ pub enum ArgumentError {
 
 /// Start-up errors of a worker.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// Two registered cases share a name.
     #[error(

@@ -152,6 +152,7 @@ where
 
 /// Why an HTTP helper failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HttpError {
     /// Every attempt failed (connection error, timeout or 5xx): the service counts as down.
     #[error("service down: {method} {url} failed {attempts} times; last: {last}")]

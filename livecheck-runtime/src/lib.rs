@@ -93,7 +93,7 @@ pub mod model;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod once;
-pub mod runner;
+mod runner;
 pub mod signal;
 #[cfg(feature = "ops")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
@@ -205,7 +205,7 @@ macro_rules! skip {
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)+) => {
-        $crate::runner::log(::core::format_args!($($arg)+))
+        $crate::__private::log(::core::format_args!($($arg)+))
     };
 }
 
@@ -216,6 +216,7 @@ mod assertions;
 pub mod __private {
     pub use crate::case::{BoxFuture, CaseDescriptor, CaseOptions, CaseRegistration};
     pub use crate::hooks::{instance as hooks, ErasedHooks};
+    pub use crate::runner::log;
     pub use inventory;
 
     /// A livecheck assertion failed: panics with an [`AssertionFailed`](crate::AssertionFailed)

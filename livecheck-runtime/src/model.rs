@@ -169,6 +169,7 @@ impl HeaderTime {
 
 /// `LiveCheck-Test-*` headers that are present but cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// The test id is there but another header is missing.
     #[error("header {0} is missing")]
