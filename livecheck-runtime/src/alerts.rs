@@ -195,7 +195,7 @@ pub enum AlertError {
     NoRuntime,
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    Client(reqwest::Error),
 }
 
 enum Message {
@@ -239,7 +239,8 @@ impl Webhook {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("livecheck/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .build()
+            .map_err(AlertError::Client)?;
         let (queue, rx) = mpsc::channel(config.queue.max(1));
         let stats = Arc::new(AlertStats::default());
         let url = config.url.clone();

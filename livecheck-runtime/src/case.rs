@@ -308,11 +308,7 @@ pub(crate) fn argument<T: serde::de::DeserializeOwned>(
         .get(index)
         .or_else(|| test.test_kwargs.get(name))
         .ok_or(ArgumentError::Missing { index, name })?;
-    T::deserialize(value).map_err(|source| ArgumentError::Decode {
-        index,
-        name,
-        source,
-    })
+    T::deserialize(value).map_err(|cause| ArgumentError::Decode { index, name, cause })
 }
 
 #[cfg(test)]

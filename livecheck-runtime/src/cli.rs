@@ -410,13 +410,13 @@ pub enum CliError {
     Transport(#[from] TransportError),
     /// The status server could not start.
     #[error("--web-bind: {0}")]
-    Status(#[from] StatusError),
+    Status(StatusError),
     /// The alert webhook could not start.
     #[error("--alert-webhook: {0}")]
-    Alerts(#[from] AlertError),
+    Alerts(AlertError),
     /// The tokio runtime could not start.
     #[error("cannot start the tokio runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    Runtime(std::io::Error),
     /// No broker given answered at start.
     #[error(transparent)]
     Unreachable(#[from] crate::transport::reach::Unreachable),
@@ -424,14 +424,26 @@ pub enum CliError {
     #[error("{0}")]
     Setup(String),
     /// A `run --once` output file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Output {
         /// The file.
         path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (in the message; not a `source()`).
+        cause: std::io::Error,
     },
+}
+
+// By hand, not `#[from]`: the message carries the cause, so it is not also a `source()`.
+impl From<StatusError> for CliError {
+    fn from(error: StatusError) -> Self {
+        CliError::Status(error)
+    }
+}
+
+impl From<AlertError> for CliError {
+    fn from(error: AlertError) -> Self {
+        CliError::Alerts(error)
+    }
 }
 
 impl CliError {

@@ -66,10 +66,10 @@ impl fmt::Display for Codec {
 pub enum DecodeError {
     /// Bad JSON, or JSON of another shape.
     #[error("json: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     /// Bad bincode.
     #[error("bincode: {0}")]
-    Bincode(#[from] bincode::Error),
+    Bincode(bincode::Error),
     /// Bincode with a bad timestamp.
     #[error("timestamp out of range")]
     Timestamp,
@@ -96,6 +96,19 @@ struct SignalWire {
     case_name: String,
     key: String,
     value: String,
+}
+
+// By hand, not `#[from]`: the message carries the cause, so it is not also a `source()`.
+impl From<serde_json::Error> for DecodeError {
+    fn from(error: serde_json::Error) -> Self {
+        DecodeError::Json(error)
+    }
+}
+
+impl From<bincode::Error> for DecodeError {
+    fn from(error: bincode::Error) -> Self {
+        DecodeError::Bincode(error)
+    }
 }
 
 impl Codec {

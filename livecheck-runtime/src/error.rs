@@ -296,12 +296,12 @@ pub enum WaitError {
     #[error("signal {0}: wait() outside a test needs an explicit key")]
     NoTest(String),
     /// The signal arrived but its value is not of the declared type.
-    #[error("signal {signal}: value does not decode: {source}")]
+    #[error("signal {signal}: value does not decode: {cause}")]
     Decode {
         /// The signal.
         signal: String,
-        /// The decoding error.
-        source: serde_json::Error,
+        /// The decoding error (in the message; not a `source()`).
+        cause: serde_json::Error,
     },
     /// The timeout string does not parse.
     #[error(transparent)]
@@ -321,12 +321,12 @@ pub enum WaitError {
 #[non_exhaustive]
 pub enum SendError {
     /// The value does not serialize.
-    #[error("signal {signal}: value does not serialize: {source}")]
+    #[error("signal {signal}: value does not serialize: {cause}")]
     Encode {
         /// The signal.
         signal: String,
-        /// The encoding error.
-        source: serde_json::Error,
+        /// The encoding error (in the message; not a `source()`).
+        cause: serde_json::Error,
     },
     /// No client is set up in this process (see [`Client::install`](crate::Client::install)).
     #[error("no livecheck client is installed in this process")]
@@ -345,14 +345,14 @@ pub enum SendError {
 #[non_exhaustive]
 pub enum TriggerError {
     /// An argument does not serialize.
-    #[error("case {case}: argument {param} does not serialize: {source}")]
+    #[error("case {case}: argument {param} does not serialize: {cause}")]
     Encode {
         /// The case.
         case: &'static str,
         /// The parameter.
         param: &'static str,
         /// The encoding error.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// No client is set up in this process.
     #[error("no livecheck client is installed in this process")]
@@ -372,14 +372,14 @@ pub enum ArgumentError {
         name: &'static str,
     },
     /// The argument does not decode as the parameter's type.
-    #[error("argument {name} (#{index}) does not decode: {source}")]
+    #[error("argument {name} (#{index}) does not decode: {cause}")]
     Decode {
         /// Position of the parameter.
         index: usize,
         /// Name of the parameter.
         name: &'static str,
         /// The decoding error.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -461,6 +461,46 @@ mod tests {
             traceback.starts_with("error: x\nbacktrace:\n"),
             "{traceback}"
         );
+    }
+
+    /// Issue 11: an error prints its cause or returns it as `source()`, never both (a report
+    /// or a log that walks the chain would say it twice).
+    #[test]
+    fn no_error_prints_the_cause_it_also_returns_as_source() {
+        fn check(error: &(dyn StdError + 'static)) {
+            let text = error.to_string();
+            if let Some(source) = error.source() {
+                assert!(
+                    !text.contains(&source.to_string()),
+                    "{text:?} prints its source {source}"
+                );
+            }
+        }
+        let json = || serde_json::from_str::<u32>("x").unwrap_err();
+        check(&WaitError::Decode {
+            signal: "s".into(),
+            cause: json(),
+        });
+        check(&SendError::Encode {
+            signal: "s".into(),
+            cause: json(),
+        });
+        check(&ArgumentError::Decode {
+            index: 0,
+            name: "a",
+            cause: json(),
+        });
+        let broker = TransportError::Broker {
+            context: "produce".into(),
+            cause: "all brokers down".into(),
+        };
+        check(&broker);
+        check(&SendError::Transport(TransportError::Closed));
+        check(&StartError::Transport(broker));
+        check(&crate::codec::DecodeError::from(json()));
+        check(&WaitError::from(
+            crate::duration::parse_duration("soon").unwrap_err(),
+        ));
     }
 
     #[test]

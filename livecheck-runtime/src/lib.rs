@@ -273,11 +273,7 @@ pub mod __private {
         param: &'static str,
         value: &T,
     ) -> Result<serde_json::Value, TriggerError> {
-        serde_json::to_value(value).map_err(|source| TriggerError::Encode {
-            case,
-            param,
-            source,
-        })
+        serde_json::to_value(value).map_err(|cause| TriggerError::Encode { case, param, cause })
     }
 
     /// The id of a test being triggered.

@@ -116,9 +116,9 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
                 None => return Ok(None),
             },
         };
-        let value = serde_json::to_value(value).map_err(|source| SendError::Encode {
+        let value = serde_json::to_value(value).map_err(|cause| SendError::Encode {
             signal: self.name.to_owned(),
-            source,
+            cause,
         })?;
         Ok(Some(SignalEvent {
             signal_name: self.name.to_owned(),
@@ -360,8 +360,8 @@ fn received<T: DeserializeOwned>(
     value: serde_json::Value,
 ) -> Result<T, WaitError> {
     execution.record_signal(name, started.elapsed());
-    serde_json::from_value(value).map_err(|source| WaitError::Decode {
+    serde_json::from_value(value).map_err(|cause| WaitError::Decode {
         signal: name.to_owned(),
-        source,
+        cause,
     })
 }

@@ -185,9 +185,9 @@ where
 }
 
 fn write_file(path: &std::path::Path, text: String) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|source| CliError::Output {
+    std::fs::write(path, text).map_err(|cause| CliError::Output {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 

@@ -56,13 +56,12 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 #[non_exhaustive]
 pub enum StatusError {
     /// The address could not be bound (in use, not local, no permission).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// The system's error.
-        #[source]
-        source: std::io::Error,
+        /// The system's error (in the message; not a `source()`).
+        cause: std::io::Error,
     },
 }
 
@@ -398,10 +397,10 @@ impl StatusServer {
     ) -> Result<StatusServer, StatusError> {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
-            .map_err(|source| StatusError::Bind { addr: bind, source })?;
+            .map_err(|cause| StatusError::Bind { addr: bind, cause })?;
         let addr = listener
             .local_addr()
-            .map_err(|source| StatusError::Bind { addr: bind, source })?;
+            .map_err(|cause| StatusError::Bind { addr: bind, cause })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(worker, metrics);
         let task = tokio::spawn(async move {

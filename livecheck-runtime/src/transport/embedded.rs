@@ -77,7 +77,7 @@ impl EmbeddedCluster {
             .map_err(|_| TransportError::Config("the embedded broker thread died".into()))?
             .map_err(|e| TransportError::Broker {
                 context: "start the embedded broker".into(),
-                source: Box::new(e),
+                cause: Box::new(e),
             })?;
         Ok(EmbeddedCluster {
             bootstrap,
@@ -108,7 +108,7 @@ impl EmbeddedCluster {
             .map_err(|_| closed())?
             .map_err(|e| TransportError::Broker {
                 context: format!("create topic {name} on the embedded broker"),
-                source: Box::new(e),
+                cause: Box::new(e),
             })
     }
 

@@ -352,7 +352,7 @@ impl fmt::Debug for KafkaTransport {
 fn broker_error(context: impl Into<String>, error: rdkafka::error::KafkaError) -> TransportError {
     TransportError::Broker {
         context: context.into(),
-        source: Box::new(error),
+        cause: Box::new(error),
     }
 }
 

@@ -291,13 +291,12 @@ pub enum TransportError {
     #[error("encode: {0}")]
     Encode(String),
     /// The broker or client failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Broker {
         /// What was being done.
         context: String,
-        /// The client's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The client's error (in the message; not a `source()`).
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The broker refused a message larger than it accepts (`message.max.bytes`).
     #[error("message too large for the broker")]
