@@ -240,7 +240,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
     report("READY");
 
     let stats = handle.stats();
-    poll_until(|| stats.in_flight.load(Ordering::Relaxed) as u64 >= args.tests).await?;
+    poll_until(|| stats.in_flight as u64 >= args.tests).await?;
     settle().await;
     report("INFLIGHT");
 

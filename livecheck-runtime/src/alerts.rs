@@ -162,17 +162,39 @@ impl WebhookConfig {
     }
 }
 
-/// Counters of a webhook, exported as `livecheck_alerts_total`.
-#[derive(Debug, Default)]
+/// A webhook's counters: a snapshot ([`Webhook::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AlertStats {
     /// Alerts the endpoint accepted (2xx).
-    pub sent: AtomicU64,
+    pub sent: u64,
     /// Alerts given up on (retries exhausted, or refused with a 4xx other than 408/429).
-    pub failed: AtomicU64,
+    pub failed: u64,
     /// Alerts dropped because the queue was full.
-    pub dropped: AtomicU64,
+    pub dropped: u64,
     /// HTTP attempts made, retries included.
-    pub attempts: AtomicU64,
+    pub attempts: u64,
+}
+
+/// The counters as the delivery task updates them (read by [`Webhook::stats`] and the
+/// worker's metrics).
+#[derive(Debug, Default)]
+pub(crate) struct AlertCounters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) attempts: AtomicU64,
+}
+
+impl AlertCounters {
+    pub(crate) fn snapshot(&self) -> AlertStats {
+        AlertStats {
+            sent: self.sent.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            attempts: self.attempts.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Why a webhook could not be set up.
@@ -218,7 +240,7 @@ enum Message {
 #[derive(Clone)]
 pub struct Webhook {
     queue: mpsc::Sender<Message>,
-    stats: Arc<AlertStats>,
+    stats: Arc<AlertCounters>,
     url: reqwest::Url,
 }
 
@@ -242,14 +264,19 @@ impl Webhook {
             .build()
             .map_err(AlertError::Client)?;
         let (queue, rx) = mpsc::channel(config.queue.max(1));
-        let stats = Arc::new(AlertStats::default());
+        let stats = Arc::new(AlertCounters::default());
         let url = config.url.clone();
         runtime.spawn(deliver(client, config, rx, stats.clone()));
         Ok(Webhook { queue, stats, url })
     }
 
-    /// The webhook's counters.
-    pub fn stats(&self) -> Arc<AlertStats> {
+    /// The webhook's counters now.
+    pub fn stats(&self) -> AlertStats {
+        self.stats.snapshot()
+    }
+
+    /// The live counters, for the worker's metrics.
+    pub(crate) fn counters(&self) -> Arc<AlertCounters> {
         self.stats.clone()
     }
 
@@ -295,7 +322,7 @@ async fn deliver(
     client: reqwest::Client,
     config: WebhookConfig,
     mut queue: mpsc::Receiver<Message>,
-    stats: Arc<AlertStats>,
+    stats: Arc<AlertCounters>,
 ) {
     // One alert at a time, in order: a recovery must not overtake the FAIL it ends.
     while let Some(message) = queue.recv().await {
@@ -312,7 +339,7 @@ async fn deliver_one(
     client: &reqwest::Client,
     config: &WebhookConfig,
     alert: &Alert,
-    stats: &AlertStats,
+    stats: &AlertCounters,
 ) {
     let mut delay = config.first_retry_delay;
     for attempt in 0..=config.retries {

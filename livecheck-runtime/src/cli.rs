@@ -858,7 +858,7 @@ where
     if let Some(webhook) = &webhook {
         builder = builder.observer(webhook.clone());
         if let Some(metrics) = &metrics {
-            metrics.track_alerts(webhook.stats());
+            metrics.track_alerts(webhook);
         }
     }
     let worker = builder.build()?;

@@ -31,7 +31,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::alerts::AlertStats;
+use crate::alerts::{AlertCounters, Webhook};
 use crate::model::{State, TestReport};
 use crate::transport::GroupView;
 use crate::worker::{Observer, WorkerHandle};
@@ -111,7 +111,7 @@ struct Inner {
     peer_reports: IntCounter,
     already_reported: IntCounterVec,
     alerts: IntCounterVec,
-    alert_sources: Mutex<Vec<Arc<AlertStats>>>,
+    alert_sources: Mutex<Vec<Arc<AlertCounters>>>,
     // One refresh at a time: counters mirrored from atomics are advanced by their difference.
     refresh: Mutex<()>,
 }
@@ -383,8 +383,8 @@ impl Metrics {
     }
 
     /// Exports the counters of an alert webhook (`livecheck_alerts_total`) with these metrics.
-    pub fn track_alerts(&self, stats: Arc<AlertStats>) {
-        lock(&self.0.alert_sources).push(stats);
+    pub fn track_alerts(&self, webhook: &Webhook) {
+        lock(&self.0.alert_sources).push(webhook.counters());
     }
 
     /// The registry, to add metrics of your own or to gather them yourself.
@@ -431,23 +431,20 @@ impl Metrics {
                 .set(i64::from(status.consecutive_failures));
         }
         let stats = worker.stats();
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        m.in_flight.set(saturating_i64(
-            stats.in_flight.load(std::sync::atomic::Ordering::Relaxed) as u64,
-        ));
+        m.in_flight.set(saturating_i64(stats.in_flight as u64));
         m.ready
             .set(i64::from(worker.is_ready() && worker.is_assigned()));
         m.leader.set(i64::from(worker.is_leader()));
         m.stored_signals
             .set(saturating_i64(worker.stored_signals() as u64));
-        mirror(&m.tests_received, load(&stats.tests_received));
-        mirror(&m.tests_moved, load(&stats.tests_moved));
+        mirror(&m.tests_received, stats.tests_received);
+        mirror(&m.tests_moved, stats.tests_moved);
         if let Some(group) = worker.group() {
             self.read_group(&group);
         }
-        mirror(&m.signals_received, load(&stats.signals_received));
-        mirror(&m.report_publish_errors, load(&stats.report_publish_errors));
-        mirror(&m.fake_request_errors, load(&stats.fake_request_errors));
+        mirror(&m.signals_received, stats.signals_received);
+        mirror(&m.report_publish_errors, stats.report_publish_errors);
+        mirror(&m.fake_request_errors, stats.fake_request_errors);
         let transport = worker.transport_counters();
         mirror(&m.consumer_errors, transport.consumer_errors);
         mirror(
@@ -458,11 +455,11 @@ impl Metrics {
             &m.messages_dropped.with_label_values(&["delivery"]),
             transport.undelivered,
         );
-        mirror(&m.peer_reports, load(&stats.peer_reports));
+        mirror(&m.peer_reports, stats.peer_reports);
         for (when, value) in [
-            ("delivered", load(&stats.already_reported)),
-            ("finished", load(&stats.duplicate_reports_dropped)),
-            ("read_back", load(&stats.peer_duplicates)),
+            ("delivered", stats.already_reported),
+            ("finished", stats.duplicate_reports_dropped),
+            ("read_back", stats.peer_duplicates),
         ] {
             mirror(&m.already_reported.with_label_values(&[when]), value);
         }
@@ -470,17 +467,18 @@ impl Metrics {
             ("tests", "undecodable", transport.undecodable_tests),
             ("bus", "undecodable", transport.undecodable_signals),
             ("reports", "undecodable", transport.undecodable_reports),
-            ("tests", "unknown_case", load(&stats.unknown_case_tests)),
-            ("bus", "unknown_case", load(&stats.unknown_case_signals)),
+            ("tests", "unknown_case", stats.unknown_case_tests),
+            ("bus", "unknown_case", stats.unknown_case_signals),
         ] {
             mirror(&m.skipped.with_label_values(&[topic, reason]), value);
         }
         let (mut sent, mut failed, mut dropped) = (0, 0, 0);
         let sources = lock(&m.alert_sources);
         for source in sources.iter() {
-            sent += load(&source.sent);
-            failed += load(&source.failed);
-            dropped += load(&source.dropped);
+            let source = source.snapshot();
+            sent += source.sent;
+            failed += source.failed;
+            dropped += source.dropped;
         }
         if !sources.is_empty() {
             for (outcome, value) in [("sent", sent), ("failed", failed), ("dropped", dropped)] {

@@ -100,42 +100,93 @@ pub trait Observer: Send + Sync + 'static {
     fn on_report(&self, _report: &TestReport) {}
 }
 
-/// Counters of a worker.
-#[derive(Debug, Default)]
+/// Counters of a worker: a snapshot ([`WorkerHandle::stats`]), as [`TransportCounters`] are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerStats {
     /// Tests received.
-    pub tests_received: AtomicU64,
+    pub tests_received: u64,
     /// Signals received.
-    pub signals_received: AtomicU64,
+    pub signals_received: u64,
     /// Tests for a case this worker does not run (logged and skipped).
-    pub unknown_case_tests: AtomicU64,
+    pub unknown_case_tests: u64,
     /// Signals for a case this worker does not run (logged and skipped).
-    pub unknown_case_signals: AtomicU64,
+    pub unknown_case_signals: u64,
     /// Reports that could not be published (their tests are not acknowledged).
-    pub report_publish_errors: AtomicU64,
+    pub report_publish_errors: u64,
     /// Fake requests that failed.
-    pub fake_request_errors: AtomicU64,
+    pub fake_request_errors: u64,
     /// Tests running now.
-    pub in_flight: AtomicUsize,
+    pub in_flight: usize,
     /// Tests stopped unreported because their partition moved to another worker, which runs
     /// them.
-    pub tests_moved: AtomicU64,
+    pub tests_moved: u64,
     /// Tests delivered whose report the group had published already: acknowledged, not run.
-    pub already_reported: AtomicU64,
+    pub already_reported: u64,
     /// Reports of this worker dropped because another worker reported the same test first
     /// (both ran it, e.g. across a rebalance).
-    pub duplicate_reports_dropped: AtomicU64,
+    pub duplicate_reports_dropped: u64,
     /// Test reports of other workers of the group fed into this worker's case health.
-    pub peer_reports: AtomicU64,
+    pub peer_reports: u64,
     /// Reports of a test already counted, read back from the group (not counted twice).
-    pub peer_duplicates: AtomicU64,
+    pub peer_duplicates: u64,
+}
+
+/// A worker's counters, as it updates them (snapshots: [`WorkerStats`]).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Tests received.
+    pub(crate) tests_received: AtomicU64,
+    /// Signals received.
+    pub(crate) signals_received: AtomicU64,
+    /// Tests for a case this worker does not run (logged and skipped).
+    pub(crate) unknown_case_tests: AtomicU64,
+    /// Signals for a case this worker does not run (logged and skipped).
+    pub(crate) unknown_case_signals: AtomicU64,
+    /// Reports that could not be published (their tests are not acknowledged).
+    pub(crate) report_publish_errors: AtomicU64,
+    /// Fake requests that failed.
+    pub(crate) fake_request_errors: AtomicU64,
+    /// Tests running now.
+    pub(crate) in_flight: AtomicUsize,
+    /// Tests stopped unreported because their partition moved to another worker, which runs
+    /// them.
+    pub(crate) tests_moved: AtomicU64,
+    /// Tests delivered whose report the group had published already: acknowledged, not run.
+    pub(crate) already_reported: AtomicU64,
+    /// Reports of this worker dropped because another worker reported the same test first
+    /// (both ran it, e.g. across a rebalance).
+    pub(crate) duplicate_reports_dropped: AtomicU64,
+    /// Test reports of other workers of the group fed into this worker's case health.
+    pub(crate) peer_reports: AtomicU64,
+    /// Reports of a test already counted, read back from the group (not counted twice).
+    pub(crate) peer_duplicates: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> WorkerStats {
+        WorkerStats {
+            tests_received: self.tests_received.load(Ordering::Relaxed),
+            signals_received: self.signals_received.load(Ordering::Relaxed),
+            unknown_case_tests: self.unknown_case_tests.load(Ordering::Relaxed),
+            unknown_case_signals: self.unknown_case_signals.load(Ordering::Relaxed),
+            report_publish_errors: self.report_publish_errors.load(Ordering::Relaxed),
+            fake_request_errors: self.fake_request_errors.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            tests_moved: self.tests_moved.load(Ordering::Relaxed),
+            already_reported: self.already_reported.load(Ordering::Relaxed),
+            duplicate_reports_dropped: self.duplicate_reports_dropped.load(Ordering::Relaxed),
+            peer_reports: self.peer_reports.load(Ordering::Relaxed),
+            peer_duplicates: self.peer_duplicates.load(Ordering::Relaxed),
+        }
+    }
 }
 
 struct Shared {
     cases: HashMap<&'static str, CaseConfig>,
     health: HashMap<&'static str, Mutex<CaseHealth>>,
     store: Arc<SignalStore>,
-    stats: WorkerStats,
+    stats: Counters,
     ready: AtomicBool,
     leader: Mutex<Option<watch::Receiver<bool>>>,
     transport: Arc<dyn Transport>,
@@ -233,9 +284,9 @@ impl WorkerHandle {
         all
     }
 
-    /// Counters.
-    pub fn stats(&self) -> &WorkerStats {
-        &self.0.stats
+    /// The worker's counters now.
+    pub fn stats(&self) -> WorkerStats {
+        self.0.stats.snapshot()
     }
 
     /// Whether the worker has subscribed and is consuming.
@@ -368,7 +419,7 @@ impl WorkerBuilder {
             cases: cases.iter().map(|c| (c.name(), *c)).collect(),
             health,
             store: Arc::new(SignalStore::default()),
-            stats: WorkerStats::default(),
+            stats: Counters::default(),
             ready: AtomicBool::new(false),
             leader: Mutex::new(None),
             client: Client::from_arc(self.transport.clone()),

@@ -69,7 +69,7 @@ impl Member {
         let transport = Arc::new(KafkaTransport::new(config.clone()).expect("transport"));
         let webhook = Webhook::start(WebhookConfig::new(hook).unwrap()).unwrap();
         let metrics = Metrics::new();
-        metrics.track_alerts(webhook.stats());
+        metrics.track_alerts(&webhook);
         let own = Own::default();
         let worker = Worker::builder_arc(transport.clone())
             .cases([case])

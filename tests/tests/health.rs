@@ -4,7 +4,6 @@
 //! `faust/livecheck/case.py` (faust-streaming/faust); the unit tests beside the code
 //! (livecheck-runtime/src/health.rs) hold the tables.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use livecheck::testing::TestKit;
@@ -212,7 +211,7 @@ async fn the_groups_reports_count_once_each_and_fail_the_suite() {
             .publish_peer_report(peer_report(id, State::Timeout));
     }
     until("the peer reports", &handle, |h| {
-        h.stats().peer_duplicates.load(Ordering::Relaxed) == 2
+        h.stats().peer_duplicates == 2
     })
     .await;
     let status = kit.status(VERDICT).unwrap();
@@ -223,7 +222,7 @@ async fn the_groups_reports_count_once_each_and_fail_the_suite() {
     assert_eq!(status.total_by_state["TIMEOUT"], 2);
     assert_eq!(status.total_by_state["FAIL"], 1);
     assert!(!status.suite_failed);
-    assert_eq!(handle.stats().peer_reports.load(Ordering::Relaxed), 2);
+    assert_eq!(handle.stats().peer_reports, 2);
 
     kit.transport()
         .publish_peer_report(peer_report("c", State::Error));
@@ -254,8 +253,7 @@ async fn a_follower_publishes_nothing_and_a_new_leader_does_not_repeat_the_old_o
     kit.transport()
         .publish_peer_report(leader_suite_report(State::Fail));
     until("the leader's FAIL adopted", &handle, |h| {
-        h.stats().peer_reports.load(Ordering::Relaxed) == 3
-            && h.status(VERDICT).unwrap().suite_failed
+        h.stats().peer_reports == 3 && h.status(VERDICT).unwrap().suite_failed
     })
     .await;
     sleep(Duration::from_secs(10)).await;
@@ -288,35 +286,26 @@ async fn a_test_already_reported_is_not_run_again_nor_reported_twice() {
     let handle = kit.handle().clone();
     kit.transport()
         .publish_peer_report(peer_report("done", State::Pass));
-    until("the peer report", &handle, |h| {
-        h.stats().peer_reports.load(Ordering::Relaxed) == 1
-    })
-    .await;
+    until("the peer report", &handle, |h| h.stats().peer_reports == 1).await;
     kit.run(verdict.trigger("done", false)).await.unwrap();
     until("the delivery skipped", &handle, |h| {
-        h.stats().already_reported.load(Ordering::Relaxed) == 1
+        h.stats().already_reported == 1
     })
     .await;
 
     // Running when another worker's report of it arrives.
     kit.run(waits.trigger("twice")).await.unwrap();
-    until("the test running", &handle, |h| {
-        h.stats().in_flight.load(Ordering::Relaxed) == 1
-    })
-    .await;
+    until("the test running", &handle, |h| h.stats().in_flight == 1).await;
     let mut elsewhere = peer_report("twice", State::Pass);
     elsewhere.case_name = "health.waits".into();
     if let Some(test) = elsewhere.test.as_mut() {
         test.case_name = "health.waits".into();
     }
     kit.transport().publish_peer_report(elsewhere);
-    until("the peer report", &handle, |h| {
-        h.stats().peer_reports.load(Ordering::Relaxed) == 2
-    })
-    .await;
+    until("the peer report", &handle, |h| h.stats().peer_reports == 2).await;
     kit.send(&GO, "twice", &()).await.unwrap();
     until("the own report dropped", &handle, |h| {
-        h.stats().duplicate_reports_dropped.load(Ordering::Relaxed) == 1
+        h.stats().duplicate_reports_dropped == 1
     })
     .await;
 
@@ -329,5 +318,5 @@ async fn a_test_already_reported_is_not_run_again_nor_reported_twice() {
         .filter_map(|r| r.test.map(|t| t.id))
         .collect();
     assert_eq!(own, Vec::<String>::new(), "no report for done or twice");
-    assert_eq!(handle.stats().in_flight.load(Ordering::Relaxed), 0);
+    assert_eq!(handle.stats().in_flight, 0);
 }

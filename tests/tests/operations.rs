@@ -108,7 +108,7 @@ impl Running {
         // report, the webhook has queued its alert.
         if let Some(webhook) = webhook {
             builder = builder.observer(webhook.clone());
-            metrics.track_alerts(webhook.stats());
+            metrics.track_alerts(webhook);
         }
         let builder = builder.observer(Collect(tx));
         let worker = builder.build().expect("worker");
@@ -403,8 +403,7 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     let handle = run.handle.clone();
     wait_until("the skipped messages", Duration::from_secs(10), || async {
         let stats = handle.stats();
-        stats.unknown_case_tests.load(Ordering::Relaxed) == 1
-            && stats.unknown_case_signals.load(Ordering::Relaxed) == 1
+        stats.unknown_case_tests == 1 && stats.unknown_case_signals == 1
     })
     .await;
 
@@ -763,8 +762,8 @@ async fn the_webhook_gets_one_fail_and_one_recovery() {
     // The first POST was refused and retried: three requests for two alerts.
     assert_eq!(hook.requests.load(Ordering::SeqCst), 3);
     let stats = webhook.stats();
-    assert_eq!(stats.sent.load(Ordering::Relaxed), 2);
-    assert_eq!(stats.failed.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.sent, 2);
+    assert_eq!(stats.failed, 0);
 
     let text = get(&run.url("/metrics")).await.1;
     let metrics = samples(&text);

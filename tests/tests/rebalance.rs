@@ -45,13 +45,7 @@ async fn all_reports(
     let deadline = tokio::time::Instant::now() + within;
     let mut settle: Option<tokio::time::Instant> = None;
     loop {
-        let idle = workers.iter().all(|w| {
-            w.handle
-                .stats()
-                .in_flight
-                .load(std::sync::atomic::Ordering::Relaxed)
-                == 0
-        });
+        let idle = workers.iter().all(|w| w.handle.stats().in_flight == 0);
         let complete = ids.iter().all(|id| by_id.contains_key(id));
         match (complete && idle, settle) {
             (true, None) => settle = Some(tokio::time::Instant::now() + Duration::from_secs(3)),
@@ -99,12 +93,7 @@ async fn scale_out_with_tests_in_flight(config: KafkaConfig) {
     // Every test is running on the first worker (after its handover), holding its first signal.
     let received = || {
         let stats = first.handle.stats();
-        (
-            stats
-                .signals_received
-                .load(std::sync::atomic::Ordering::Relaxed),
-            stats.in_flight.load(std::sync::atomic::Ordering::Relaxed),
-        )
+        (stats.signals_received, stats.in_flight)
     };
     tokio::time::timeout(Duration::from_secs(30), async {
         while received().0 < TESTS as u64 || received().1 < TESTS {
@@ -136,11 +125,7 @@ async fn scale_out_with_tests_in_flight(config: KafkaConfig) {
         })
         .await;
     let by_id = all_reports(&reports, &ids, &[&first, &second], Duration::from_secs(120)).await;
-    let moved = first
-        .handle
-        .stats()
-        .tests_moved
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let moved = first.handle.stats().tests_moved;
     let mut twice = Vec::new();
     let mut not_pass = Vec::new();
     for id in &ids {

@@ -207,7 +207,6 @@ struct AppState {
 
 impl AppState {
     fn worker_view(&self) -> WorkerView {
-        use std::sync::atomic::Ordering::Relaxed;
         let w = &self.worker;
         let stats = w.stats();
         let transport = w.transport_counters();
@@ -220,33 +219,30 @@ impl AppState {
             ready: is_ready(w),
             leader: w.is_leader(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
-            in_flight: stats.in_flight.load(Relaxed),
-            tests_received: stats.tests_received.load(Relaxed),
-            signals_received: stats.signals_received.load(Relaxed),
+            in_flight: stats.in_flight,
+            tests_received: stats.tests_received,
+            signals_received: stats.signals_received,
             stored_signals: w.stored_signals(),
             skipped: BTreeMap::from([
                 ("undecodable_tests", transport.undecodable_tests),
                 ("undecodable_signals", transport.undecodable_signals),
                 ("undecodable_reports", transport.undecodable_reports),
-                ("unknown_case_tests", stats.unknown_case_tests.load(Relaxed)),
-                (
-                    "unknown_case_signals",
-                    stats.unknown_case_signals.load(Relaxed),
-                ),
+                ("unknown_case_tests", stats.unknown_case_tests),
+                ("unknown_case_signals", stats.unknown_case_signals),
             ]),
-            report_publish_errors: stats.report_publish_errors.load(Relaxed),
-            fake_request_errors: stats.fake_request_errors.load(Relaxed),
+            report_publish_errors: stats.report_publish_errors,
+            fake_request_errors: stats.fake_request_errors,
             consumer_errors: transport.consumer_errors,
-            tests_moved: stats.tests_moved.load(Relaxed),
+            tests_moved: stats.tests_moved,
             group,
             brokers: w.brokers(),
             assigned_partitions: w.assigned_partitions(),
             consumer_lag,
             judgement: JudgementView {
-                peer_reports: stats.peer_reports.load(Relaxed),
-                peer_duplicates: stats.peer_duplicates.load(Relaxed),
-                already_reported: stats.already_reported.load(Relaxed),
-                duplicate_reports_dropped: stats.duplicate_reports_dropped.load(Relaxed),
+                peer_reports: stats.peer_reports,
+                peer_duplicates: stats.peer_duplicates,
+                already_reported: stats.already_reported,
+                duplicate_reports_dropped: stats.duplicate_reports_dropped,
                 reported_tests: w.reported_tests(),
             },
         }

@@ -13,7 +13,7 @@
 //!   from "now − report_replay": the group's reports feed every worker's case health, so the
 //!   group judges as one ([`crate::worker`]). A report carries a `livecheck-publisher` header
 //!   naming the transport that published it, so a worker knows its own.
-//! - An undecodable message is logged, counted ([`KafkaStats`]) and skipped.
+//! - An undecodable message is logged, counted ([`Transport::counters`]) and skipped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -264,17 +264,17 @@ enum Role<'a> {
     Admin,
 }
 
-/// Counters of the Kafka transport.
+/// Counters of the Kafka transport, as it updates them (a snapshot: [`Transport::counters`]).
 #[derive(Debug, Default)]
-pub struct KafkaStats {
+pub(crate) struct KafkaStats {
     /// Messages on the tests topic that did not decode (skipped).
-    pub undecodable_tests: AtomicU64,
+    undecodable_tests: AtomicU64,
     /// Messages on the bus that did not decode (skipped).
-    pub undecodable_signals: AtomicU64,
+    undecodable_signals: AtomicU64,
     /// Consumer errors seen (the client reconnects by itself).
-    pub consumer_errors: AtomicU64,
+    consumer_errors: AtomicU64,
     /// Messages on the report topic that did not decode (skipped).
-    pub undecodable_reports: AtomicU64,
+    undecodable_reports: AtomicU64,
     /// Tests and signals that could not be queued (queue full): dropped.
     dropped: DropCounter,
     /// Messages queued that the broker never acknowledged.
@@ -284,13 +284,13 @@ pub struct KafkaStats {
 impl KafkaStats {
     /// Tests and signals a service published that could not be queued (the producer's queue
     /// was full: the broker is gone or too slow), dropped without waiting.
-    pub fn dropped(&self) -> u64 {
+    fn dropped(&self) -> u64 {
         self.dropped.total()
     }
 
     /// Messages queued that the broker never acknowledged (within librdkafka's
     /// `message.timeout.ms`), reports included.
-    pub fn undelivered(&self) -> u64 {
+    fn undelivered(&self) -> u64 {
         self.undelivered.total()
     }
 }
@@ -391,11 +391,6 @@ impl KafkaTransport {
     /// The settings.
     pub fn config(&self) -> &KafkaConfig {
         &self.config
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> &KafkaStats {
-        &self.stats
     }
 
     /// The partitions of the tests topic this worker owns now (empty until the group assigns
