@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::execution::Execution;
 use crate::model::TestExecution;
+use crate::trace::TraceParent;
 use crate::transport::Transport;
 
 #[derive(Clone)]
@@ -93,6 +94,32 @@ where
     tokio::spawn(propagate(fut))
 }
 
+tokio::task_local! {
+    static AMBIENT: (TraceParent, Option<Box<str>>);
+}
+
+/// Runs `fut` inside the trace of `parent` (and `state`): a test triggered in it joins that
+/// trace ([`crate::trace`]). [`TestContextLayer`](crate::http::TestContextLayer) does this for every request that
+/// carries a `traceparent`; call it yourself where a request's trace reaches you otherwise.
+pub async fn with_trace<F: Future>(
+    parent: TraceParent,
+    state: Option<Box<str>>,
+    fut: F,
+) -> F::Output {
+    AMBIENT.scope((parent, state), fut).await
+}
+
+/// The trace a test triggered now would join: the current test's, else the request's being
+/// handled ([`with_trace`]), else none.
+pub(crate) fn ambient_trace() -> Option<(TraceParent, Option<Box<str>>)> {
+    if let Some(test) = current_test() {
+        if let Some(parent) = test.traceparent {
+            return Some((parent, test.tracestate.clone()));
+        }
+    }
+    AMBIENT.try_with(Clone::clone).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +153,15 @@ mod tests {
         })
         .await;
         assert!(current_test().is_none());
+    }
+
+    #[tokio::test]
+    async fn with_trace_is_what_a_trigger_joins() {
+        assert!(ambient_trace().is_none());
+        let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap();
+        let seen = with_trace(parent, None, async { ambient_trace() }).await;
+        assert_eq!(seen.map(|(p, _)| p), Some(parent));
     }
 }

@@ -142,7 +142,7 @@ where
             match (test, trace) {
                 (Some(test), _) => with_test(test, future).await,
                 (None, Some((parent, state))) => {
-                    crate::trace::with_trace(parent, state, future).await
+                    crate::context::with_trace(parent, state, future).await
                 }
                 (None, None) => future.await,
             }

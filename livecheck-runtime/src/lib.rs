@@ -119,7 +119,7 @@ pub use case::{AutoId, Case, CaseConfig, CaseDescriptor, CaseOptions, IntoTestId
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub use cli::{main, main_with};
 pub use client::Client;
-pub use context::{current_test, propagate, spawn, with_test};
+pub use context::{current_test, propagate, spawn, with_test, with_trace};
 pub use duration::{parse_duration, IntoDuration};
 pub use error::{
     AssertionFailed, CaseError, Result, SendError, StartError, TriggerError, WaitError,
@@ -316,7 +316,7 @@ pub mod __private {
         let expires =
             chrono::Duration::from_std(case.options.test_expires).unwrap_or(chrono::Duration::MAX);
         // The trace of the request being handled, else a new one (crate::trace).
-        let (traceparent, tracestate) = crate::trace::ambient()
+        let (traceparent, tracestate) = crate::context::ambient_trace()
             .unwrap_or_else(|| (crate::trace::TraceParent::new_root(), None));
         let test = TestExecution {
             id,

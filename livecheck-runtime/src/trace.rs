@@ -8,8 +8,8 @@
 //!
 //! - **Where a trace starts.** A test triggered while a request with a `traceparent` is being
 //!   handled (inside [`TestContextLayer`](crate::http::TestContextLayer) or
-//!   [`with_trace`]) joins that trace: the test's parent is the request's span. Otherwise the
-//!   trigger starts a new trace (random ids, sampled).
+//!   [`with_trace`](crate::with_trace)) joins that trace: the test's parent is the request's
+//!   span. Otherwise the trigger starts a new trace (random ids, sampled).
 //! - **Read.** A Kafka record or HTTP request that carries a test carries its trace: the test
 //!   read from its headers has it, and so does every signal, record and request sent for it.
 //!   A header that is not a valid version-00 `traceparent` is ignored (logged at debug), as the
@@ -22,7 +22,6 @@
 //! `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero.
 
 use std::fmt;
-use std::future::Future;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -194,32 +193,6 @@ pub fn from_headers<'a>(
     }
 }
 
-tokio::task_local! {
-    static AMBIENT: (TraceParent, Option<Box<str>>);
-}
-
-/// Runs `fut` inside the trace of `parent` (and `state`): a test triggered in it joins that
-/// trace. [`TestContextLayer`](crate::http::TestContextLayer) does this for every request that
-/// carries a `traceparent`; call it yourself where a request's trace reaches you otherwise.
-pub async fn with_trace<F: Future>(
-    parent: TraceParent,
-    state: Option<Box<str>>,
-    fut: F,
-) -> F::Output {
-    AMBIENT.scope((parent, state), fut).await
-}
-
-/// The trace a test triggered now would join: the current test's, else the request's being
-/// handled ([`with_trace`]), else none.
-pub(crate) fn ambient() -> Option<(TraceParent, Option<Box<str>>)> {
-    if let Some(test) = crate::context::current_test() {
-        if let Some(parent) = test.traceparent {
-            return Some((parent, test.tracestate.clone()));
-        }
-    }
-    AMBIENT.try_with(Clone::clone).ok()
-}
-
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -317,13 +290,5 @@ mod tests {
         assert_eq!(valid_tracestate(&"x".repeat(513)), None);
         let broken = |name: &str| (name == TRACEPARENT).then_some(&b"00-zz"[..]);
         assert!(from_headers(broken).is_none());
-    }
-
-    #[tokio::test]
-    async fn with_trace_is_what_a_trigger_joins() {
-        assert!(ambient().is_none());
-        let parent: TraceParent = VALID.parse().unwrap();
-        let seen = with_trace(parent, None, async { ambient() }).await;
-        assert_eq!(seen.map(|(p, _)| p), Some(parent));
     }
 }
