@@ -6,7 +6,8 @@
 //!
 //! - [`macro@case`] turns an async fn into a registered test case and a typed handle with
 //!   `trigger` / `maybe_trigger` methods taking the fn's own parameters.
-//! - [`signal!`] declares typed signals bound to a case.
+//! - `signal!` declares typed signals bound to a case; it is a `macro_rules!` of the runtime
+//!   that calls the hidden `signal_impl!` here with its `$crate`.
 //!
 //! Mistakes (an option that does not exist or is given twice, a probability outside `[0, 1]`, a
 //! duration that does not parse, a signal bound to something that is not a case) are compile
@@ -92,23 +93,12 @@ pub fn case(args: TokenStream, item: TokenStream) -> TokenStream {
     case::expand(args.into(), item.into()).into()
 }
 
-/// Declares typed signals, each bound to a case.
-///
-/// ```ignore
-/// livecheck::signal! {
-///     /// The order reached the database.
-///     pub ORDER_SENT_TO_DB: Order for test_order;
-///     pub ORDER_EXECUTED: ExecutionId for test_order;
-/// }
-/// ```
-///
-/// Each declaration `VIS IDENT: Type for CASE;` (the last `;` optional) becomes
-/// `VIS static IDENT: livecheck::Signal<Type>`, sent under the name `ident` in lower case
-/// (`"order_sent_to_db"`) for the case `CASE`, a path to a `#[livecheck::case]` fn. Naming
-/// something that is not a case, declaring a signal twice, or leaving out `for CASE` is a compile
-/// error.
+/// `livecheck::signal!`'s expansion: `signal_impl! { $crate; declarations }`. The runtime's
+/// `signal!` (a `macro_rules!`) calls it with its `$crate`, so the code names the runtime by
+/// whatever name the user depends on it under. Not a public API; see `livecheck::signal!`.
+#[doc(hidden)]
 #[proc_macro]
-pub fn signal(input: TokenStream) -> TokenStream {
+pub fn signal_impl(input: TokenStream) -> TokenStream {
     signal::expand(input.into()).into()
 }
 

@@ -210,98 +210,99 @@ pub(crate) fn render(func: &CaseFn, params: &[Param], config: &CaseConfig) -> To
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy)]
         #vis struct #ident;
 
+        // Everything but the handle in an anonymous const: the descriptor and its registration
+        // are no names of the user's module, and the impls apply all the same.
         #(#cfg)*
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, deprecated, clippy::needless_update)]
-        static #descriptor: #root::__private::CaseDescriptor = #root::__private::CaseDescriptor {
-            name: <#ident as #root::Case>::NAME,
-            options: #options,
-            params: &[#(#param_names),*],
-            run: #run,
-            fake_request: #fake_request,
-            hooks: #hooks,
-            file: ::core::file!(),
-            line: ::core::line!(),
-        };
-
-        #(#cfg)*
-        #root::__private::inventory::submit! {
-            #root::__private::CaseRegistration(&#descriptor)
-        }
-
-        #(#cfg)*
-        // Keeps "the trait `Case` is implemented for ..." (every case in the build) out of the
-        // error for a signal bound to something that is not a case.
-        #[diagnostic::do_not_recommend]
-        #[allow(deprecated)]
-        impl #root::Case for #ident {
-            const NAME: &'static ::core::primitive::str = #name;
-
-            fn descriptor(&self) -> &'static #root::__private::CaseDescriptor {
-                &#descriptor
-            }
-        }
-
-        #(#cfg)*
-        #[allow(dead_code, deprecated, clippy::too_many_arguments)]
-        impl #ident {
-            #[doc = #trigger_doc]
-            #vis async fn trigger(
-                &self,
-                id: impl #root::IntoTestId,
-                #(#locals: #types),*
-            ) -> ::core::result::Result<#root::TestExecution, #root::TriggerError> {
-                #root::__private::trigger(
-                    &#descriptor,
-                    #root::__private::test_id(id),
-                    ::std::vec![#(#encode),*],
-                )
-                .await
-            }
-
-            #[doc = #maybe_trigger_doc]
-            #vis async fn maybe_trigger(
-                &self,
-                id: impl #root::IntoTestId,
-                #(#locals: #types),*
-            ) -> ::core::result::Result<
-                ::core::option::Option<#root::TestExecution>,
-                #root::TriggerError,
-            > {
-                if !#root::__private::should_trigger(&#descriptor) {
-                    return ::core::result::Result::Ok(::core::option::Option::None);
-                }
-                ::core::result::Result::map(
-                    Self::trigger(self, id, #(#locals),*).await,
-                    ::core::option::Option::Some,
-                )
-            }
-
-            #[doc = #maybe_trigger_scope_doc]
-            #vis async fn maybe_trigger_scope<__LivecheckScope, __LivecheckFuture>(
-                &self,
-                id: impl #root::IntoTestId,
-                #(#locals: #types,)*
-                scope: __LivecheckScope,
-            ) -> ::core::result::Result<
-                <__LivecheckFuture as ::core::future::Future>::Output,
-                #root::TriggerError,
-            >
-            where
-                __LivecheckScope: ::core::ops::FnOnce(
-                    ::core::option::Option<::std::sync::Arc<#root::TestExecution>>,
-                ) -> __LivecheckFuture,
-                __LivecheckFuture: ::core::future::Future,
-            {
-                let __livecheck_test = Self::maybe_trigger(self, id, #(#locals),*).await?;
-                ::core::result::Result::Ok(
-                    #root::__private::run_in_scope(__livecheck_test, scope).await,
-                )
-            }
-
+        const _: () = {
             #[doc(hidden)]
-            #(#body)*
-            #body_sig #block
-        }
+            #[allow(non_upper_case_globals, deprecated, clippy::needless_update)]
+            static #descriptor: #root::__private::CaseDescriptor = #root::__private::CaseDescriptor {
+                name: <#ident as #root::Case>::NAME,
+                options: #options,
+                params: &[#(#param_names),*],
+                run: #run,
+                fake_request: #fake_request,
+                hooks: #hooks,
+                file: ::core::file!(),
+                line: ::core::line!(),
+            };
+
+            #root::__private::inventory::submit! {
+                #root::__private::CaseRegistration(&#descriptor)
+            }
+
+            // Keeps "the trait `Case` is implemented for ..." (every case in the build) out of the
+            // error for a signal bound to something that is not a case.
+            #[diagnostic::do_not_recommend]
+            #[allow(deprecated)]
+            impl #root::Case for #ident {
+                const NAME: &'static ::core::primitive::str = #name;
+
+                fn descriptor(&self) -> &'static #root::__private::CaseDescriptor {
+                    &#descriptor
+                }
+            }
+
+            #[allow(dead_code, deprecated, clippy::too_many_arguments)]
+            impl #ident {
+                #[doc = #trigger_doc]
+                #vis async fn trigger(
+                    &self,
+                    id: impl #root::IntoTestId,
+                    #(#locals: #types),*
+                ) -> ::core::result::Result<#root::TestExecution, #root::TriggerError> {
+                    #root::__private::trigger(
+                        &#descriptor,
+                        #root::__private::test_id(id),
+                        ::std::vec![#(#encode),*],
+                    )
+                    .await
+                }
+
+                #[doc = #maybe_trigger_doc]
+                #vis async fn maybe_trigger(
+                    &self,
+                    id: impl #root::IntoTestId,
+                    #(#locals: #types),*
+                ) -> ::core::result::Result<
+                    ::core::option::Option<#root::TestExecution>,
+                    #root::TriggerError,
+                > {
+                    if !#root::__private::should_trigger(&#descriptor) {
+                        return ::core::result::Result::Ok(::core::option::Option::None);
+                    }
+                    ::core::result::Result::map(
+                        Self::trigger(self, id, #(#locals),*).await,
+                        ::core::option::Option::Some,
+                    )
+                }
+
+                #[doc = #maybe_trigger_scope_doc]
+                #vis async fn maybe_trigger_scope<__LivecheckScope, __LivecheckFuture>(
+                    &self,
+                    id: impl #root::IntoTestId,
+                    #(#locals: #types,)*
+                    scope: __LivecheckScope,
+                ) -> ::core::result::Result<
+                    <__LivecheckFuture as ::core::future::Future>::Output,
+                    #root::TriggerError,
+                >
+                where
+                    __LivecheckScope: ::core::ops::FnOnce(
+                        ::core::option::Option<::std::sync::Arc<#root::TestExecution>>,
+                    ) -> __LivecheckFuture,
+                    __LivecheckFuture: ::core::future::Future,
+                {
+                    let __livecheck_test = Self::maybe_trigger(self, id, #(#locals),*).await?;
+                    ::core::result::Result::Ok(
+                        #root::__private::run_in_scope(__livecheck_test, scope).await,
+                    )
+                }
+
+                #[doc(hidden)]
+                #(#body)*
+                #body_sig #block
+            }
+        };
     }
 }
