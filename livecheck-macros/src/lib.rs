@@ -2,11 +2,13 @@
 //!
 //! Use them through the runtime crate, which re-exports them: `#[livecheck::case]` and
 //! `livecheck::signal!`. The code they generate names only `::livecheck::...` (or the path given
-//! with `crate = ...`), so a user crate depends on `livecheck` alone.
+//! with `crate = ...`; `signal!` is given the runtime's `$crate`), so a user crate depends on
+//! `livecheck` alone, under any name.
 //!
 //! - [`macro@case`] turns an async fn into a registered test case and a typed handle with
 //!   `trigger` / `maybe_trigger` methods taking the fn's own parameters.
-//! - [`signal!`] declares typed signals bound to a case.
+//! - `signal!` declares typed signals bound to a case; it is a `macro_rules!` of the runtime
+//!   that calls the hidden `signal_impl!` here with its `$crate`.
 //!
 //! Mistakes (an option that does not exist or is given twice, a probability outside `[0, 1]`, a
 //! duration that does not parse, a signal bound to something that is not a case) are compile
@@ -42,9 +44,11 @@ use proc_macro::TokenStream;
 ///
 /// # Options
 ///
-/// All optional, as `key = value` separated by commas. Durations are a string such as `"10s"`,
-/// `"1m30s"`, `"1m 30s"`, `"250ms"`, `"2h"`, `"1d"` (units `ns us ms s m h d`), or a number of
-/// seconds, as a literal (`10`, `0.5`) or a string (`"0.5"`).
+/// All optional, as `key = value` separated by commas. Durations are in livecheck's one duration
+/// grammar (crate `livecheck-duration`): a string such as `"10s"`, `"1m30s"`, `"1m 30s"`,
+/// `"250ms"`, `"2 hours"`, `"1d"` (units `ns us ms s m h d` and their long names `sec`,
+/// `second(s)`, `min`, `minute(s)`, `hour(s)`, `day(s)`...), or a number of seconds, as a literal
+/// (`10`, `0.5`) or a string (`"0.5"`). No sign, no exponent.
 ///
 /// | option | value | default |
 /// |---|---|---|
@@ -81,9 +85,12 @@ use proc_macro::TokenStream;
 ///   `NAME.maybe_trigger_scope(id, p1, p2, |test| async { .. })` also runs the block with the
 ///   test, if drawn, as the current test. `id` is a string or `livecheck::AutoId` (a new UUID).
 /// - A registered descriptor (name, options, parameter names, how to run a test and send a fake
-///   request), which livecheck workers discover at start-up.
+///   request), which livecheck workers discover at start-up. It and the impls are inside a
+///   `const _: () = { ... };` block: they add no names to your module.
 ///
-/// The fn's body runs as a hidden associated fn of the handle, unchanged but for its assertions:
+/// The fn's body is never parsed by the macro (a syntax error in it is rustc's own error, and the
+/// handle is still generated). It runs as a hidden associated fn of the handle, unchanged but for
+/// its assertions:
 /// `assert!`, `assert_eq!`, `assert_ne!` and their `debug_` forms (bare, or by their `std::` or
 /// `core::` path) become `livecheck::assert!` and so on, which fail the test (FAIL) rather than
 /// error it (ERROR).
@@ -92,23 +99,12 @@ pub fn case(args: TokenStream, item: TokenStream) -> TokenStream {
     case::expand(args.into(), item.into()).into()
 }
 
-/// Declares typed signals, each bound to a case.
-///
-/// ```ignore
-/// livecheck::signal! {
-///     /// The order reached the database.
-///     pub ORDER_SENT_TO_DB: Order for test_order;
-///     pub ORDER_EXECUTED: ExecutionId for test_order;
-/// }
-/// ```
-///
-/// Each declaration `VIS IDENT: Type for CASE;` (the last `;` optional) becomes
-/// `VIS static IDENT: livecheck::Signal<Type>`, sent under the name `ident` in lower case
-/// (`"order_sent_to_db"`) for the case `CASE`, a path to a `#[livecheck::case]` fn. Naming
-/// something that is not a case, declaring a signal twice, or leaving out `for CASE` is a compile
-/// error.
+/// `livecheck::signal!`'s expansion: `signal_impl! { $crate; declarations }`. The runtime's
+/// `signal!` (a `macro_rules!`) calls it with its `$crate`, so the code names the runtime by
+/// whatever name the user depends on it under. Not a public API; see `livecheck::signal!`.
+#[doc(hidden)]
 #[proc_macro]
-pub fn signal(input: TokenStream) -> TokenStream {
+pub fn signal_impl(input: TokenStream) -> TokenStream {
     signal::expand(input.into()).into()
 }
 

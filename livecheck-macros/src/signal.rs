@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
@@ -50,22 +50,37 @@ impl Parse for SignalDecl {
     }
 }
 
-/// The whole input: declarations separated by `;`, the last `;` optional.
-#[derive(Debug)]
-pub(crate) struct SignalList(Vec<SignalDecl>);
-
-impl Parse for SignalList {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut decls = Vec::new();
-        while !input.is_empty() {
-            decls.push(input.parse()?);
-            if input.is_empty() {
-                break;
-            }
-            input.parse::<Token![;]>()?;
+/// Splits `tokens` at its top-level `;`s (a `;` inside brackets, as in `[u8; 4]`, is in a
+/// group and stays), dropping empty pieces.
+fn split_at_semicolons(tokens: TokenStream) -> Vec<TokenStream> {
+    let mut pieces = vec![TokenStream::new()];
+    for tree in tokens {
+        match &tree {
+            TokenTree::Punct(punct) if punct.as_char() == ';' => pieces.push(TokenStream::new()),
+            _ => pieces.last_mut().expect("never empty").extend([tree]),
         }
-        Ok(SignalList(decls))
     }
+    pieces.retain(|piece| !piece.is_empty());
+    pieces
+}
+
+/// `ROOT; DECLARATIONS`: the runtime's `signal!` passes its `$crate` as `ROOT`, so the
+/// expansion names the runtime by whatever name the user's crate depends on it.
+fn split_root(input: TokenStream) -> syn::Result<(TokenStream, TokenStream)> {
+    let mut trees = input.into_iter();
+    let mut root = TokenStream::new();
+    for tree in trees.by_ref() {
+        match &tree {
+            TokenTree::Punct(punct) if punct.as_char() == ';' => {
+                return Ok((root, trees.collect()));
+            }
+            _ => root.extend([tree]),
+        }
+    }
+    Err(syn::Error::new(
+        Span::call_site(),
+        "expected `$crate; declarations`: call this through `livecheck::signal!`",
+    ))
 }
 
 /// The name a signal travels under: its ident in lower case, as Faust names signal fields.
@@ -73,13 +88,20 @@ fn wire_name(ident: &Ident) -> String {
     ident.unraw().to_string().to_lowercase()
 }
 
-/// Expands `signal! { input }`.
+/// Expands `signal_impl! { ROOT; declarations }`.
+///
+/// Each declaration is parsed on its own: a bad one is reported, spanned, and the others still
+/// expand (their uses add no "cannot find" errors).
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
-    let SignalList(decls) = match syn::parse2(input) {
-        Ok(list) => list,
+    let (root, declarations) = match split_root(input) {
+        Ok(split) => split,
         Err(error) => return error.to_compile_error(),
     };
     let mut errors = Errors::default();
+    let decls: Vec<SignalDecl> = split_at_semicolons(declarations)
+        .into_iter()
+        .filter_map(|piece| errors.take(syn::parse2(piece)))
+        .collect();
     let mut seen: HashMap<String, &Ident> = HashMap::new();
     let mut statics = Vec::new();
     for decl in &decls {
@@ -97,12 +119,12 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             continue;
         }
         seen.insert(name.clone(), &decl.ident);
-        statics.push(render(decl, &name));
+        statics.push(render(decl, &name, &root));
     }
     quote!(#(#statics)* #errors)
 }
 
-fn render(decl: &SignalDecl, name: &str) -> TokenStream {
+fn render(decl: &SignalDecl, name: &str, root: &TokenStream) -> TokenStream {
     let SignalDecl {
         attrs,
         vis,
@@ -111,10 +133,10 @@ fn render(decl: &SignalDecl, name: &str) -> TokenStream {
         case,
     } = decl;
     // On the case's span, so that naming something that is not a case is reported there.
-    let case_name = quote_spanned!(case.span()=> <#case as ::livecheck::Case>::NAME);
+    let case_name = quote_spanned!(case.span()=> <#case as #root::Case>::NAME);
     quote! {
         #(#attrs)*
-        #vis static #ident: ::livecheck::Signal<#ty> = ::livecheck::Signal::new(#name, #case_name);
+        #vis static #ident: #root::Signal<#ty> = #root::Signal::new(#name, #case_name);
     }
 }
 
@@ -123,7 +145,7 @@ mod tests {
     use super::*;
 
     fn expand_str(input: &str) -> String {
-        expand(input.parse().unwrap()).to_string()
+        expand(format!(":: livecheck; {input}").parse().unwrap()).to_string()
     }
 
     #[test]
@@ -170,12 +192,39 @@ mod tests {
 
     #[test]
     fn missing_case() {
-        let err = syn::parse_str::<SignalList>("pub A: u8;").unwrap_err();
+        let err = syn::parse_str::<SignalDecl>("pub A: u8").unwrap_err();
         assert_eq!(
             err.to_string(),
             "expected `for <case>`: a signal is bound to a case"
         );
-        assert!(syn::parse_str::<SignalList>("A: u8 for").is_err());
-        assert!(syn::parse_str::<SignalList>("A: u8 for c B: u8 for c").is_err());
+        assert!(syn::parse_str::<SignalDecl>("A: u8 for").is_err());
+        assert!(syn::parse_str::<SignalDecl>("A: u8 for c B: u8 for c").is_err());
+    }
+
+    /// One bad declaration is reported; the good ones around it are still declared.
+    #[test]
+    fn every_good_declaration_expands() {
+        let out = expand_str("A: u8 for c; B: u8; C: [u8; 4] for c; D u8 for c; E: u8 for c");
+        assert_eq!(out.matches("static").count(), 3, "{out}");
+        for ident in ["A", "C", "E"] {
+            assert!(out.contains(&format!("static {ident} :")), "{ident}: {out}");
+        }
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(out.contains("expected `for <case>`"), "{out}");
+    }
+
+    #[test]
+    fn root_is_what_the_runtime_passes() {
+        let out = expand(quote!(::renamed; A: u8 for c)).to_string();
+        assert!(!out.contains("livecheck"), "{out}");
+        assert!(
+            out.contains(":: renamed :: Signal < u8 > = :: renamed :: Signal :: new"),
+            "{out}"
+        );
+        let out = expand(quote!(A: u8 for c)).to_string();
+        assert!(
+            out.contains("call this through `livecheck::signal!`"),
+            "{out}"
+        );
     }
 }

@@ -1307,6 +1307,48 @@ mod tests {
         );
     }
 
+    /// Every duration flag reads the one duration grammar (`livecheck-duration`).
+    #[test]
+    fn duration_flags_use_the_one_grammar() {
+        let options = Options::try_parse_from([
+            "livecheck",
+            "--connect-timeout",
+            "1 minute",
+            "--max-test-age",
+            "1h 30m",
+            "--report-replay",
+            "2 hours",
+            "--suite-reminder",
+            "0.5",
+        ])
+        .unwrap();
+        assert_eq!(options.connect_timeout, Duration::from_secs(60));
+        assert_eq!(
+            options.max_test_age,
+            MaxTestAge(Some(Duration::from_secs(5400)))
+        );
+        assert_eq!(options.report_replay, Duration::from_secs(7200));
+        assert_eq!(options.suite_reminder, Some(Duration::from_millis(500)));
+        for flag in [
+            "--connect-timeout",
+            "--max-test-age",
+            "--report-replay",
+            "--suite-reminder",
+        ] {
+            let error = Options::try_parse_from(["livecheck", flag, "1e3"]).unwrap_err();
+            assert!(
+                error.to_string().contains("invalid duration \"1e3\""),
+                "{flag}: {error}"
+            );
+        }
+        let options =
+            Options::try_parse_from(["livecheck", "run", "--once", "--timeout", "3 mins"]).unwrap();
+        match options.command {
+            Some(Command::Run(args)) => assert_eq!(args.timeout, Duration::from_secs(180)),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn defaults_are_loopback_with_the_status_page_on() {
         let options = Options::try_parse_from(["livecheck"]).unwrap();

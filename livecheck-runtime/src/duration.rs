@@ -1,72 +1,41 @@
-//! Human-friendly durations: `"10s"`, `"1m30s"`, `"250ms"`, `"1.5"` (seconds).
+//! Human-friendly durations: `"10s"`, `"1m30s"`, `"2 hours"`, `"250ms"`, `"1.5"` (seconds).
 //!
-//! The same grammar is accepted at compile time by `#[case(...)]` options and at run time by
-//! [`Wait::timeout`](crate::signal::Wait::timeout), so an option copied from one place to the other
-//! means the same thing.
+//! One grammar, [`livecheck_duration`]'s, is accepted at compile time by `#[case(...)]` options
+//! and at run time by [`parse_duration`], [`Wait::timeout`](crate::signal::Wait::timeout) and the
+//! command line's duration flags, so a duration copied from one place to another means the same
+//! thing:
+//!
+//! - a decimal number and a unit: `ns`, `us` (`µs`), `ms`, `s` (`sec`, `secs`, `second`,
+//!   `seconds`), `m` (`min`, `mins`, `minute`, `minutes`), `h` (`hr`, `hrs`, `hour`, `hours`),
+//!   `d` (`day`, `days`), with or without a space between them: `"10s"`, `"10 secs"`, `"1.5h"`;
+//! - several of them, added up: `"1h30m"`, `"1h 30m"`, `"1 hour 30 minutes"`;
+//! - or a bare number, in seconds: `"10"`, `"0.5"`.
+//!
+//! No sign, no exponent (`"1e3"` is an error), units in lower case, exact to the nanosecond.
 
 use std::time::Duration;
 
-/// A duration string that could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid duration {input:?}: {reason} (expected e.g. \"10s\", \"1m30s\", \"250ms\" or seconds)"
-)]
-pub struct DurationError {
-    input: String,
-    reason: &'static str,
-}
+pub use livecheck_duration::{DurationError, DurationErrorKind};
 
-/// Parses `"10s"`, `"1m30s"`, `"2h"`, `"250ms"`, `"1d"`, or a plain number of seconds (`"1.5"`).
+/// Parses a duration in livecheck's grammar (see the [module docs](self)): `"10s"`, `"1m30s"`,
+/// `"2 hours"`, `"250ms"`, `"1d"`, or a plain number of seconds (`"1.5"`).
+///
+/// # Errors
+///
+/// A [`DurationError`] naming the input and what is wrong with it.
 ///
 /// # Examples
 /// ```
 /// use std::time::Duration;
 /// assert_eq!(livecheck::parse_duration("1m30s").unwrap(), Duration::from_secs(90));
 /// assert_eq!(livecheck::parse_duration("250ms").unwrap(), Duration::from_millis(250));
+/// assert_eq!(livecheck::parse_duration("1 hour").unwrap(), Duration::from_secs(3600));
 /// assert_eq!(livecheck::parse_duration("2.5").unwrap(), Duration::from_millis(2500));
 /// assert!(livecheck::parse_duration("ten seconds").is_err());
+/// assert!(livecheck::parse_duration("1e3").is_err());
 /// ```
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
-    let err = |reason| DurationError {
-        input: input.to_owned(),
-        reason,
-    };
-    let s = input.trim();
-    if s.is_empty() {
-        return Err(err("empty"));
-    }
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| err("not a non-negative number"));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| err("a number needs a unit"))?;
-        if num_len == 0 {
-            return Err(err("expected a number"));
-        }
-        let value: f64 = rest[..num_len].parse().map_err(|_| err("bad number"))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = rest[..unit_len].trim();
-        rest = rest[unit_len..].trim_start();
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" | "sec" | "secs" => 1.0,
-            "m" | "min" | "mins" => 60.0,
-            "h" | "hr" | "hrs" => 3600.0,
-            "d" => 86400.0,
-            _ => return Err(err("unknown unit (use ns, us, ms, s, m, h or d)")),
-        };
-        total += Duration::try_from_secs_f64(value * scale).map_err(|_| err("out of range"))?;
-    }
-    Ok(total)
+    livecheck_duration::parse_duration(input)
 }
 
 /// Anything [`Wait::timeout`](crate::signal::Wait::timeout) accepts: a [`Duration`], a string such
@@ -90,10 +59,9 @@ impl IntoDuration for &str {
 
 impl IntoDuration for f64 {
     fn into_duration(self) -> Result<Duration, DurationError> {
-        Duration::try_from_secs_f64(self).map_err(|_| DurationError {
-            input: self.to_string(),
-            reason: "not a non-negative number",
-        })
+        // `f64`'s `Display` never uses an exponent and round-trips, so this is the number as
+        // given, read exactly by the one grammar; NaN, infinities and negatives are errors.
+        parse_duration(&self.to_string())
     }
 }
 
@@ -121,27 +89,29 @@ pub(crate) fn humanize(d: Duration) -> String {
 mod tests {
     use super::*;
 
+    /// The grammar is tested in `livecheck-duration`; here, what the runtime adds around it.
     #[test]
-    fn parses_the_documented_forms() {
-        let cases = [
-            ("10s", Duration::from_secs(10)),
-            ("1m30s", Duration::from_secs(90)),
-            ("1m 30s", Duration::from_secs(90)),
-            ("250ms", Duration::from_millis(250)),
-            ("2h", Duration::from_secs(7200)),
-            ("3", Duration::from_secs(3)),
-            ("0.5", Duration::from_millis(500)),
-            ("1.5s", Duration::from_millis(1500)),
-        ];
-        for (input, want) in cases {
-            assert_eq!(parse_duration(input).unwrap(), want, "{input}");
+    fn into_duration() {
+        assert_eq!("1 hour".into_duration(), Ok(Duration::from_secs(3600)));
+        assert_eq!(0.1f64.into_duration(), Ok(Duration::from_millis(100)));
+        assert_eq!(1e-10f64.into_duration(), Ok(Duration::ZERO));
+        assert_eq!(30u64.into_duration(), Ok(Duration::from_secs(30)));
+        for bad in [-1.0, f64::NAN, f64::INFINITY, 1e30] {
+            assert!(bad.into_duration().is_err(), "{bad}");
         }
+        assert!("1e3".into_duration().is_err());
+        let error = "10x".into_duration().unwrap_err();
+        assert_eq!(error.input(), "10x");
+        assert!(error
+            .to_string()
+            .starts_with("invalid duration \"10x\": unknown unit `x`"));
     }
 
     #[test]
-    fn rejects_garbage() {
-        for input in ["", "s", "10x", "ten", "-1", "1m30"] {
-            assert!(parse_duration(input).is_err(), "{input} should not parse");
-        }
+    fn humanized() {
+        assert_eq!(humanize(Duration::from_secs(3720)), "1h 2m");
+        assert_eq!(humanize(Duration::from_secs(62)), "1m 2s");
+        assert_eq!(humanize(Duration::from_millis(3200)), "3.20s");
+        assert_eq!(humanize(Duration::from_millis(12)), "12ms");
     }
 }

@@ -108,11 +108,11 @@ pub mod transport;
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod worker;
 
+#[doc(inline)]
+pub use livecheck_macros::case;
 /// Makes a struct a Faust record; see [`faust`].
 #[doc(inline)]
 pub use livecheck_macros::faust_record;
-#[doc(inline)]
-pub use livecheck_macros::{case, signal};
 
 pub use case::{AutoId, Case, CaseConfig, CaseDescriptor, CaseOptions, IntoTestId};
 #[cfg(feature = "cli")]
@@ -211,6 +211,31 @@ macro_rules! log {
 
 mod assertions;
 
+/// Declares typed signals, each bound to a case.
+///
+/// ```ignore
+/// livecheck::signal! {
+///     /// The order reached the database.
+///     pub ORDER_SENT_TO_DB: Order for test_order;
+///     pub ORDER_EXECUTED: ExecutionId for test_order;
+/// }
+/// ```
+///
+/// Each declaration `VIS IDENT: Type for CASE;` (the last `;` optional) becomes
+/// `VIS static IDENT: livecheck::Signal<Type>`, sent under the name `ident` in lower case
+/// (`"order_sent_to_db"`) for the case `CASE`, a path to a `#[livecheck::case]` fn. Naming
+/// something that is not a case, declaring a signal twice, or leaving out `for CASE` is a compile
+/// error on that declaration; the other declarations are still made.
+///
+/// The expansion names this crate through `$crate`, so it works under any name the crate is
+/// depended on (`lc = { package = "livecheck", ... }`, then `lc::signal!`).
+#[macro_export]
+macro_rules! signal {
+    ($($declarations:tt)*) => {
+        $crate::__private::signal_impl! { $crate; $($declarations)* }
+    };
+}
+
 /// What the macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
@@ -218,6 +243,7 @@ pub mod __private {
     pub use crate::hooks::{instance as hooks, ErasedHooks};
     pub use crate::runner::log;
     pub use inventory;
+    pub use livecheck_macros::signal_impl;
 
     /// A livecheck assertion failed: panics with an [`AssertionFailed`](crate::AssertionFailed)
     /// payload, located where the assertion is.
