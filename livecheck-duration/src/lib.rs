@@ -85,8 +85,10 @@ pub enum DurationErrorKind {
     Sign,
     /// A component starts with something that is not a number (the rest of the input).
     ExpectedNumber(String),
-    /// A number is not a plain decimal like `10` or `1.5` (exponents are not accepted).
+    /// A number is not a plain decimal like `10` or `1.5`.
     BadNumber(String),
+    /// A number with an exponent, like `1e3`: write the number out.
+    Exponent(String),
     /// A number in a compound duration has no unit (only a number on its own means seconds).
     MissingUnit(String),
     /// A unit that is not in the grammar.
@@ -115,9 +117,12 @@ impl fmt::Display for DurationErrorKind {
             DurationErrorKind::ExpectedNumber(found) => {
                 write!(f, "expected a number at `{found}`")
             }
-            DurationErrorKind::BadNumber(number) => write!(
+            DurationErrorKind::BadNumber(number) => {
+                write!(f, "`{number}` is not a decimal number (such as 10 or 1.5)")
+            }
+            DurationErrorKind::Exponent(number) => write!(
                 f,
-                "`{number}` is not a decimal number (such as 10 or 1.5; no exponent)"
+                "`{number}` has an exponent; write the number out (such as 1000 or 0.001)"
             ),
             DurationErrorKind::MissingUnit(number) => write!(
                 f,
@@ -192,6 +197,17 @@ fn parse(input: &str) -> Result<Duration, DurationErrorKind> {
             .find(|c: char| is_number_char(c) || c.is_whitespace())
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
+        if matches!(unit, "e" | "E" | "e-" | "E-" | "e+" | "E+")
+            && after.starts_with(|c: char| c.is_ascii_digit())
+        {
+            let exponent_len = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
+            return Err(DurationErrorKind::Exponent(format!(
+                "{number}{unit}{}",
+                &after[..exponent_len]
+            )));
+        }
         let scale = if unit.is_empty() {
             // A lone number is seconds; in a compound, every number has its unit.
             if !(first && after.is_empty()) {
@@ -218,6 +234,9 @@ fn parse(input: &str) -> Result<Duration, DurationErrorKind> {
 /// `2.`. Digits below a nanosecond are dropped.
 fn scaled(number: &str, scale: u128) -> Result<u128, DurationErrorKind> {
     let bad = || DurationErrorKind::BadNumber(number.to_owned());
+    if number.contains(['e', 'E']) {
+        return Err(DurationErrorKind::Exponent(number.to_owned()));
+    }
     let (int, frac) = number.split_once('.').unwrap_or((number, ""));
     let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
     if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
@@ -338,8 +357,10 @@ mod tests {
             ("ten", ExpectedNumber("ten".into())),
             ("ten seconds", ExpectedNumber("ten seconds".into())),
             ("1m-30s", UnknownUnit("m-".into())),
-            ("1e3", UnknownUnit("e".into())),
-            ("1e3s", UnknownUnit("e".into())),
+            ("1e3", Exponent("1e3".into())),
+            ("1e3s", Exponent("1e3".into())),
+            ("1.5E-3", Exponent("1.5E-3".into())),
+            ("2e", UnknownUnit("e".into())),
             ("10x", UnknownUnit("x".into())),
             ("10 S", UnknownUnit("S".into())),
             ("10 Seconds", UnknownUnit("Seconds".into())),
@@ -365,7 +386,10 @@ mod tests {
         assert_eq!(parse_seconds("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
         let error = parse_seconds("1e3").unwrap_err();
-        assert_eq!(error.kind(), &BadNumber("1e3".into()));
+        assert_eq!(error.kind(), &Exponent("1e3".into()));
+        let error = parse_seconds("1.2.3").unwrap_err();
+        assert_eq!(error.input(), "1.2.3");
+        assert_eq!(error.kind(), &BadNumber("1.2.3".into()));
         assert!(parse_seconds("10s").is_err());
         assert!(parse_seconds("").is_err());
     }
@@ -387,5 +411,10 @@ mod tests {
             "invalid duration \"-1s\": a duration has no sign"
         );
         assert_eq!(text(""), "invalid duration \"\": it is empty");
+        assert_eq!(
+            text("1e3"),
+            "invalid duration \"1e3\": `1e3` has an exponent; write the number out (such as \
+             1000 or 0.001)"
+        );
     }
 }

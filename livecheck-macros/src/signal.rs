@@ -1,4 +1,8 @@
-//! `signal!`: typed signals bound to a case.
+//! `signal_impl!`, behind the runtime's `signal!`: typed signals bound to a case.
+//!
+//! The input is `ROOT; DECLARATIONS` (the runtime passes its `$crate` as `ROOT`). Declarations
+//! are split at their `;` and each is parsed on its own, so a bad one is reported and the others
+//! are still declared.
 
 use std::collections::HashMap;
 

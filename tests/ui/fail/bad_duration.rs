@@ -16,6 +16,14 @@ async fn min_above_max() {}
 #[livecheck::case(frequency = "10s")]
 async fn frequency_without_fake_request() {}
 
+// One grammar with the runtime: no exponent, in a string or as a literal.
+#[livecheck::case(test_expires = "1e3", warn_stalled_after = 1e3)]
+async fn exponent() {}
+
+// Long unit names are fine.
+#[livecheck::case(test_expires = "2 hours", warn_stalled_after = "10 minutes")]
+async fn long_units() {}
+
 async fn fake(_: livecheck::FakeRequest) {}
 
 fn main() {}
