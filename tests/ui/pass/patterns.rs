@@ -44,8 +44,6 @@ fn execution(case: &str, args: serde_json::Value) -> livecheck::TestExecution {
         "expires": "2026-11-25T01:11:29.940777Z",
     }))
     .unwrap()
-    traceparent: None,
-    tracestate: None,
 }
 
 fn main() {
