@@ -21,7 +21,7 @@ use crate::codec::Codec;
 use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::model::TestReport;
-use crate::status::{StatusError, StatusServer};
+use crate::status::{StatusError, StatusOptions, StatusServer};
 use crate::transport::embedded::EmbeddedCluster;
 use crate::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
 use crate::transport::TransportError;
@@ -172,6 +172,11 @@ pub struct Options {
     #[arg(long, value_name = "ADDR", env = "LIVECHECK_WEB_BIND",
           default_value = DEFAULT_WEB_BIND, help_heading = "Status page and alerts", hide_env_values = true)]
     pub web_bind: SocketAddr,
+    /// Link each test on the status page to its trace: the tracing backend's URL of a trace,
+    /// with `{trace_id}` where the id goes (e.g. `https://jaeger.example.com/trace/{trace_id}`).
+    #[arg(long, value_name = "URL", env = "LIVECHECK_TRACE_URL", value_parser = parse_trace_url,
+          help_heading = "Status page and alerts", hide_env_values = true)]
+    pub trace_url: Option<String>,
     /// Don't start the status page (nor the metrics endpoint).
     #[arg(
         long,
@@ -300,6 +305,21 @@ pub fn parse_properties_env(text: &str) -> Result<Vec<Property>, String> {
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     crate::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `--trace-url`: an http(s) URL with `{trace_id}` in it.
+fn parse_trace_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        return Err(format!("{text:?} is not an http(s) URL"));
+    }
+    if !text.contains("{trace_id}") {
+        return Err(format!(
+            "{text:?} has no {{trace_id}} where the trace id goes, e.g. \
+             https://jaeger.example.com/trace/{{trace_id}}"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 fn parse_webhook(s: &str) -> Result<WebhookConfig, String> {
@@ -866,7 +886,17 @@ where
     // slow broker is reached; a port in use fails the start at once.
     let status = match metrics {
         Some(metrics) => {
-            let server = StatusServer::start(options.web_bind, worker.handle(), metrics).await?;
+            let mut status_options = StatusOptions::default();
+            if let Some(template) = &options.trace_url {
+                status_options = status_options.trace_url(template);
+            }
+            let server = StatusServer::start_with(
+                options.web_bind,
+                worker.handle(),
+                metrics,
+                status_options,
+            )
+            .await?;
             eprintln!(
                 "livecheck: status page at {} (JSON at api/cases, Prometheus at metrics)",
                 server.url()

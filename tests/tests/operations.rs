@@ -17,7 +17,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use livecheck::alerts::{Webhook, WebhookConfig};
 use livecheck::metrics::Metrics;
-use livecheck::status::StatusServer;
+use livecheck::status::{StatusOptions, StatusServer};
 use livecheck::transport::kafka::KafkaConfig;
 use livecheck::{
     Case, CaseConfig, Client, MemoryTransport, Observer, SignalEvent, State, TestExecution,
@@ -29,6 +29,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+
+/// The tracing backend the status page links tests to, in these tests.
+const TRACE_URL: &str = "https://traces.example/trace/{trace_id}";
 
 const WORKER: &str = env!("CARGO_BIN_EXE_livecheck-test-worker");
 
@@ -114,10 +117,11 @@ impl Running {
         let worker = builder.build().expect("worker");
         let handle = worker.handle();
         let client = worker.client();
-        let server = StatusServer::start(
+        let server = StatusServer::start_with(
             "127.0.0.1:0".parse().unwrap(),
             handle.clone(),
             metrics.clone(),
+            StatusOptions::default().trace_url(TRACE_URL),
         )
         .await
         .expect("status server");
@@ -951,6 +955,16 @@ async fn the_dashboard_shows_every_case_in_a_real_browser() {
         panel.contains("<pre id=\"test-report\">{\n  \"case_name\": \"ops.waits\""),
         "{panel}"
     );
+    // The test's trace id, linked to the tracing backend (`--trace-url`).
+    let w1 = get_json(&run.url("/api/cases/ops.waits/tests/w-1")).await;
+    let trace_id = w1["report"]["trace_id"].as_str().expect("a trace id");
+    assert_eq!(api["trace_url"], TRACE_URL);
+    let link = format!(
+        "<div class=\"sub\" id=\"test-trace\">trace <a href=\"{}\" target=\"_blank\" \
+         rel=\"noopener\">{trace_id}</a></div>",
+        TRACE_URL.replace("{trace_id}", trace_id)
+    );
+    assert!(panel.contains(&link), "{link} not in {panel}");
 
     assert!(
         dom.contains("3 cases · 1 passing · 1 in suite failure"),
@@ -1541,6 +1555,7 @@ fn help_lists_every_flag_and_a_bad_value_is_one_line_with_exit_code_2() {
         ("--suite-reminder", "LIVECHECK_SUITE_REMINDER"),
         ("--web-bind", "LIVECHECK_WEB_BIND"),
         ("--no-web", "LIVECHECK_NO_WEB"),
+        ("--trace-url", "LIVECHECK_TRACE_URL"),
         ("--alert-webhook", "LIVECHECK_ALERT_WEBHOOK"),
         ("--alert-retries", "LIVECHECK_ALERT_RETRIES"),
         ("--log-format", "LIVECHECK_LOG_FORMAT"),
@@ -1559,6 +1574,11 @@ fn help_lists_every_flag_and_a_bad_value_is_one_line_with_exit_code_2() {
             "--alert-webhook",
         ),
         (&["--log-format", "xml"], None, "--log-format"),
+        (
+            &["--trace-url", "https://jaeger.example/trace/"],
+            None,
+            "--trace-url",
+        ),
         (&["--test-concurrency", "0"], None, "--test-concurrency"),
         (&["--codec", "avro"], None, "--codec"),
         (&["--suite-reminder", "soon"], None, "--suite-reminder"),

@@ -77,6 +77,26 @@ pub struct CasesView {
     pub worker: WorkerView,
     /// Every case, sorted by name.
     pub cases: Vec<CaseView>,
+    /// Where a test's trace is shown, with `{trace_id}` in place of its id
+    /// ([`StatusOptions::trace_url`]); the page links each test's trace id to it.
+    pub trace_url: Option<String>,
+}
+
+/// What the status server shows beyond the worker's state.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StatusOptions {
+    /// The tracing backend's page of a trace, with `{trace_id}` where the test's trace id goes
+    /// (e.g. `https://jaeger.example.com/trace/{trace_id}`): the page links each test to it.
+    pub trace_url: Option<String>,
+}
+
+impl StatusOptions {
+    /// Links each test to its trace at `template` (`{trace_id}` is replaced by its id).
+    pub fn trace_url(mut self, template: impl Into<String>) -> Self {
+        self.trace_url = Some(template.into());
+        self
+    }
 }
 
 /// One case: its health and its options (`GET /api/cases/{name}`).
@@ -202,6 +222,7 @@ pub struct JudgementView {
 struct AppState {
     worker: WorkerHandle,
     metrics: Metrics,
+    options: StatusOptions,
     started: Instant,
 }
 
@@ -264,9 +285,15 @@ fn is_ready(worker: &WorkerHandle) -> bool {
 
 /// The status server's routes, to serve them yourself (e.g. merged into a service's router).
 pub fn router(worker: WorkerHandle, metrics: Metrics) -> Router {
+    router_with(worker, metrics, StatusOptions::default())
+}
+
+/// [`router`] with [`StatusOptions`].
+pub fn router_with(worker: WorkerHandle, metrics: Metrics, options: StatusOptions) -> Router {
     let state = AppState {
         worker,
         metrics,
+        options,
         started: Instant::now(),
     };
     Router::new()
@@ -296,6 +323,7 @@ async fn cases(Extract(state): Extract<Arc<AppState>>) -> Json<CasesView> {
         generated_at: chrono::Utc::now(),
         worker: state.worker_view(),
         cases,
+        trace_url: state.options.trace_url.clone(),
     })
 }
 
@@ -391,6 +419,16 @@ impl StatusServer {
         worker: WorkerHandle,
         metrics: Metrics,
     ) -> Result<StatusServer, StatusError> {
+        Self::start_with(bind, worker, metrics, StatusOptions::default()).await
+    }
+
+    /// [`start`](Self::start) with [`StatusOptions`].
+    pub async fn start_with(
+        bind: SocketAddr,
+        worker: WorkerHandle,
+        metrics: Metrics,
+        options: StatusOptions,
+    ) -> Result<StatusServer, StatusError> {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|cause| StatusError::Bind { addr: bind, cause })?;
@@ -398,7 +436,7 @@ impl StatusServer {
             .local_addr()
             .map_err(|cause| StatusError::Bind { addr: bind, cause })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(worker, metrics);
+        let app = router_with(worker, metrics, options);
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
