@@ -801,6 +801,21 @@ where
     }
 }
 
+/// Keeps the embedded broker, if one was started, until the process exits or the next run in
+/// the same process replaces it (which stops this one): clients of the set-up hook's services
+/// and the installed client outlive the run, and stopping the broker under them would only make
+/// them log "all brokers down" on the way out. Held, not leaked: at most one at a time.
+pub(crate) fn keep_for_the_process(embedded: Option<Arc<EmbeddedCluster>>) {
+    static KEPT: std::sync::Mutex<Option<Arc<EmbeddedCluster>>> = std::sync::Mutex::new(None);
+    if embedded.is_some() {
+        let previous = std::mem::replace(
+            &mut *KEPT.lock().unwrap_or_else(|e| e.into_inner()),
+            embedded,
+        );
+        drop(previous);
+    }
+}
+
 /// The broker a run uses: the one given, once reached, or an embedded one.
 pub(crate) struct Connection {
     pub(crate) brokers: String,
@@ -958,9 +973,7 @@ where
     if let Some(status) = status {
         status.stop().await;
     }
-    // Clients (the installed one among them) outlive this function; stopping the embedded broker
-    // under them would only make them log "all brokers down". It goes with the process.
-    std::mem::forget(embedded);
+    keep_for_the_process(embedded);
     result?;
     let failed = setup_failed
         .lock()

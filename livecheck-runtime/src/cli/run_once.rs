@@ -158,7 +158,7 @@ where
     if options.brokers.is_some() {
         delete_groups(&kafka).await;
     }
-    std::mem::forget(embedded);
+    super::keep_for_the_process(embedded);
     println!("{}", summary.render());
     if let Some(path) = &args.junit {
         write_file(path, junit::to_xml(&summary))?;
