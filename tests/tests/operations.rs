@@ -1208,10 +1208,11 @@ async fn status_page_screenshots() {
         .expect("worker");
     let handle = worker.handle();
     let client = worker.client();
-    let server = StatusServer::start(
+    let server = StatusServer::start_with(
         "127.0.0.1:0".parse().unwrap(),
         handle.clone(),
         Metrics::new(),
+        StatusOptions::default().trace_url(TRACE_URL),
     )
     .await
     .expect("status server");
