@@ -19,6 +19,21 @@ fn flow_case() -> Vec<CaseConfig> {
     vec![CaseConfig::from(flow.descriptor())]
 }
 
+/// What a service does next in a test: a record to `topic`, with the current test's headers.
+async fn produce_order(producer: &rdkafka::producer::FutureProducer, topic: &str, key: &str) {
+    let headers = attach_test_headers(OwnedHeaders::new());
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload("order")
+                .headers(headers),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+}
+
 fn step(stage: u32, value: &str) -> Step {
     Step {
         stage,
@@ -133,20 +148,7 @@ async fn a_service_handler_passes_the_test_headers_on() {
         .scope(flow.trigger("h1", "x".into(), 1, 1_000))
         .await
         .unwrap();
-    livecheck::with_test(test.clone(), async {
-        let headers = attach_test_headers(OwnedHeaders::new());
-        producer
-            .send(
-                FutureRecord::to(&next)
-                    .key("h1")
-                    .payload("order")
-                    .headers(headers),
-                Duration::from_secs(30),
-            )
-            .await
-            .unwrap();
-    })
-    .await;
+    livecheck::with_test(test.clone(), produce_order(&producer, &next, "h1")).await;
     // Outside a test scope nothing is attached.
     assert_eq!(attach_test_headers(OwnedHeaders::new()).count(), 0);
 
@@ -345,17 +347,7 @@ async fn a_traceparent_entering_through_http_leaves_on_the_next_record_and_reach
                     .scope(async {
                         let test = flow.trigger("traced", "a".into(), 1, 20_000).await.unwrap();
                         livecheck::with_test(test, async {
-                            let headers = attach_test_headers(OwnedHeaders::new());
-                            producer
-                                .send(
-                                    FutureRecord::to(&topic)
-                                        .key("traced")
-                                        .payload("order")
-                                        .headers(headers),
-                                    Duration::from_secs(30),
-                                )
-                                .await
-                                .unwrap();
+                            produce_order(&producer, &topic, "traced").await;
                             FIRST.send(&step(1, "a")).await.unwrap();
                         })
                         .await;

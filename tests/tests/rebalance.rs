@@ -153,8 +153,12 @@ async fn tests_moved_by_a_scale_out_are_reported_once_on_tansu() {
     scale_out_with_tests_in_flight(unique_config(&broker, 4)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
+/// A config of unique topics and group on a mock cluster of its own (`partitions` each), which
+/// runs as long as the returned handle.
+fn on_the_mock_cluster(
+    partitions: i32,
+    adjust: impl FnOnce(&mut KafkaConfig),
+) -> (KafkaConfig, EmbeddedCluster) {
     let mut config = KafkaConfig::new("");
     config.topics = livecheck::transport::kafka::Topics {
         tests: Broker::unique("lc-tests"),
@@ -162,10 +166,17 @@ async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
         reports: Broker::unique("lc-report"),
     };
     config.group_id = Broker::unique("lc-group");
-    config.partitions = 4;
-    config.signal_replay = Duration::from_secs(600);
-    let cluster = EmbeddedCluster::start(&config.topics, 4).expect("mock cluster");
+    config.partitions = partitions;
+    adjust(&mut config);
+    let cluster = EmbeddedCluster::start(&config.topics, partitions).expect("mock cluster");
     config.brokers = cluster.bootstrap().to_owned();
+    (config, cluster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
+    let (mut config, cluster) = on_the_mock_cluster(4, |_| {});
+    config.signal_replay = Duration::from_secs(600);
     scale_out_with_tests_in_flight(config).await;
     drop(cluster);
 }
@@ -175,18 +186,10 @@ async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
 /// completes a rebalance before its members hear of it; the fault test saw tests reported twice).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_was_given() {
-    let mut config = KafkaConfig::new("");
-    config.topics = livecheck::transport::kafka::Topics {
-        tests: Broker::unique("lc-tests"),
-        bus: Broker::unique("lc-bus"),
-        reports: Broker::unique("lc-report"),
-    };
-    config.group_id = Broker::unique("lc-group");
-    config.partitions = 2;
     // A 1 s heartbeat: a 2 s handover.
-    config.properties = vec![("heartbeat.interval.ms".into(), "1000".into())];
-    let cluster = EmbeddedCluster::start(&config.topics, 2).expect("mock cluster");
-    config.brokers = cluster.bootstrap().to_owned();
+    let (config, cluster) = on_the_mock_cluster(2, |config| {
+        config.properties = vec![("heartbeat.interval.ms".into(), "1000".into())];
+    });
     let reports = plain_consumer_at(&config.brokers, &config.topics.reports);
     let worker = RunningWorker::start(&config, vec![CaseConfig::from(flow.descriptor())]).await;
     worker.wait_assigned(Duration::from_secs(30)).await;
