@@ -181,14 +181,18 @@ async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
     drop(cluster);
 }
 
-/// A worker given partitions holds their tests for the handover (2 x `heartbeat.interval.ms`)
+/// A worker given partitions holds their tests for the handover (`session.timeout.ms`, at
+/// least 2 x `heartbeat.interval.ms`)
 /// before it runs them, so an earlier owner the broker did not fence can stop first (tansu
 /// completes a rebalance before its members hear of it; the fault test saw tests reported twice).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_was_given() {
-    // A 1 s heartbeat: a 2 s handover.
+    // A 1 s heartbeat and a 3 s session: a 3 s handover.
     let (config, cluster) = on_the_mock_cluster(2, |config| {
-        config.properties = vec![("heartbeat.interval.ms".into(), "1000".into())];
+        config.properties = vec![
+            ("heartbeat.interval.ms".into(), "1000".into()),
+            ("session.timeout.ms".into(), "3000".into()),
+        ];
     });
     let reports = plain_consumer_at(&config.brokers, &config.topics.reports);
     let worker = RunningWorker::start(&config, vec![CaseConfig::from(flow.descriptor())]).await;
@@ -229,10 +233,10 @@ async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_w
     );
     let after = at - assigned;
     assert!(
-        after >= Duration::from_millis(1900),
-        "reported {after:?} after the assignment: the handover of 2 s was not kept"
+        after >= Duration::from_millis(2900),
+        "reported {after:?} after the assignment: the handover of 3 s was not kept"
     );
-    println!("first test reported {after:?} after the assignment (handover 2 s)");
+    println!("first test reported {after:?} after the assignment (handover 3 s)");
     worker.stop().await;
     drop(cluster);
 }

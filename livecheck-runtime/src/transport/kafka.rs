@@ -192,15 +192,22 @@ impl KafkaConfig {
     }
 
     /// How long a worker holds the tests it reads after a partition assignment before it runs
-    /// them: twice the consumer's `heartbeat.interval.ms` (3 s by default), time for an earlier
-    /// owner the broker did not fence to hear of the rebalance and stop (see [`Handover`]).
+    /// them: the consumer's `session.timeout.ms`, and at least twice its
+    /// `heartbeat.interval.ms` (6 s by default) — time for an earlier owner the broker did not
+    /// fence to hear of the rebalance and stop (see [`Handover`]). A member that has not heard
+    /// from the coordinator for a session is out of the group by then; two heartbeats (3 s)
+    /// proved too short on tansu (an old owner still ran tests 3.6 s on).
     fn handover(&self) -> Duration {
         let config = self.client_config(Role::Consumer { group: "" });
-        let heartbeat_ms = config
-            .get("heartbeat.interval.ms")
-            .and_then(|ms| ms.trim().parse::<u64>().ok())
-            .unwrap_or(3000);
-        Duration::from_millis(2 * heartbeat_ms)
+        let ms = |key: &str, default: u64| {
+            config
+                .get(key)
+                .and_then(|ms| ms.trim().parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        let heartbeat = ms("heartbeat.interval.ms", 3000);
+        let session = ms("session.timeout.ms", 45_000);
+        Duration::from_millis(session.max(2 * heartbeat))
     }
 
     /// The client settings we choose for low latency, then the user's properties on top.
