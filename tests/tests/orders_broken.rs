@@ -13,14 +13,14 @@ async fn a_broken_execution_stage_times_out_and_fails_the_suite_once() {
     let demo = start(true).await;
     // test_order allows 3 consecutive failures; place 5 orders.
     place_orders(&demo.base, 5).await;
-    let reports = read_reports(&demo.reports, Duration::from_secs(120), |seen| {
-        seen.iter().filter(|r| r.test.is_some()).count() >= 5
+    // Five test reports and the suite FAIL, in whatever order the leader publishes them.
+    let mut reports = read_reports(&demo.reports, Duration::from_secs(120), |seen| {
+        seen.iter().filter(|r| r.test.is_some()).count() >= 5 && seen.iter().any(|r| r.is_suite())
     })
     .await;
-    // Let a late suite report arrive, then count.
-    let mut reports = reports;
-    if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(2), demo.reports.recv()).await
-    {
+    // Then a while more, so that a second suite report would be seen.
+    let more = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Ok(Ok(message)) = tokio::time::timeout_at(more, demo.reports.recv()).await {
         reports.push(livecheck::codec::decode_report(message.payload().unwrap()).unwrap());
     }
     let tests: Vec<_> = reports.iter().filter(|r| r.test.is_some()).collect();
