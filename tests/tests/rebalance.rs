@@ -7,6 +7,8 @@
 //!   the bus (the mock cluster answers offsets-for-times with -1; starting at the end lost it).
 //! - A report larger than the broker takes is truncated and published; its test is acknowledged
 //!   and does not run again after a restart.
+//! - Fencing: a worker stops the tests of a partition another worker of its group claimed after
+//!   it, and commits nothing of it (tansu does not fence an old owner itself).
 //! - A hung test is stopped at its case's `max_runtime` with a TIMEOUT report, frees its slot and
 //!   does not come back after a restart ("found" 5).
 
@@ -19,10 +21,11 @@ use livecheck::{Case, CaseConfig, State, TestReport};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
 use livecheck_tests::support::{
-    plain_consumer, plain_consumer_at, service_client, unique_config, RunningWorker,
+    plain_consumer, plain_consumer_at, plain_producer, service_client, unique_config, RunningWorker,
 };
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
 
 const TESTS: usize = 40;
 
@@ -239,6 +242,117 @@ async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_w
     println!("first test reported {after:?} after the assignment (handover 3 s)");
     worker.stop().await;
     drop(cluster);
+}
+
+/// Fencing (tansu completes a rebalance before an old owner hears of it): a worker that reads,
+/// on the bus, a claim by another worker of its group made after its own, stops running that
+/// partition's tests — and commits nothing of it, so when the group gives the partition out
+/// again every test of it runs, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it() {
+    let broker = Broker::start();
+    let config = unique_config(&broker, 2);
+    let cases = vec![CaseConfig::from(flow.descriptor())];
+    let first = RunningWorker::start(&config, cases.clone()).await;
+    assert_eq!(first.wait_assigned(Duration::from_secs(30)).await, [0, 1]);
+    // Its own claims are on the bus now; the claim below comes after them.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let claim = |group: &str| livecheck::SignalEvent {
+        signal_name: "claim".into(),
+        case_name: "__livecheck".into(),
+        key: "another-worker".into(),
+        value: serde_json::json!({"generation": 1, "group": group}),
+    };
+    let producer = plain_producer(&broker);
+    for (partition, group) in [(0, "another-group"), (1, config.group_id.as_str())] {
+        let payload = config.codec.encode_signal(&claim(group));
+        producer
+            .send(
+                FutureRecord::to(&config.topics.bus)
+                    .partition(partition)
+                    .key("another-worker")
+                    .payload(&payload),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("claim produced");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let reports = plain_consumer(&broker, &config.topics.reports);
+    let tests = plain_consumer(&broker, &config.topics.tests);
+    let service = service_client(&config);
+    let ids: Vec<String> = (0..16).map(|i| format!("fenced-{i}")).collect();
+    service
+        .scope(async {
+            for id in &ids {
+                FIRST.send_to(id, &step(1, "v")).await.unwrap();
+                flow.trigger(id.as_str(), "v".into(), 1, 60_000)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    let mut partition_of: HashMap<String, i32> = HashMap::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while partition_of.len() < ids.len() {
+            let message = tests.recv().await.expect("tests topic");
+            let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+            partition_of.insert(key, message.partition());
+        }
+    })
+    .await
+    .expect("the tests were not all written");
+    let on = |p: i32| -> Vec<String> {
+        let mut ids: Vec<String> = partition_of
+            .iter()
+            .filter(|(_, &q)| q == p)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (kept, fenced) = (on(0), on(1));
+    assert!(
+        !kept.is_empty() && !fenced.is_empty(),
+        "the tests all went to one partition: {partition_of:?}"
+    );
+    // Partition 0's tests run (a claim of another group is not about this one); partition
+    // 1's do not, past the handover and then some.
+    let by_id = all_reports(&reports, &kept, &[&first], Duration::from_secs(60)).await;
+    let ran: Vec<&String> = fenced.iter().filter(|id| by_id.contains_key(*id)).collect();
+    assert!(ran.is_empty(), "tests of the fenced partition ran: {ran:?}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(first.handle.stats().in_flight, 0);
+
+    // A second worker joins: the group gives both partitions out again, with new claims, and
+    // the fenced partition's tests run once each, from the offset its old owner last committed.
+    let second = RunningWorker::start(&config, cases).await;
+    second.wait_assigned(Duration::from_secs(60)).await;
+    let later = all_reports(
+        &reports,
+        &fenced,
+        &[&first, &second],
+        Duration::from_secs(90),
+    )
+    .await;
+    for id in &fenced {
+        let reports = &later[id];
+        assert_eq!(reports.len(), 1, "{id} reported {} times", reports.len());
+        assert_eq!(reports[0].state, State::Pass, "{:?}", reports[0]);
+    }
+    let again: Vec<&String> = kept.iter().filter(|id| later.contains_key(*id)).collect();
+    assert!(
+        again.is_empty(),
+        "tests already reported ran again: {again:?}"
+    );
+    println!(
+        "{} tests held while fenced, run once after the rebalance; {} on the other partition",
+        fenced.len(),
+        kept.len()
+    );
+    first.stop().await;
+    second.stop().await;
 }
 
 /// The case of the oversized-report test: fails with an error text of 2 MB.

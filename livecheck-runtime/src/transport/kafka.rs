@@ -597,14 +597,20 @@ impl Transport for KafkaTransport {
             let (leader_tx, leader_rx) = watch::channel(false);
             let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
             let (handover, handover_rx) = Handover::new(self.config.handover());
-            // Names this worker's progress markers on the bus (see `offsets`).
-            let instance = uuid::Uuid::new_v4().to_string();
             let context = GroupContext {
                 tests_topic: self.config.topics.tests.clone(),
                 tracker: tracker.clone(),
                 assigned: assigned_tx,
                 leader: leader_tx,
                 handover: handover.clone(),
+                markers: Markers {
+                    producer: self.producer.clone(),
+                    bus: self.config.topics.bus.clone(),
+                    group: self.config.group_id.clone(),
+                    // Names this worker's markers on the bus (see `offsets`).
+                    instance: uuid::Uuid::new_v4().to_string(),
+                    codec: self.config.codec,
+                },
             };
             let tests: StreamConsumer<GroupContext> = self
                 .config
@@ -648,24 +654,13 @@ impl Transport for KafkaTransport {
                     self.group.clone(),
                     shutdown_rx.clone(),
                 )),
-                tokio::spawn(commit_loop(
-                    tests,
-                    tracker.clone(),
-                    Progress {
-                        producer: self.producer.clone(),
-                        bus: self.config.topics.bus.clone(),
-                        instance: instance.clone(),
-                        codec: self.config.codec,
-                    },
-                    shutdown_rx.clone(),
-                )),
+                tokio::spawn(commit_loop(tests.clone(), tracker, shutdown_rx.clone())),
                 tokio::spawn(consume_bus(
                     Arc::new(bus),
                     BusReader {
                         topic: self.config.topics.bus.clone(),
                         replay: self.config.signal_replay,
-                        tracker,
-                        instance,
+                        tests,
                     },
                     assigned_rx,
                     signals_tx,
@@ -748,6 +743,8 @@ struct GroupContext {
     assigned: watch::Sender<Vec<i32>>,
     leader: watch::Sender<bool>,
     handover: Arc<Handover>,
+    /// Claims at each assignment, progress while it works (see `offsets`).
+    markers: Markers,
 }
 
 impl ClientContext for GroupContext {}
@@ -881,11 +878,34 @@ impl GroupContext {
 
     /// Settles the leases on the partitions now owned, and returns where kept partitions resume.
     fn settle(&self, partitions: Vec<i32>) -> Vec<(i32, i64)> {
-        let resume = lock(&self.tracker).assign(&partitions);
+        let (resume, generation) = {
+            let mut tracker = lock(&self.tracker);
+            (tracker.assign(&partitions), tracker.generation())
+        };
+        self.markers.claim(&partitions, generation);
         tracing::info!(?partitions, "partitions assigned");
         self.leader.send_replace(partitions.contains(&0));
         self.assigned.send_replace(partitions);
         resume
+    }
+}
+
+impl GroupContext {
+    /// A claim read back from the bus (see `offsets`): fences the partition here if another
+    /// instance claimed it after this worker did.
+    fn claim_read(&self, partition: i32, instance: &str, mine: bool, generation: u64) {
+        if !lock(&self.tracker).note_claim(partition, mine, generation) {
+            return;
+        }
+        tracing::warn!(
+            partition,
+            by = instance,
+            "partition claimed by another worker: its tests stop here unreported (fenced until \
+             the group assigns it back)"
+        );
+        if partition == 0 {
+            self.leader.send_replace(false);
+        }
     }
 }
 
@@ -1235,60 +1255,95 @@ fn commit_done<C: ConsumerContext>(
     }
 }
 
-/// Where a worker writes its progress markers (see `offsets`): the bus, as this instance.
-struct Progress {
+/// Where a worker writes its markers — progress and claims (see `offsets`): the bus, as this
+/// instance.
+struct Markers {
     producer: Arc<ThreadedProducer<ProduceContext>>,
     bus: String,
+    /// The consumer group: markers of other groups on the same topics (a `run --once`, a
+    /// second deployment) are not about this group's partitions.
+    group: String,
     instance: String,
     codec: Codec,
 }
 
-/// The `case_name` of progress markers on the bus: no case has it (case names are paths).
-const PROGRESS_CASE: &str = "__livecheck";
+/// The `case_name` of markers on the bus: no case has it (case names are paths).
+const MARKER_CASE: &str = "__livecheck";
+/// The `signal_name` of a progress marker.
+const PROGRESS: &str = "progress";
+/// The `signal_name` of a claim.
+const CLAIM: &str = "claim";
 
-impl Progress {
-    /// Writes the markers that changed, without waiting for their delivery (a lost marker only
-    /// makes a later re-run's attempt number one too low).
-    fn write(&self, tracker: &Mutex<OffsetTracker>) {
+impl Markers {
+    /// Writes one marker to bus partition `partition`, without waiting for its delivery.
+    fn write(&self, partition: i32, name: &str, mut value: serde_json::Value) {
+        value["group"] = self.group.clone().into();
+        let marker = SignalEvent {
+            signal_name: name.into(),
+            case_name: MARKER_CASE.into(),
+            key: self.instance.clone(),
+            value,
+        };
+        let payload = self.codec.encode_signal(&marker);
+        // Nobody awaits its delivery; a failure is still counted.
+        let (ack, _delivery) = Queued::pending();
+        let record = BaseRecord::with_opaque_to(&self.bus, Box::new(ack))
+            .partition(partition)
+            .key(&self.instance)
+            .payload(&payload);
+        if let Err((error, _)) = self.producer.send(record) {
+            tracing::debug!(%error, partition, marker = name, "marker not written");
+        }
+    }
+
+    /// Writes the progress markers that changed (a lost one only makes a later re-run's attempt
+    /// number one too low).
+    fn progress(&self, tracker: &Mutex<OffsetTracker>) {
         for (partition, started_upto, attempt) in lock(tracker).take_progress() {
-            let marker = SignalEvent {
-                signal_name: "progress".into(),
-                case_name: PROGRESS_CASE.into(),
-                key: self.instance.clone(),
-                value: serde_json::json!({"started_upto": started_upto, "attempt": attempt}),
-            };
-            let payload = self.codec.encode_signal(&marker);
-            // Nobody awaits its delivery; a failure is still counted.
-            let (ack, _delivery) = Queued::pending();
-            let record = BaseRecord::with_opaque_to(&self.bus, Box::new(ack))
-                .partition(partition)
-                .key(&self.instance)
-                .payload(&payload);
-            if let Err((error, _)) = self.producer.send(record) {
-                tracing::debug!(%error, partition, "progress marker not written");
-            }
+            let value = serde_json::json!({"started_upto": started_upto, "attempt": attempt});
+            self.write(partition, PROGRESS, value);
+        }
+    }
+
+    /// Claims the partitions of assignment `generation` (a lost claim only leaves the
+    /// partition unfenced: the handover alone guards it).
+    fn claim(&self, partitions: &[i32], generation: u64) {
+        for &partition in partitions {
+            self.write(
+                partition,
+                CLAIM,
+                serde_json::json!({"generation": generation}),
+            );
         }
     }
 }
 
-/// Reads a progress marker of another instance into the tracker; true if `signal` was one.
-fn read_progress(
-    signal: &SignalEvent,
-    partition: i32,
-    instance: &str,
-    tracker: &Mutex<OffsetTracker>,
-) -> bool {
-    if signal.case_name != PROGRESS_CASE {
+/// Reads a marker from bus partition `partition` (a progress marker of another instance, or
+/// a claim); true if `signal` was one.
+fn read_marker(signal: &SignalEvent, partition: i32, group: &GroupContext) -> bool {
+    if signal.case_name != MARKER_CASE {
         return false;
     }
-    let started_upto = signal.value["started_upto"].as_i64();
-    let attempt = signal.value["attempt"]
-        .as_u64()
-        .and_then(|a| u32::try_from(a).ok());
-    if let (Some(started_upto), Some(attempt), false) =
-        (started_upto, attempt, signal.key == instance)
-    {
-        lock(tracker).note_progress(partition, &signal.key, started_upto, attempt);
+    if signal.value["group"].as_str() != Some(&group.markers.group) {
+        return true;
+    }
+    let mine = signal.key == group.markers.instance;
+    match &*signal.signal_name {
+        PROGRESS if !mine => {
+            let started_upto = signal.value["started_upto"].as_i64();
+            let attempt = signal.value["attempt"]
+                .as_u64()
+                .and_then(|a| u32::try_from(a).ok());
+            if let (Some(started_upto), Some(attempt)) = (started_upto, attempt) {
+                lock(&group.tracker).note_progress(partition, &signal.key, started_upto, attempt);
+            }
+        }
+        CLAIM => {
+            if let Some(generation) = signal.value["generation"].as_u64() {
+                group.claim_read(partition, &signal.key, mine, generation);
+            }
+        }
+        _ => {}
     }
     true
 }
@@ -1301,7 +1356,6 @@ fn read_progress(
 async fn commit_loop(
     consumer: Arc<StreamConsumer<GroupContext>>,
     tracker: Arc<Mutex<OffsetTracker>>,
-    progress: Progress,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let topic = consumer.context().tests_topic.clone();
@@ -1310,7 +1364,7 @@ async fn commit_loop(
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = tick.tick() => {
-                progress.write(&tracker);
+                consumer.context().markers.progress(&tracker);
                 commit_done(&*consumer, &topic, &tracker, CommitMode::Async);
             }
         }
@@ -1325,10 +1379,8 @@ async fn commit_loop(
 struct BusReader {
     topic: String,
     replay: Duration,
-    /// Progress markers of earlier owners go here (see `offsets`).
-    tracker: Arc<Mutex<OffsetTracker>>,
-    /// This worker's instance: its own markers are not about earlier owners.
-    instance: String,
+    /// The tests consumer: markers read go to its group context (see `offsets`).
+    tests: Arc<StreamConsumer<GroupContext>>,
 }
 
 async fn consume_bus(
@@ -1342,8 +1394,7 @@ async fn consume_bus(
     let BusReader {
         topic,
         replay,
-        tracker,
-        instance,
+        tests,
     } = reader;
     let mut current: Vec<i32> = Vec::new();
     loop {
@@ -1366,7 +1417,7 @@ async fn consume_bus(
                     Ok(signal) => {
                         let partition = message.partition();
                         drop(message);
-                        if read_progress(&signal, partition, &instance, &tracker) {
+                        if read_marker(&signal, partition, tests.context()) {
                             continue;
                         }
                         if out.send(Delivery::new(signal)).await.is_err() {

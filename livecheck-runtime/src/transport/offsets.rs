@@ -16,6 +16,18 @@
 //!   it reads the markers of earlier owners and gives the tests up to their offsets the next
 //!   attempt number: they may have run before, on a worker that died. (Kafka's commit metadata
 //!   would be the natural place, but tansu 0.6.0 drops it.)
+//! - Fencing: at every assignment the owner also writes a *claim* on the bus partition of each
+//!   partition it was given (its instance and the assignment's generation). The claims of a
+//!   partition are totally ordered by their bus offsets, and every reader sees the same order:
+//!   the last claim wins. An owner that reads another instance's claim *after* its own current
+//!   claim has been superseded: the partition is *fenced* here — its tests stop unreported (the
+//!   new owner runs them), nothing more of it is run or committed, until an assignment gives it
+//!   back. Apache Kafka never needs this (it revokes before it assigns); tansu 0.6.0 completes a
+//!   rebalance before the other members hear of it, and an old owner that did not hear for longer
+//!   than the new owner's handover ran tests twice (issue 9). Claims written before one's own are
+//!   earlier owners'. Should an old owner's claim land after the new owner's (its producer slow),
+//!   the new owner holds off instead, until the rebalance the old owner's rejoin forces: a test
+//!   then waits, it does not run twice.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -44,6 +56,11 @@ struct PartitionState {
     marked: Option<(i64, u32)>,
     /// Progress markers of earlier owners, one per worker instance.
     earlier: Vec<Earlier>,
+    /// The generation of this worker's latest claim on the partition.
+    claimed: u64,
+    /// Whether that claim has been read back from the bus (claims of others read before it are
+    /// earlier owners'; after it, a successor's).
+    claim_read: bool,
     ownership: watch::Sender<Ownership>,
 }
 
@@ -56,6 +73,8 @@ impl PartitionState {
             committed: None,
             marked: None,
             earlier: Vec::new(),
+            claimed: generation,
+            claim_read: false,
             ownership: watch::channel(Ownership::Owned).0,
         }
     }
@@ -117,8 +136,10 @@ impl OffsetTracker {
         });
         let mut resume = Vec::new();
         for p in partitions {
-            match self.partitions.get(p) {
+            match self.partitions.get_mut(p) {
                 Some(state) => {
+                    state.claimed = generation;
+                    state.claim_read = false;
                     if let Some(next) = state.next {
                         resume.push((*p, next));
                     }
@@ -129,6 +150,34 @@ impl OffsetTracker {
             }
         }
         resume
+    }
+
+    /// The generation of the latest assignment: the claim this worker writes for it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A claim read back from bus partition `partition`, written by `instance` (`mine` if this
+    /// worker wrote it) for its assignment `generation`. True if it fenced the partition here:
+    /// another instance claimed it after this worker's current claim. Its tests in flight are
+    /// lost (they stop unreported), its later messages are not run, nothing more of it is
+    /// committed — until an assignment gives it back (see the module docs).
+    pub(crate) fn note_claim(&mut self, partition: i32, mine: bool, generation: u64) -> bool {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return false;
+        };
+        if mine {
+            if generation == state.claimed {
+                state.claim_read = true;
+            }
+            return false;
+        }
+        if !state.claim_read {
+            return false; // an earlier owner's claim
+        }
+        state.ownership.send_replace(Ownership::Lost);
+        self.partitions.remove(&partition);
+        true
     }
 
     /// A message was read.
@@ -301,6 +350,47 @@ mod tests {
         // Markers of partitions not assigned here are not kept.
         third.note_progress(5, "first", 1, 1);
         assert_eq!(third.attempt(5, 0), 1);
+    }
+
+    #[test]
+    fn a_later_claim_by_another_worker_fences_the_partition() {
+        let mut t = OffsetTracker::default();
+        t.assign(&[0, 1]);
+        let g = t.generation();
+        let (_, lease) = run(&mut t, 0, 5);
+        t.done(0, 5, g);
+        let (_, running) = run(&mut t, 0, 6);
+        assert_eq!(t.take_commits(), [(0, 6)]);
+        // Claims written before this worker's own are earlier owners': ignored.
+        assert!(!t.note_claim(0, false, 7));
+        assert_eq!(running.now(), Ownership::Owned);
+        // A claim of this worker's for an earlier assignment is not the current one.
+        assert!(!t.note_claim(0, true, g - 1));
+        assert!(!t.note_claim(0, false, 8));
+        assert_eq!(running.now(), Ownership::Owned);
+        // Its own current claim, then a successor's: fenced.
+        assert!(!t.note_claim(0, true, g));
+        assert!(t.note_claim(0, false, 1));
+        assert_eq!(running.now(), Ownership::Lost, "the test in flight stops");
+        assert_eq!(lease.now(), Ownership::Lost);
+        assert!(
+            matches!(t.received(0, 7), Received::NotAssigned),
+            "nothing more runs"
+        );
+        t.done(0, 6, g);
+        assert_eq!(t.take_commits(), [], "nothing more is committed");
+        assert_eq!(t.take_progress(), [], "nor marked");
+        // Partition 1 is not touched; an assignment gives partition 0 back.
+        assert!(!t.note_claim(1, false, 3), "no own claim read yet on 1");
+        t.assign(&[0, 1]);
+        assert!(
+            matches!(t.received(0, 6), Received::Run { .. }),
+            "from the committed offset"
+        );
+        assert!(
+            !t.note_claim(0, false, 9),
+            "an older claim than the new own one"
+        );
     }
 
     #[tokio::test(start_paused = true)]
