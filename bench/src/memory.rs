@@ -219,9 +219,10 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
     let worker = RunningWorker::start(
         &config,
         vec![case],
-        WorkerSettings {
-            test_concurrency: usize::try_from(args.tests).unwrap_or(usize::MAX),
-            ..WorkerSettings::default()
+        {
+            let mut settings = WorkerSettings::default();
+            settings.test_concurrency = usize::try_from(args.tests).unwrap_or(usize::MAX);
+            settings
         },
         reports.clone(),
     )

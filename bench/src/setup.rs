@@ -43,11 +43,11 @@ pub(crate) fn parse_property(text: &str) -> Result<(String, String), String> {
 pub(crate) fn unique_config(brokers: &str, tag: &str) -> KafkaConfig {
     let mut config = KafkaConfig::new(brokers);
     config.properties = properties().to_vec();
-    config.topics = Topics {
-        tests: Broker::unique(&format!("bench-{tag}")),
-        bus: Broker::unique(&format!("bench-{tag}-bus")),
-        reports: Broker::unique(&format!("bench-{tag}-report")),
-    };
+    config.topics = Topics::new(
+        Broker::unique(&format!("bench-{tag}")),
+        Broker::unique(&format!("bench-{tag}-bus")),
+        Broker::unique(&format!("bench-{tag}-report")),
+    );
     config.group_id = Broker::unique(&format!("bench-{tag}-group"));
     config.partitions = PARTITIONS;
     config.signal_replay = Duration::from_secs(3600);
@@ -112,11 +112,7 @@ impl ChildKafka {
     pub(crate) fn config(self) -> (KafkaConfig, Duration) {
         let mut config = KafkaConfig::new(&self.brokers);
         config.properties = self.property;
-        config.topics = Topics {
-            tests: self.tests_topic,
-            bus: self.bus_topic,
-            reports: self.report_topic,
-        };
+        config.topics = Topics::new(self.tests_topic, self.bus_topic, self.report_topic);
         config.group_id = self.group;
         config.partitions = PARTITIONS;
         (config, Duration::from_secs(self.expires_secs))

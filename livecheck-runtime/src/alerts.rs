@@ -103,7 +103,9 @@ impl Alert {
 }
 
 /// Where and how alerts are delivered. Its `Debug` shows the URL [`redacted`].
+/// `#[non_exhaustive]`: made by [`WebhookConfig::new`], then fields set.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct WebhookConfig {
     /// The endpoint (http, or https with the `tls` feature).
     pub url: reqwest::Url,

@@ -27,7 +27,11 @@ pub type HooksFn = fn() -> &'static dyn crate::hooks::ErasedHooks;
 pub const DEFAULT_MAX_RUNTIME_BOUND: Duration = Duration::from_secs(3600);
 
 /// Options of a case, with Faust LiveCheck's defaults ([`CaseOptions::DEFAULT`]).
+///
+/// `#[non_exhaustive]`: start from [`CaseOptions::DEFAULT`] (or a case's options) and set
+/// fields, so a new option is not a breaking change.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct CaseOptions {
     /// Probability that `maybe_trigger` schedules a test (0.5).
     pub probability: f64,
@@ -145,6 +149,7 @@ impl fmt::Debug for CaseDescriptor {
 /// A case as a worker runs it: its descriptor, with options possibly overridden at start-up
 /// (e.g. by a test harness).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct CaseConfig {
     /// What `#[case]` registered.
     pub descriptor: &'static CaseDescriptor,

@@ -35,8 +35,10 @@ use crate::transport::{
     TransportCounters, TransportError,
 };
 
-/// Settings of a worker, with Faust LiveCheck's defaults.
+/// Settings of a worker, with Faust LiveCheck's defaults (`#[non_exhaustive]`: start from
+/// [`WorkerSettings::default`] and set fields).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WorkerSettings {
     /// Tests running at once (100).
     pub test_concurrency: usize,

@@ -19,11 +19,11 @@ use crate::broker::Broker;
 /// Settings with unique topics and group for one test.
 pub fn unique_config(broker: &Broker, partitions: i32) -> KafkaConfig {
     let mut config = KafkaConfig::new(broker.bootstrap());
-    config.topics = Topics {
-        tests: Broker::unique("lc-tests"),
-        bus: Broker::unique("lc-bus"),
-        reports: Broker::unique("lc-report"),
-    };
+    config.topics = Topics::new(
+        Broker::unique("lc-tests"),
+        Broker::unique("lc-bus"),
+        Broker::unique("lc-report"),
+    );
     config.group_id = Broker::unique("lc-group");
     config.partitions = partitions;
     config.signal_replay = Duration::from_secs(600);
@@ -48,9 +48,10 @@ impl RunningWorker {
         transport.ensure_topics().await.expect("topics");
         let worker = Worker::builder_arc(transport.clone())
             .cases(cases)
-            .settings(WorkerSettings {
-                shutdown_grace: Duration::from_secs(5),
-                ..WorkerSettings::default()
+            .settings({
+                let mut settings = WorkerSettings::default();
+                settings.shutdown_grace = Duration::from_secs(5);
+                settings
             })
             .build()
             .expect("worker");

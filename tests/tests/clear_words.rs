@@ -328,9 +328,10 @@ async fn tests_older_than_max_test_age_are_skip_without_running() {
         let (tx, mut reports) = mpsc::unbounded_channel();
         let worker = Worker::builder_arc(transport.clone())
             .cases([CaseConfig::from(flow.descriptor())])
-            .settings(WorkerSettings {
-                max_test_age,
-                ..WorkerSettings::default()
+            .settings({
+                let mut settings = WorkerSettings::default();
+                settings.max_test_age = max_test_age;
+                settings
             })
             .observer(Collect(tx))
             .build()

@@ -566,11 +566,11 @@ impl Drop for MockHost {
 /// Unique topic and group names of one scenario.
 fn kafka_config(bootstrap: &str, partitions: i32) -> KafkaConfig {
     let mut config = KafkaConfig::new(bootstrap);
-    config.topics = Topics {
-        tests: Broker::unique("faults-tests"),
-        bus: Broker::unique("faults-bus"),
-        reports: Broker::unique("faults-report"),
-    };
+    config.topics = Topics::new(
+        Broker::unique("faults-tests"),
+        Broker::unique("faults-bus"),
+        Broker::unique("faults-report"),
+    );
     config.group_id = Broker::unique("faults-group");
     config.partitions = partitions;
     config.signal_replay = Duration::from_secs(600);

@@ -73,9 +73,10 @@ impl Member {
         let own = Own::default();
         let worker = Worker::builder_arc(transport.clone())
             .cases([case])
-            .settings(WorkerSettings {
-                shutdown_grace: Duration::from_secs(5),
-                ..WorkerSettings::default()
+            .settings({
+                let mut settings = WorkerSettings::default();
+                settings.shutdown_grace = Duration::from_secs(5);
+                settings
             })
             .observer(metrics.clone())
             .observer(webhook.clone())

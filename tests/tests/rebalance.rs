@@ -163,11 +163,11 @@ fn on_the_mock_cluster(
     adjust: impl FnOnce(&mut KafkaConfig),
 ) -> (KafkaConfig, EmbeddedCluster) {
     let mut config = KafkaConfig::new("");
-    config.topics = livecheck::transport::kafka::Topics {
-        tests: Broker::unique("lc-tests"),
-        bus: Broker::unique("lc-bus"),
-        reports: Broker::unique("lc-report"),
-    };
+    config.topics = livecheck::transport::kafka::Topics::new(
+        Broker::unique("lc-tests"),
+        Broker::unique("lc-bus"),
+        Broker::unique("lc-report"),
+    );
     config.group_id = Broker::unique("lc-group");
     config.partitions = partitions;
     adjust(&mut config);

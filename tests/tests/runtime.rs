@@ -1142,9 +1142,10 @@ async fn a_hung_test_frees_its_slot_and_is_acknowledged() {
             livecheck::CaseConfig::from(livecheck::Case::descriptor(&hangs)),
             livecheck::CaseConfig::from(livecheck::Case::descriptor(&waits)),
         ])
-        .settings(livecheck::WorkerSettings {
-            test_concurrency: 1,
-            ..Default::default()
+        .settings({
+            let mut settings = livecheck::WorkerSettings::default();
+            settings.test_concurrency = 1;
+            settings
         })
         .observer(Reports(tx))
         .build()

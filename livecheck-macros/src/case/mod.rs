@@ -66,7 +66,7 @@ mod tests {
             "pub struct check ;",
             "static __LIVECHECK_CASE_check : :: livecheck :: __private :: CaseDescriptor",
             "name : < check as :: livecheck :: Case > :: NAME",
-            "probability : 1f64",
+            "options . probability = 1f64 ;",
             "params : & [\"side\"]",
             "fn __livecheck_run (__livecheck_test : & :: livecheck :: TestExecution ,)",
             ":: livecheck :: __private :: argument :: < String > (__livecheck_test , 0usize , \"side\")",

@@ -231,7 +231,8 @@ impl CaseConfig {
             .unwrap_or_else(|| syn::parse_quote!(::livecheck))
     }
 
-    /// `CaseOptions { <given options>, ..CaseOptions::DEFAULT }`, or `CaseOptions::DEFAULT`.
+    /// `{ let mut options = CaseOptions::DEFAULT; options.<given option> = <value>; ...; options }`,
+    /// or `CaseOptions::DEFAULT`.
     pub(crate) fn options_tokens(&self, root: &Path) -> TokenStream {
         fn some(value: TokenStream) -> TokenStream {
             quote!(::core::option::Option::Some(#value))
@@ -298,14 +299,17 @@ impl CaseConfig {
         if fields.is_empty() {
             return quote!(#root::__private::CaseOptions::DEFAULT);
         }
+        // Assigned one by one: `CaseOptions` is `#[non_exhaustive]`, so no struct literal of it
+        // (not even `..DEFAULT`) compiles outside the runtime.
         let fields = fields.into_iter().map(|(field, value)| {
             let field = Ident::new(field, Span::call_site());
-            quote!(#field: #value)
+            quote!(options.#field = #value;)
         });
         quote! {
-            #root::__private::CaseOptions {
-                #(#fields,)*
-                ..#root::__private::CaseOptions::DEFAULT
+            {
+                let mut options = #root::__private::CaseOptions::DEFAULT;
+                #(#fields)*
+                options
             }
         }
     }
@@ -557,17 +561,17 @@ mod tests {
 
         let options = config.options_tokens(&config.root()).to_string();
         for field in [
-            "probability : 0.25f64",
-            "warn_stalled_after : :: core :: time :: Duration :: from_nanos (60000000000u64)",
-            "frequency : :: core :: option :: Option :: Some (:: core :: time :: Duration",
-            "url_timeout_connect : :: core :: option :: Option :: Some (",
-            "active : false",
-            "max_history : 7usize",
-            "url_error_retries : 0u32",
-            "url_error_delay_backoff : 2f64",
-            "max_runtime : :: core :: option :: Option :: Some (:: core :: time :: Duration :: from_nanos (300000000000u64))",
-            "log_passes : false",
-            ".. :: renamed :: __private :: CaseOptions :: DEFAULT",
+            "options . probability = 0.25f64",
+            "options . warn_stalled_after = :: core :: time :: Duration :: from_nanos (60000000000u64)",
+            "options . frequency = :: core :: option :: Option :: Some (:: core :: time :: Duration",
+            "options . url_timeout_connect = :: core :: option :: Option :: Some (",
+            "options . active = false",
+            "options . max_history = 7usize",
+            "options . url_error_retries = 0u32",
+            "options . url_error_delay_backoff = 2f64",
+            "options . max_runtime = :: core :: option :: Option :: Some (:: core :: time :: Duration :: from_nanos (300000000000u64))",
+            "options . log_passes = false",
+            "let mut options = :: renamed :: __private :: CaseOptions :: DEFAULT ;",
         ] {
             assert!(options.contains(field), "{field} not in {options}");
         }

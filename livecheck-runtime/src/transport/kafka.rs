@@ -50,8 +50,9 @@ use crate::model::{
 };
 use crate::trace::{TraceParent, TRACEPARENT, TRACESTATE};
 
-/// Topic names.
+/// Topic names (`#[non_exhaustive]`: [`Topics::new`] or [`Topics::default`], then fields set).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Topics {
     /// Test executions (`livecheck`).
     pub tests: String,
@@ -59,6 +60,21 @@ pub struct Topics {
     pub bus: String,
     /// Reports (`livecheck-report`).
     pub reports: String,
+}
+
+impl Topics {
+    /// The three topics by name: tests, bus (signals), reports.
+    pub fn new(
+        tests: impl Into<String>,
+        bus: impl Into<String>,
+        reports: impl Into<String>,
+    ) -> Self {
+        Topics {
+            tests: tests.into(),
+            bus: bus.into(),
+            reports: reports.into(),
+        }
+    }
 }
 
 impl Default for Topics {
@@ -72,8 +88,9 @@ impl Default for Topics {
 }
 
 /// Settings of the Kafka transport. Its `Debug` shows the properties' names, not their values
-/// (passwords, keys).
+/// (passwords, keys). `#[non_exhaustive]`: made by [`KafkaConfig::new`], then fields set.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct KafkaConfig {
     /// `bootstrap.servers`.
     pub brokers: String,

@@ -107,7 +107,9 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Counters a transport keeps about its consumers, exported as metrics.
+/// `#[non_exhaustive]`: a transport of your own starts from `TransportCounters::default()`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct TransportCounters {
     /// Messages on the tests topic that did not decode (logged and skipped).
     pub undecodable_tests: u64,

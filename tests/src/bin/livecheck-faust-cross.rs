@@ -151,11 +151,11 @@ impl ServiceArgs {
 async fn service(args: ServiceArgs) -> Result<(), Box<dyn Error>> {
     // The one setting a service of a mixed deployment needs: Faust reads only JSON.
     let mut config = KafkaConfig::new(&args.brokers).with_codec(Codec::Json);
-    config.topics = Topics {
-        tests: format!("{}-tests", args.prefix),
-        bus: format!("{}-bus", args.prefix),
-        reports: format!("{}-report", args.prefix),
-    };
+    config.topics = Topics::new(
+        format!("{}-tests", args.prefix),
+        format!("{}-bus", args.prefix),
+        format!("{}-report", args.prefix),
+    );
     let transport = Arc::new(KafkaTransport::new(config)?);
     let client = Client::from_arc(transport.clone());
     client
