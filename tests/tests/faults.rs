@@ -14,7 +14,7 @@
 //!
 //! Knobs (environment variables, CI-sized defaults): `LIVECHECK_FAULTS_WORKERS` (3),
 //! `_PARTITIONS` (8), `_RATE` (orders per second, 12), `_KILLS` (per kill scenario, 5),
-//! `_KILL_EVERY` (s, 10), `_SCALE_TESTS` (40), `_SCALE_WAIT` (s, 30), `_OUTAGE` (s, 10), `_DRAIN`
+//! `_KILL_EVERY` (s, 10), `_SCALE_TESTS` (40), `_SCALE_WAIT` (s, 45), `_OUTAGE` (s, 10), `_DRAIN`
 //! (s, 40), `_SCENARIOS` (`kill-1s,kill-8s,scale-out,broker-restart`), `_BROKERS` (`tansu,mock`),
 //! `_SEED` (which workers get killed), `_LOGS` (a directory to keep the workers' logs in).
 //!
@@ -119,7 +119,7 @@ impl Knobs {
             kills: env_or("KILLS", 5),
             kill_every: secs("KILL_EVERY", 10.0),
             scale_tests: env_or("SCALE_TESTS", 40),
-            scale_wait: secs("SCALE_WAIT", 30.0),
+            scale_wait: secs("SCALE_WAIT", 45.0),
             outage: secs("OUTAGE", 10.0),
             drain: secs("DRAIN", 40.0),
             scenarios: list("SCENARIOS", "kill-1s,kill-8s,scale-out,broker-restart"),
@@ -725,29 +725,30 @@ impl Fleet {
         (count, partitions)
     }
 
+    /// The value of metric `name` (its first series) the worker of `slot` exports now (`None`
+    /// if it is not up or does not say).
+    async fn metric(&self, slot: usize, name: &str) -> Option<f64> {
+        let log = read(self.slots[slot].logs.last()?);
+        let url = status_url(&log)?;
+        let response = tokio::time::timeout(
+            Duration::from_secs(3),
+            reqwest::get(format!("{url}metrics")),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|line| line.split([' ', '{']).next() == Some(name))
+            .find_map(|line| line.rsplit(' ').next().and_then(|v| v.parse().ok()))
+    }
+
     /// The largest `livecheck_orphaned_partitions` a live worker exports (`None` if none does).
     async fn orphaned_metric(&mut self) -> Option<f64> {
         let mut best: Option<f64> = None;
         for slot in self.live() {
-            let log = read(self.slots[slot].logs.last().expect("a log"));
-            let Some(url) = status_url(&log) else {
-                continue;
-            };
-            let Ok(Ok(response)) = tokio::time::timeout(
-                Duration::from_secs(3),
-                reqwest::get(format!("{url}metrics")),
-            )
-            .await
-            else {
-                continue;
-            };
-            let text = response.text().await.unwrap_or_default();
-            for line in text.lines() {
-                if line.starts_with("livecheck_orphaned_partitions") {
-                    if let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse().ok()) {
-                        best = Some(best.map_or(value, |b: f64| b.max(value)));
-                    }
-                }
+            if let Some(value) = self.metric(slot, "livecheck_orphaned_partitions").await {
+                best = Some(best.map_or(value, |b: f64| b.max(value)));
             }
         }
         best
@@ -1506,7 +1507,18 @@ async fn scale_out(kind: Kind, knobs: &Knobs) -> Outcome {
     .await
     .is_ok();
     assert!(all_seen, "the tests never reached the tests topic");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Every test running on the first worker (past its handover), holding its first signal:
+    // the join below moves tests in flight.
+    let running = tokio::time::timeout(Duration::from_secs(30), async {
+        while fleet.metric(0, "livecheck_tests_in_flight").await < Some(ids.len() as f64) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .is_ok();
+    if !running {
+        notes.push("the first worker was not running every test before the join".into());
+    }
 
     // The second worker joins while every test waits; the signal goes once the group split.
     fleet.spawn(1);
