@@ -2,7 +2,8 @@
 //!
 //! Every flag can also be set by an environment variable (`LIVECHECK_*`, named in `--help`; its
 //! value is never shown there, as it may be a secret). A bad value is a one-line error naming the
-//! flag, with exit code 2; the value of `-X` and `--alert-webhook` is never repeated in an error.
+//! flag, with exit code 2; the value of `-X`, `--alert-webhook` and `--otlp-endpoint` is never
+//! repeated in an error.
 //! `docs/operations.md` lists the flags, the status server's endpoints and the metrics.
 
 use std::fmt;
@@ -177,6 +178,15 @@ pub struct Options {
     #[arg(long, value_name = "URL", env = "LIVECHECK_TRACE_URL", value_parser = parse_trace_url,
           help_heading = "Status page and alerts", hide_env_values = true)]
     pub trace_url: Option<String>,
+    /// Export a span per test to this OpenTelemetry collector (OTLP/HTTP, protobuf): its base
+    /// URL, e.g. http://otel-collector:4318 (spans go to /v1/traces under it). Without it, the
+    /// standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT turn the
+    /// export on; headers come from OTEL_EXPORTER_OTLP_HEADERS.
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    #[arg(long, value_name = "URL", env = "LIVECHECK_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint,
+          help_heading = "Status page and alerts", hide_env_values = true)]
+    pub otlp_endpoint: Option<String>,
     /// Don't start the status page (nor the metrics endpoint).
     #[arg(
         long,
@@ -318,6 +328,20 @@ fn parse_trace_url(text: &str) -> Result<String, String> {
             "{text:?} has no {{trace_id}} where the trace id goes, e.g. \
              https://jaeger.example.com/trace/{{trace_id}}"
         ));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--otlp-endpoint`: an http(s) URL. The error does not repeat it (it may hold a password).
+#[cfg(feature = "otel")]
+fn parse_otlp_endpoint(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let valid = (text.starts_with("http://") || text.starts_with("https://"))
+        && text
+            .parse::<http::Uri>()
+            .is_ok_and(|uri| uri.host().is_some());
+    if !valid {
+        return Err("not an http(s) URL with a host, e.g. http://otel-collector:4318".to_owned());
     }
     Ok(text.to_owned())
 }
@@ -554,8 +578,8 @@ fn describe(error: &clap::Error, args: &[std::ffi::OsString]) -> String {
 
 /// The first line of clap's message, without its `error: ` prefix: it names the flag and the
 /// problem; the usage and tips that follow are what `--help` is for. What the user typed is left
-/// out where it may be a secret: the value of `-X` or `--alert-webhook`, and a stray word (the
-/// tail of a value split by the shell, as in `-X sasl.password=ab cd`).
+/// out where it may be a secret: the value of `-X`, `--alert-webhook` or `--otlp-endpoint`, and
+/// a stray word (the tail of a value split by the shell, as in `-X sasl.password=ab cd`).
 fn one_line(error: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let text = error.to_string();
@@ -579,7 +603,11 @@ fn one_line(error: &clap::Error) -> String {
     };
     let hidden = match error.kind() {
         ErrorKind::ValueValidation | ErrorKind::InvalidValue => context(ContextKind::InvalidArg)
-            .filter(|arg| arg.starts_with("-X") || arg.starts_with("--alert-webhook"))
+            .filter(|arg| {
+                arg.starts_with("-X")
+                    || arg.starts_with("--alert-webhook")
+                    || arg.starts_with("--otlp-endpoint")
+            })
             .and(context(ContextKind::InvalidValue)),
         ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
             context(ContextKind::InvalidArg)
@@ -894,6 +922,16 @@ where
         builder = builder.observer(webhook.clone());
         if let Some(metrics) = &metrics {
             metrics.track_alerts(webhook);
+        }
+    }
+    #[cfg(feature = "otel")]
+    {
+        let export = match &options.otlp_endpoint {
+            Some(endpoint) => Some(crate::otel::OtlpExport::endpoint(endpoint)),
+            None => crate::otel::OtlpExport::from_env(),
+        };
+        if let Some(export) = export {
+            builder = builder.otlp(export);
         }
     }
     let worker = builder.build()?;
@@ -1244,6 +1282,16 @@ mod tests {
             let line = one_line(&error);
             assert!(!line.contains("hunter2"), "{args:?}: {line}");
             assert!(!line.is_empty(), "{args:?}");
+        }
+        #[cfg(feature = "otel")]
+        for args in [
+            &["livecheck", "--otlp-endpoint", "ftp://me:hunter2@collector"][..],
+            &["livecheck", "--otlp-endpoint", "hunter2"],
+        ] {
+            let error = Options::try_parse_from(args).unwrap_err();
+            let line = one_line(&error);
+            assert!(!line.contains("hunter2"), "{args:?}: {line}");
+            assert!(line.contains("--otlp-endpoint"), "{args:?}: {line}");
         }
         // Values that are no secret are still shown.
         let error = Options::try_parse_from(["livecheck", "--web-bind", "nowhere"]).unwrap_err();

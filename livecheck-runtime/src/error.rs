@@ -405,6 +405,11 @@ pub enum StartError {
     /// The transport could not start.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The OpenTelemetry export is misconfigured (e.g. an endpoint that is not a URL).
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    #[error("OpenTelemetry export: {0}")]
+    Otel(String),
 }
 
 /// The text of a panic's payload (a string, or livecheck's [`AssertionFailed`]).

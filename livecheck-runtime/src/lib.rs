@@ -93,6 +93,9 @@ pub mod model;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod once;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 mod runner;
 pub mod signal;
 #[cfg(feature = "ops")]

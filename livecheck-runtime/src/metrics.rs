@@ -111,6 +111,7 @@ struct Inner {
     peer_reports: IntCounter,
     already_reported: IntCounterVec,
     alerts: IntCounterVec,
+    otel_spans: IntCounterVec,
     alert_sources: Mutex<Vec<Arc<AlertCounters>>>,
     // One refresh at a time: counters mirrored from atomics are advanced by their difference.
     refresh: Mutex<()>,
@@ -374,6 +375,12 @@ impl Metrics {
                 "Webhook alerts by outcome: sent, failed (retries exhausted), dropped (queue full).",
                 &["outcome"],
             ),
+            otel_spans: r.counter_vec(
+                "livecheck_otel_spans_total",
+                "Spans of tests for the OpenTelemetry collector by outcome: exported, dropped \
+                 (the export queue was full, or the collector did not take them).",
+                &["outcome"],
+            ),
             alert_sources: Mutex::new(Vec::new()),
             refresh: Mutex::new(()),
             families: r.list,
@@ -456,6 +463,15 @@ impl Metrics {
             transport.undelivered,
         );
         mirror(&m.peer_reports, stats.peer_reports);
+        // Only where spans are exported (the `otel` feature, an endpoint): from the first one.
+        if stats.spans_exported + stats.spans_dropped > 0 {
+            for (outcome, value) in [
+                ("exported", stats.spans_exported),
+                ("dropped", stats.spans_dropped),
+            ] {
+                mirror(&m.otel_spans.with_label_values(&[outcome]), value);
+            }
+        }
         for (when, value) in [
             ("delivered", stats.already_reported),
             ("finished", stats.duplicate_reports_dropped),

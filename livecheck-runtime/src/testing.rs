@@ -117,6 +117,16 @@ impl TestKitBuilder {
         self
     }
 
+    /// Exports a span per test to an OpenTelemetry collector
+    /// ([`WorkerBuilder::otlp`](crate::worker::WorkerBuilder::otlp)). Under a paused clock the
+    /// spans' times are the wall clock's, their length the test's runtime in tokio time.
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    pub fn otlp(mut self, export: crate::otel::OtlpExport) -> Self {
+        self.builder = self.builder.otlp(export);
+        self
+    }
+
     /// Whether the worker is leader (runs fake requests); it is by default.
     pub fn leader(self, leader: bool) -> Self {
         self.transport.set_leader(leader);

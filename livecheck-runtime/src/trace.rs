@@ -14,9 +14,12 @@
 //!   read from its headers has it, and so does every signal, record and request sent for it.
 //!   A header that is not a valid version-00 `traceparent` is ignored (logged at debug), as the
 //!   specification asks.
-//! - **Written unchanged.** livecheck emits no spans of its own to a tracing backend, so it
-//!   passes the parent id on as it came: the spans of the next service become children of the
-//!   last span that was exported, and the trace stays whole.
+//! - **Written unchanged.** livecheck passes the parent id on as it came: the spans of the next
+//!   service become children of the last span that was exported, and the trace stays whole.
+//!   With the `otel` feature and an endpoint configured, the worker also exports a span of its
+//!   own per test run (`livecheck::otel`), a child of that same parent: a sibling of the
+//!   services' spans, not their parent, since the test's records and requests were sent before
+//!   the test ran.
 //!
 //! The format (<https://www.w3.org/TR/trace-context/#traceparent-header>):
 //! `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero.
@@ -75,6 +78,12 @@ impl TraceParent {
     /// Whether the caller sampled the trace (flag `01`).
     pub fn sampled(&self) -> bool {
         self.flags & 0x01 == 0x01
+    }
+
+    /// The trace id and the parent id, as bytes.
+    #[cfg(feature = "otel")]
+    pub(crate) fn ids(&self) -> ([u8; 16], [u8; 8]) {
+        (self.trace_id, self.parent_id)
     }
 }
 

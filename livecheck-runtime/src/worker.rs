@@ -132,6 +132,11 @@ pub struct WorkerStats {
     pub peer_reports: u64,
     /// Reports of a test already counted, read back from the group (not counted twice).
     pub peer_duplicates: u64,
+    /// Spans of tests the collector took (the `otel` feature's export; 0 without it).
+    pub spans_exported: u64,
+    /// Spans of tests dropped: the export queue was full, or the collector did not take them
+    /// (the `otel` feature's export; 0 without it).
+    pub spans_dropped: u64,
 }
 
 /// A worker's counters, as it updates them (snapshots: [`WorkerStats`]).
@@ -180,6 +185,8 @@ impl Counters {
             duplicate_reports_dropped: self.duplicate_reports_dropped.load(Ordering::Relaxed),
             peer_reports: self.peer_reports.load(Ordering::Relaxed),
             peer_duplicates: self.peer_duplicates.load(Ordering::Relaxed),
+            spans_exported: 0,
+            spans_dropped: 0,
         }
     }
 }
@@ -205,6 +212,9 @@ struct Shared {
     suites_rx: Mutex<Option<mpsc::UnboundedReceiver<SuiteMessage>>>,
     /// Whether the group's recent reports have been read (the transport's look-back).
     replayed: watch::Sender<bool>,
+    /// The export of a span per test, if configured.
+    #[cfg(feature = "otel")]
+    otel: Option<crate::otel::Export>,
 }
 
 enum SuiteMessage {
@@ -288,7 +298,14 @@ impl WorkerHandle {
 
     /// The worker's counters now.
     pub fn stats(&self) -> WorkerStats {
-        self.0.stats.snapshot()
+        #[allow(unused_mut)]
+        let mut stats = self.0.stats.snapshot();
+        #[cfg(feature = "otel")]
+        if let Some(otel) = &self.0.otel {
+            stats.spans_exported = otel.counters.exported.load(Ordering::Relaxed);
+            stats.spans_dropped = otel.counters.dropped.load(Ordering::Relaxed);
+        }
+        stats
     }
 
     /// Whether the worker has subscribed and is consuming.
@@ -353,6 +370,8 @@ pub struct WorkerBuilder {
     cases: Option<Vec<CaseConfig>>,
     settings: WorkerSettings,
     observers: Vec<Arc<dyn Observer>>,
+    #[cfg(feature = "otel")]
+    otlp: Option<crate::otel::OtlpExport>,
 }
 
 impl fmt::Debug for WorkerBuilder {
@@ -383,6 +402,27 @@ impl WorkerBuilder {
         self
     }
 
+    /// Exports a span per test run to an OpenTelemetry collector (OTLP/HTTP), in the trace of
+    /// the request that triggered the test; see [`crate::otel`]. Without this call nothing is
+    /// exported, whatever the environment says: `OtlpExport::from_env()` reads it.
+    ///
+    /// ```no_run
+    /// # fn build() -> Result<livecheck::Worker, livecheck::StartError> {
+    /// use livecheck::otel::OtlpExport;
+    /// let mut builder = livecheck::Worker::builder(livecheck::MemoryTransport::new());
+    /// if let Some(export) = OtlpExport::from_env() {
+    ///     builder = builder.otlp(export);
+    /// }
+    /// builder.build()
+    /// # }
+    /// ```
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    pub fn otlp(mut self, export: crate::otel::OtlpExport) -> Self {
+        self.otlp = Some(export);
+        self
+    }
+
     /// Checks the cases (unique names, at least one) and builds the worker.
     pub fn build(self) -> Result<Worker, StartError> {
         let cases = match self.cases {
@@ -395,6 +435,13 @@ impl WorkerBuilder {
                 .map(CaseConfig::from)
                 .collect(),
         };
+        #[cfg(feature = "otel")]
+        let otel = self
+            .otlp
+            .as_ref()
+            .map(crate::otel::Export::new)
+            .transpose()
+            .map_err(StartError::Otel)?;
         if cases.is_empty() {
             return Err(StartError::NoCases(
                 "no #[livecheck::case] is linked into this binary or selected".into(),
@@ -432,6 +479,8 @@ impl WorkerBuilder {
             suites_rx: Mutex::new(Some(suites_rx)),
             replayed: watch::channel(false).0,
             settings: self.settings,
+            #[cfg(feature = "otel")]
+            otel,
         });
         Ok(Worker { shared })
     }
@@ -481,6 +530,8 @@ impl Worker {
             cases: None,
             settings: WorkerSettings::default(),
             observers: Vec::new(),
+            #[cfg(feature = "otel")]
+            otlp: None,
         }
     }
 
@@ -505,6 +556,10 @@ impl Worker {
             reports,
         } = shared.transport.subscribe().await?;
         *lock(&shared.leader) = Some(leader.clone());
+        #[cfg(feature = "otel")]
+        if let Some(otel) = &shared.otel {
+            otel.start();
+        }
         shared.ready.store(true, Ordering::Relaxed);
         tracing::info!(
             cases = shared.cases.len(),
@@ -603,6 +658,10 @@ impl Worker {
             running.abort_all();
         }
         shared.flush_suites(Duration::from_secs(10)).await;
+        #[cfg(feature = "otel")]
+        if let Some(otel) = &shared.otel {
+            otel.shutdown(Duration::from_secs(5)).await;
+        }
         background.abort_all();
         shared.ready.store(false, Ordering::Relaxed);
         tracing::info!("closing the transport: last offset commit, reports flushed");
@@ -668,6 +727,10 @@ fn handle_test(
         match report {
             Some(mut report) => {
                 report.attempt = ack.attempt();
+                #[cfg(feature = "otel")]
+                if let Some(otel) = &shared.otel {
+                    otel.test_ended(&report, std::time::SystemTime::now());
+                }
                 Box::pin(finish(&shared, name, report, ack, lease)).await;
             }
             None => {

@@ -1,8 +1,9 @@
 //! Secrets stay secret (issue 9, point 7): the librdkafka properties (`-X`,
-//! `LIVECHECK_KAFKA_PROPERTIES`) and the alert webhook's URL, set by flags and by the
-//! environment, appear nowhere: not in `--help`, not in an error, not in the worker's logs (at
-//! debug level, with an alert failing to reach the webhook), not on the status page, the JSON API
-//! or `/metrics`.
+//! `LIVECHECK_KAFKA_PROPERTIES`), the alert webhook's URL and the OTLP collector's URL and
+//! headers, set by flags and by the environment, appear nowhere: not in `--help`, not in an
+//! error, not in the worker's logs (at debug level, with an alert failing to reach the webhook
+//! and spans failing to reach the collector), not on the status page, the JSON API or
+//! `/metrics`.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -26,6 +27,16 @@ fn webhook_url() -> String {
         .unwrap()
         .port();
     format!("http://127.0.0.1:{port}/services/T0/{MARK}-webhook-token")
+}
+
+/// An OTLP collector URL with a password in it, on a port nobody listens on.
+fn otlp_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://otel:{MARK}-otlp-password@127.0.0.1:{port}")
 }
 
 /// The worker binary with no `LIVECHECK_*` variable inherited.
@@ -67,13 +78,15 @@ fn help_names_the_variables_but_never_shows_their_values() {
             format!("sasl.password={MARK}-env,with,commas"),
         )
         .env("LIVECHECK_ALERT_WEBHOOK", webhook_url())
-        .env("LIVECHECK_BROKERS", format!("{MARK}-host:9092")));
+        .env("LIVECHECK_BROKERS", format!("{MARK}-host:9092"))
+        .env("LIVECHECK_OTLP_ENDPOINT", otlp_endpoint()));
     assert_eq!(code, Some(0), "{help}");
     assert_no_secret("--help", &help);
     for named in [
         "LIVECHECK_KAFKA_PROPERTIES",
         "LIVECHECK_ALERT_WEBHOOK",
         "LIVECHECK_BROKERS",
+        "LIVECHECK_OTLP_ENDPOINT",
     ] {
         assert!(
             help.contains(named),
@@ -209,6 +222,13 @@ async fn a_running_worker_shows_no_secret_anywhere() {
             format!("sasl.username={MARK}-user\nsasl.password={MARK}-env"),
         )
         .env("LIVECHECK_ALERT_WEBHOOK", webhook_url())
+        // The span export (feature `otel`, on in this crate's tests): a collector nobody
+        // listens on, a password in its URL and a key in its headers; its failures are logged.
+        .args(["--otlp-endpoint", &otlp_endpoint()])
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("authorization=Bearer%20{MARK}-otlp-key"),
+        )
         .env("RUST_LOG", "debug")
         .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -270,6 +290,10 @@ async fn a_running_worker_shows_no_secret_anywhere() {
     assert!(terminate(&mut child).success());
     let log = read_log(&dir.path().join("worker.log"));
     assert!(log.contains("alert not delivered"), "{log}");
+    assert!(
+        log.contains("OpenTelemetry spans of tests dropped"),
+        "{log}"
+    );
     assert_no_secret("the worker's log", &log);
     assert_no_secret(
         "the worker's stdout",
