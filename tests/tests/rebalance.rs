@@ -245,18 +245,63 @@ async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_w
 }
 
 /// Fencing (tansu completes a rebalance before an old owner hears of it): a worker that reads,
-/// on the bus, a claim by another worker of its group made after its own, stops running that
-/// partition's tests — and commits nothing of it, so when the group gives the partition out
-/// again every test of it runs, once.
+/// on the bus, a claim by another worker of its group made after its own, stops that
+/// partition's tests — and commits nothing of it. When the group gives the partition back, its
+/// tests run again, once, and find the signals sent before the fence (the bus is replayed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it() {
     let broker = Broker::start();
     let config = unique_config(&broker, 2);
-    let cases = vec![CaseConfig::from(flow.descriptor())];
-    let first = RunningWorker::start(&config, cases.clone()).await;
-    assert_eq!(first.wait_assigned(Duration::from_secs(30)).await, [0, 1]);
-    // Its own claims are on the bus now; the claim below comes after them.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let worker = RunningWorker::start(&config, vec![CaseConfig::from(flow.descriptor())]).await;
+    assert_eq!(worker.wait_assigned(Duration::from_secs(30)).await, [0, 1]);
+    let reports = plain_consumer(&broker, &config.topics.reports);
+    let tests = plain_consumer(&broker, &config.topics.tests);
+    let service = service_client(&config);
+
+    // Two-stage tests, running, holding their first signal.
+    let ids: Vec<String> = (0..16).map(|i| format!("fenced-{i}")).collect();
+    service
+        .scope(async {
+            for id in &ids {
+                FIRST.send_to(id, &step(1, "v")).await.unwrap();
+                flow.trigger(id.as_str(), "v".into(), 2, 60_000)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    let handle = worker.handle.clone();
+    let running = |n: usize| {
+        let handle = handle.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), async {
+                while handle.stats().in_flight != n {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await
+            .is_ok()
+        }
+    };
+    assert!(running(ids.len()).await, "the tests did not all start");
+    let mut partition_of: HashMap<String, i32> = HashMap::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while partition_of.len() < ids.len() {
+            let message = tests.recv().await.expect("tests topic");
+            let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+            partition_of.insert(key, message.partition());
+        }
+    })
+    .await
+    .expect("the tests were not all written");
+    let fenced: Vec<&String> = ids.iter().filter(|id| partition_of[*id] == 1).collect();
+    assert!(
+        !fenced.is_empty() && fenced.len() < ids.len(),
+        "the tests all went to one partition: {partition_of:?}"
+    );
+
+    // Claims after the worker's own: another group's on partition 0 (not about this group),
+    // this group's on partition 1.
     let claim = |group: &str| livecheck::SignalEvent {
         signal_name: "claim".into(),
         case_name: "__livecheck".into(),
@@ -277,82 +322,61 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
             .await
             .expect("claim produced");
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut assignment = worker.transport.assignment();
+    tokio::time::timeout(Duration::from_secs(10), assignment.wait_for(|p| *p == [0]))
+        .await
+        .expect("partition 1 was not let go")
+        .unwrap();
+    assert!(
+        running(ids.len() - fenced.len()).await,
+        "the fenced partition's tests did not stop"
+    );
+    assert_eq!(worker.handle.stats().tests_moved, fenced.len() as u64);
 
-    let reports = plain_consumer(&broker, &config.topics.reports);
-    let tests = plain_consumer(&broker, &config.topics.tests);
-    let service = service_client(&config);
-    let ids: Vec<String> = (0..16).map(|i| format!("fenced-{i}")).collect();
+    // A member joins the group for another topic: the group rebalances and gives the worker
+    // both partitions again (with new claims of its own).
+    let other = Broker::unique("lc-other");
+    broker.create_topic(&other, 1);
+    let member: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", &config.group_id)
+        .create()
+        .expect("member");
+    rdkafka::consumer::Consumer::subscribe(&member, &[&other]).expect("subscribe");
+    let polling = tokio::task::spawn_blocking(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < until {
+            let _ = member.poll(Duration::from_millis(100));
+        }
+    });
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        assignment.wait_for(|p| *p == [0, 1]),
+    )
+    .await
+    .expect("the group did not give partition 1 back")
+    .unwrap();
+
     service
         .scope(async {
             for id in &ids {
-                FIRST.send_to(id, &step(1, "v")).await.unwrap();
-                flow.trigger(id.as_str(), "v".into(), 1, 60_000)
-                    .await
-                    .unwrap();
+                SECOND.send_to(id, &step(2, "v")).await.unwrap();
             }
         })
         .await;
-    let mut partition_of: HashMap<String, i32> = HashMap::new();
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while partition_of.len() < ids.len() {
-            let message = tests.recv().await.expect("tests topic");
-            let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-            partition_of.insert(key, message.partition());
-        }
-    })
-    .await
-    .expect("the tests were not all written");
-    let on = |p: i32| -> Vec<String> {
-        let mut ids: Vec<String> = partition_of
-            .iter()
-            .filter(|(_, &q)| q == p)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.sort();
-        ids
-    };
-    let (kept, fenced) = (on(0), on(1));
-    assert!(
-        !kept.is_empty() && !fenced.is_empty(),
-        "the tests all went to one partition: {partition_of:?}"
-    );
-    // Partition 0's tests run (a claim of another group is not about this one); partition
-    // 1's do not, past the handover and then some.
-    let by_id = all_reports(&reports, &kept, &[&first], Duration::from_secs(60)).await;
-    let ran: Vec<&String> = fenced.iter().filter(|id| by_id.contains_key(*id)).collect();
-    assert!(ran.is_empty(), "tests of the fenced partition ran: {ran:?}");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(first.handle.stats().in_flight, 0);
-
-    // A second worker joins: the group gives both partitions out again, with new claims, and
-    // the fenced partition's tests run once each, from the offset its old owner last committed.
-    let second = RunningWorker::start(&config, cases).await;
-    second.wait_assigned(Duration::from_secs(60)).await;
-    let later = all_reports(
-        &reports,
-        &fenced,
-        &[&first, &second],
-        Duration::from_secs(90),
-    )
-    .await;
-    for id in &fenced {
-        let reports = &later[id];
+    let by_id = all_reports(&reports, &ids, &[&worker], Duration::from_secs(60)).await;
+    for id in &ids {
+        let reports = &by_id[id];
         assert_eq!(reports.len(), 1, "{id} reported {} times", reports.len());
         assert_eq!(reports[0].state, State::Pass, "{:?}", reports[0]);
     }
-    let again: Vec<&String> = kept.iter().filter(|id| later.contains_key(*id)).collect();
-    assert!(
-        again.is_empty(),
-        "tests already reported ran again: {again:?}"
-    );
     println!(
-        "{} tests held while fenced, run once after the rebalance; {} on the other partition",
+        "{} of {} tests stopped by the fence, run again once its partition came back, all PASS",
         fenced.len(),
-        kept.len()
+        ids.len()
     );
-    first.stop().await;
-    second.stop().await;
+    let _ = polling.await;
+    worker.stop().await;
 }
 
 /// The case of the oversized-report test: fails with an error text of 2 MB.

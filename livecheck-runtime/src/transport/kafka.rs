@@ -923,6 +923,12 @@ impl GroupContext {
         if partition == 0 {
             self.leader.send_replace(false);
         }
+        // Not this worker's any more: the bus reader lets the partition go, so that when an
+        // assignment gives it back it replays the window again. A test that comes back here
+        // then finds the signals it had before (they were let go when it stopped; a fault run
+        // saw a test come back and TIMEOUT for a signal read before the fence).
+        self.assigned
+            .send_modify(|assigned| assigned.retain(|&p| p != partition));
     }
 }
 
