@@ -36,6 +36,17 @@ fn step(stage: u32, value: &str) -> Step {
     }
 }
 
+/// Sends the second stage's signal of every test in `ids`, as a service would.
+async fn send_second_stage(service: &livecheck::Client, ids: &[String]) {
+    service
+        .scope(async {
+            for id in ids {
+                SECOND.send_to(id, &step(2, "v")).await.unwrap();
+            }
+        })
+        .await;
+}
+
 /// Reads reports until `ids` all have one and both workers are idle, then a little more (so a
 /// late duplicate would be seen); returns every test report read, by id.
 async fn all_reports(
@@ -120,13 +131,7 @@ async fn scale_out_with_tests_in_flight(config: KafkaConfig) {
     .expect("the first worker's assignment did not settle")
     .unwrap();
 
-    service
-        .scope(async {
-            for id in &ids {
-                SECOND.send_to(id, &step(2, "v")).await.unwrap();
-            }
-        })
-        .await;
+    send_second_stage(&service, &ids).await;
     let by_id = all_reports(&reports, &ids, &[&first, &second], Duration::from_secs(120)).await;
     let moved = first.handle.stats().tests_moved;
     let mut twice = Vec::new();
@@ -357,13 +362,7 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
     .expect("the group did not give partition 1 back")
     .unwrap();
 
-    service
-        .scope(async {
-            for id in &ids {
-                SECOND.send_to(id, &step(2, "v")).await.unwrap();
-            }
-        })
-        .await;
+    send_second_stage(&service, &ids).await;
     let by_id = all_reports(&reports, &ids, &[&worker], Duration::from_secs(60)).await;
     for id in &ids {
         let reports = &by_id[id];
