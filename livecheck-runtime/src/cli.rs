@@ -351,6 +351,16 @@ fn parse_webhook(s: &str) -> Result<WebhookConfig, String> {
 }
 
 impl Options {
+    /// The OpenTelemetry export `--otlp-endpoint` asks for, else the one the `OTEL_*`
+    /// variables name, if any.
+    #[cfg(feature = "otel")]
+    pub(crate) fn otlp_export(&self) -> Option<crate::otel::OtlpExport> {
+        match &self.otlp_endpoint {
+            Some(endpoint) => Some(crate::otel::OtlpExport::endpoint(endpoint)),
+            None => crate::otel::OtlpExport::from_env(),
+        }
+    }
+
     /// The Kafka settings these flags describe, for `brokers`.
     pub fn kafka_config(&self, brokers: &str) -> KafkaConfig {
         let mut config = KafkaConfig::new(brokers);
@@ -925,14 +935,8 @@ where
         }
     }
     #[cfg(feature = "otel")]
-    {
-        let export = match &options.otlp_endpoint {
-            Some(endpoint) => Some(crate::otel::OtlpExport::endpoint(endpoint)),
-            None => crate::otel::OtlpExport::from_env(),
-        };
-        if let Some(export) = export {
-            builder = builder.otlp(export);
-        }
+    if let Some(export) = options.otlp_export() {
+        builder = builder.otlp(export);
     }
     let worker = builder.build()?;
     // Up before the topics are checked, so /healthz answers and /readyz says "not yet" while a

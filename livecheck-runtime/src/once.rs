@@ -483,6 +483,8 @@ pub struct OnceRun {
     settings: OnceSettings,
     worker: WorkerSettings,
     observers: Vec<Arc<dyn Observer>>,
+    #[cfg(feature = "otel")]
+    otlp: Option<crate::otel::OtlpExport>,
 }
 
 impl fmt::Debug for OnceRun {
@@ -522,7 +524,18 @@ impl OnceRun {
                 ..WorkerSettings::default()
             },
             observers: Vec::new(),
+            #[cfg(feature = "otel")]
+            otlp: None,
         }
+    }
+
+    /// Exports a span per test of the run, as a worker does ([`WorkerBuilder::otlp`](
+    /// crate::WorkerBuilder::otlp)): a failed test in CI links to its trace.
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    pub fn otlp(mut self, export: crate::otel::OtlpExport) -> Self {
+        self.otlp = Some(export);
+        self
     }
 
     /// The run's settings.
@@ -570,6 +583,10 @@ impl OnceRun {
             .observer(Reports(claims.clone()));
         for observer in &self.observers {
             builder = builder.observer(SharedObserver(observer.clone()));
+        }
+        #[cfg(feature = "otel")]
+        if let Some(export) = self.otlp.clone() {
+            builder = builder.otlp(export);
         }
         let worker = builder.build()?;
         let client = worker.client();

@@ -9,7 +9,7 @@ use axum::routing::post;
 use livecheck::otel::OtlpExport;
 use livecheck::testing::TestKit;
 use livecheck::trace::TraceParent;
-use livecheck::State;
+use livecheck::{Case, State};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -208,4 +208,53 @@ async fn a_collector_that_is_down_costs_a_test_nothing() {
     })
     .await
     .expect("the collector-down test took more than 30 s");
+}
+
+/// Fails, and takes no argument: `run --once` can trigger it.
+#[livecheck::case(name = "otel.once", probability = 1.0)]
+async fn once_fails() -> livecheck::Result {
+    livecheck::fail!("broken on purpose")
+}
+
+/// A one-shot (CI) run exports its tests' spans too, flushed before it returns: a failed test
+/// in a pipeline links to its trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_run_exports_its_tests_spans() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (addr, mut bodies) = collector().await;
+        let transport: std::sync::Arc<dyn livecheck::Transport> =
+            std::sync::Arc::new(livecheck::MemoryTransport::new());
+        let summary = livecheck::once::OnceRun::new(
+            transport,
+            vec![livecheck::CaseConfig::from(once_fails.descriptor())],
+        )
+        .otlp(OtlpExport::endpoint(format!("http://{addr}")))
+        .run()
+        .await
+        .expect("the run starts");
+        let outcome = &summary.cases[0];
+        assert_eq!(outcome.verdict, livecheck::once::Verdict::Fail);
+        let report = outcome
+            .last()
+            .and_then(|a| a.report.clone())
+            .expect("a report");
+        let body = bodies.recv().await.expect("the collector stopped");
+        let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
+        let spans: Vec<Span> = request
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .collect();
+        assert_eq!(spans.len(), 1, "{spans:#?}");
+        let span = &spans[0];
+        assert_eq!(attribute(span, "livecheck.case"), text("otel.once"));
+        assert_eq!(attribute(span, "livecheck.state"), text("FAIL"));
+        assert_eq!(Some(hex(&span.trace_id)), report.trace_id);
+        let status = span.status.clone().expect("a status");
+        assert_eq!(status.code, StatusCode::Error as i32);
+        assert!(status.message.contains("broken on purpose"), "{status:?}");
+    })
+    .await
+    .expect("in time");
 }

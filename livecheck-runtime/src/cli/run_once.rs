@@ -142,13 +142,16 @@ where
                 shutdown_grace: Duration::from_secs(2),
                 ..WorkerSettings::default()
             };
-            OnceRun::new(transport.clone(), cases)
+            let run = OnceRun::new(transport.clone(), cases)
                 .settings(settings)
                 .worker_settings(worker)
-                .observer(ConsoleReports)
-                .run()
-                .await
-                .map_err(CliError::from)
+                .observer(ConsoleReports);
+            #[cfg(feature = "otel")]
+            let run = match options.otlp_export() {
+                Some(export) => run.otlp(export),
+                None => run,
+            };
+            run.run().await.map_err(CliError::from)
         } => result,
     };
     hook.abort();
