@@ -89,5 +89,6 @@ fn sample_test() -> TestExecution {
         expires: now + chrono::Duration::hours(3),
         traceparent: None,
         tracestate: None,
+        signature: None,
     }
 }

@@ -3,8 +3,8 @@
 //! [`Webhook`] is an [`Observer`]: it turns every suite report (a `TestReport` with no test)
 //! into an [`Alert`] and queues it; a task of its own delivers the queue in order, retrying with
 //! backoff, so a slow or dead endpoint never holds up the worker's tasks. The payload has a
-//! Slack-compatible `text` field (a Slack incoming webhook, or anything that accepts the same,
-//! shows it as is) plus structured fields for other receivers:
+//! Slack-compatible `text` field (a Slack incoming webhook, or anything that accepts the same —
+//! Mattermost, Rocket.Chat — shows it as is) plus structured fields for other receivers:
 //!
 //! ```json
 //! {"text": ":red_circle: livecheck: case `orders::test_order` is failing: 30 consecutive failures (max 30); last: ...",
@@ -18,6 +18,25 @@
 //! `warn_stalled_after`, one recovery when a newer test passes — with reminders only if the
 //! worker's `suite_reminder` asks. Only the group's leader publishes suite reports, so with the
 //! same webhook on every worker an incident is still one alert.
+//!
+//! # Text from records is data
+//!
+//! The case name and the error text come from reports, and anyone who can write to the topics
+//! can write those. In `text`, Slack's control characters `&`, `<` and `>` are escaped
+//! ([`slack_escape`]), so an error holding `<!channel>` or `<https://x|login>` is shown as
+//! written, not turned into a mention or a disguised link (by Slack, nor by Mattermost's Slack
+//! compatibility, which reads the same `<...>` forms). The
+//! structured fields (`case`, `error`) are the report's text unchanged: JSON is their escaping.
+//! Mattermost also renders `text` as Markdown and acts on a bare `@channel`, `@here` or `@all`
+//! in it, which no escaping Slack shows as written can prevent: for a Mattermost channel, turn
+//! channel-wide mentions off (channel moderation, or each member's "Ignore mentions for
+//! @channel, @here and @all").
+//!
+//! # An endpoint is not trusted either
+//!
+//! Redirects are not followed: a 307 or 308 would POST the alert again wherever it points. A
+//! 3xx is a refusal, logged as such. Of an answer that refuses an alert, at most
+//! [`MAX_ERROR_BODY`] bytes are read, for the log, escaped.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +48,12 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{State, TestReport};
+use crate::text::{slack_escape, Escaped};
 use crate::worker::Observer;
+
+/// The most of a refused alert's answer read, for the log (Slack says why in a few words:
+/// `invalid_payload`, `no_text`): an endpoint cannot make the worker read more.
+pub const MAX_ERROR_BODY: usize = 2048;
 
 /// What happened to the case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +71,8 @@ pub enum AlertEvent {
 /// The JSON body POSTed to the webhook.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
-    /// One line for humans (Slack's `text`), with an emoji by event.
+    /// One line for humans (Slack's `text`), with an emoji by event; the case name and error
+    /// in it escaped for Slack's markup (`&`, `<`, `>`).
     pub text: String,
     /// What happened.
     pub event: AlertEvent,
@@ -69,11 +94,12 @@ impl Alert {
         if !report.is_suite() {
             return None;
         }
-        let case = &report.case_name;
+        // Record text in our markup: escaped, so it shows as written (module docs).
+        let case = slack_escape(&report.case_name);
         let why = report
             .error
             .as_deref()
-            .map(|e| format!(": {e}"))
+            .map(|e| format!(": {}", slack_escape(e)))
             .unwrap_or_default();
         let (event, text) = match report.state {
             State::Fail => (
@@ -93,7 +119,7 @@ impl Alert {
         Some(Alert {
             text,
             event,
-            case: case.clone(),
+            case: report.case_name.clone(),
             state: report.state.as_str().to_owned(),
             error: report.error.clone(),
             timestamp: Utc::now(),
@@ -263,6 +289,8 @@ impl Webhook {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("livecheck/", env!("CARGO_PKG_VERSION")))
+            // A 307/308 would POST the alert again wherever it points: a 3xx is a refusal.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(AlertError::Client)?;
         let (queue, rx) = mpsc::channel(config.queue.max(1));
@@ -292,7 +320,7 @@ impl Webhook {
                     Message::Alert(alert) => alert,
                     Message::Flush(_) => return false,
                 };
-                tracing::error!(case = %alert.case, event = ?alert.event,
+                tracing::error!(case = %Escaped(&alert.case), event = ?alert.event,
                     "alert dropped: the webhook queue is full");
                 false
             }
@@ -350,26 +378,41 @@ async fn deliver_one(
         match client.post(config.url.clone()).json(alert).send().await {
             Ok(response) if response.status().is_success() => {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(case = %alert.case, event = ?alert.event, "alert sent");
+                tracing::info!(case = %Escaped(&alert.case), event = ?alert.event, "alert sent");
                 return;
             }
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
+                let after = retry_after(&response);
+                // What the endpoint says, a few bytes of it, escaped: its text, not ours.
+                let body = match crate::http::read_bounded(&mut response, MAX_ERROR_BODY).await {
+                    Ok((body, _)) => String::from_utf8_lossy(&body).into_owned(),
+                    Err(_) => String::new(),
+                };
+                let body = Escaped(body.trim());
+                let case = Escaped(&alert.case);
                 if !retryable(status) {
                     stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(case = %alert.case, event = ?alert.event, %status,
-                        "alert refused by the webhook; not retried");
+                    if status.is_redirection() {
+                        tracing::error!(%case, event = ?alert.event, %status,
+                            "alert refused: the webhook redirects, and redirects are not \
+                             followed; give the URL it redirects to");
+                    } else {
+                        tracing::error!(%case, event = ?alert.event, %status, %body,
+                            "alert refused by the webhook; not retried");
+                    }
                     return;
                 }
-                if let Some(after) = retry_after(&response) {
+                if let Some(after) = after {
                     wait = after;
                 }
-                tracing::warn!(case = %alert.case, %status, attempt, "alert not accepted; will retry");
+                tracing::warn!(%case, %status, %body, attempt, "alert not accepted; will retry");
             }
             Err(error) => {
                 // reqwest's message names the URL, whose path is a secret.
                 let error = error.without_url();
-                tracing::warn!(case = %alert.case, %error, attempt, "alert not delivered; will retry");
+                tracing::warn!(case = %Escaped(&alert.case), %error, attempt,
+                    "alert not delivered; will retry");
             }
         }
         if attempt < config.retries {
@@ -378,8 +421,8 @@ async fn deliver_one(
         }
     }
     stats.failed.fetch_add(1, Ordering::Relaxed);
-    tracing::error!(case = %alert.case, event = ?alert.event, attempts = config.retries + 1,
-        "alert not delivered: giving up");
+    tracing::error!(case = %Escaped(&alert.case), event = ?alert.event,
+        attempts = config.retries + 1, "alert not delivered: giving up");
 }
 
 /// The URL without its path, query and credentials, for logs: webhook URLs carry secrets (a
@@ -459,6 +502,7 @@ mod tests {
             expires: Utc::now(),
             traceparent: None,
             tracestate: None,
+            signature: None,
         });
         assert_eq!(Alert::from_report(&report), None);
     }
@@ -485,6 +529,151 @@ mod tests {
         let webhook = Webhook::start(WebhookConfig::new(url.as_str()).unwrap()).unwrap();
         let shown = format!("{webhook:?}");
         assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    /// Slack's (and Mattermost's) `<...>` forms in record text are shown as written; our own
+    /// markup (emoji, the case in a code span) still works; the structured fields are unchanged.
+    #[test]
+    fn record_text_in_the_alert_is_escaped_for_slack() {
+        let error = "<!channel> & <https://x|login> <@U012AB3CD>";
+        let fail = Alert::from_report(&suite(State::Fail, Some(error))).unwrap();
+        assert_eq!(
+            fail.text,
+            ":red_circle: livecheck: case `orders::test_order` is failing: \
+             &lt;!channel&gt; &amp; &lt;https://x|login&gt; &lt;@U012AB3CD&gt;"
+        );
+        assert!(
+            !fail.text.contains('<') && !fail.text.contains('>'),
+            "{}",
+            fail.text
+        );
+        assert_eq!(fail.error.as_deref(), Some(error));
+        let mut report = suite(State::Stall, None);
+        report.case_name = "orders::<!here>".into();
+        let stall = Alert::from_report(&report).unwrap();
+        assert!(
+            stall.text.contains("`orders::&lt;!here&gt;` stalled"),
+            "{}",
+            stall.text
+        );
+        assert_eq!(stall.case, "orders::<!here>");
+    }
+
+    /// A peer on a thread: every connection's request head is read, then `answer` writes.
+    /// The number of connections it took.
+    fn peer(answer: fn(&mut std::net::TcpStream)) -> (u16, Arc<AtomicU64>) {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicU64::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    answer(&mut stream);
+                });
+            }
+        });
+        (port, connections)
+    }
+
+    fn quick(port: u16) -> WebhookConfig {
+        let mut config = WebhookConfig::new(&format!("http://127.0.0.1:{port}/hook")).unwrap();
+        config.retries = 0;
+        config
+    }
+
+    /// A 307 would POST the alert again wherever it points: not followed, a refusal.
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        static ELSEWHERE: AtomicU64 = AtomicU64::new(0);
+        let (elsewhere, visits) = peer(|stream| {
+            let _ =
+                std::io::Write::write_all(stream, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        });
+        ELSEWHERE.store(u64::from(elsewhere), Ordering::SeqCst);
+        let (port, _) = peer(|stream| {
+            use std::io::Write as _;
+            let to = ELSEWHERE.load(Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{to}/stolen\r\n\
+                 content-length: 0\r\n\r\n"
+            );
+        });
+        let webhook = Webhook::start(quick(port)).unwrap();
+        webhook.send(Alert::from_report(&suite(State::Fail, Some("x"))).unwrap());
+        assert!(webhook.flush(Duration::from_secs(20)).await);
+        let stats = webhook.stats();
+        assert_eq!((stats.sent, stats.failed, stats.attempts), (0, 1, 1));
+        assert_eq!(
+            visits.load(Ordering::SeqCst),
+            0,
+            "the redirect was followed"
+        );
+    }
+
+    #[derive(Clone, Default)]
+    struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Of a refusal's body, a few KiB are read for the log, escaped; a body that never ends
+    /// does not hold the delivery.
+    #[tokio::test]
+    async fn a_refusal_body_is_logged_bounded_and_escaped() {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let _default = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish(),
+        );
+        let (port, _) = peer(|stream| {
+            use std::io::Write as _;
+            let _ = stream.write_all(
+                b"HTTP/1.1 400 Bad Request\r\n\r\ninvalid_payload\n\x1b[31mFORGED LINE\n",
+            );
+            let chunk = vec![b'A'; 64 * 1024];
+            while stream.write_all(&chunk).is_ok() {}
+        });
+        let webhook = Webhook::start(quick(port)).unwrap();
+        webhook.send(Alert::from_report(&suite(State::Fail, Some("x"))).unwrap());
+        assert!(
+            webhook.flush(Duration::from_secs(20)).await,
+            "delivery held"
+        );
+        assert_eq!(webhook.stats().failed, 1);
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("alert refused"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.contains("body=invalid_payload\\n\\u{1b}[31mFORGED LINE\\nAAA"),
+            "{line}"
+        );
+        assert!(!text.contains('\x1b') && !text.lines().any(|l| l.starts_with("FORGED")));
+        assert!(line.len() < MAX_ERROR_BODY + 500, "{} bytes", line.len());
     }
 
     #[test]

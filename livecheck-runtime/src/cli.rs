@@ -20,6 +20,7 @@ use crate::case::{registered_cases, CaseConfig, CaseDescriptor};
 use crate::client::Client;
 use crate::codec::Codec;
 use crate::error::StartError;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::model::TestReport;
 use crate::status::{StatusError, StatusOptions, StatusServer};
@@ -35,7 +36,10 @@ pub use run_once::RunArgs;
 pub const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
 
 /// Flags of a `livecheck` binary; each can also be set by the environment variable shown.
-#[derive(Debug, Clone, Parser)]
+///
+/// Its `Debug` hides what may be a secret: the value of each `-X` property, the webhook URL's
+/// path, and the user, password, query and fragment of every other URL (`?<hidden>`).
+#[derive(Clone, Parser)]
 #[command(
     name = "livecheck",
     version,
@@ -163,6 +167,22 @@ pub struct Options {
     #[arg(long, value_name = "DURATION", env = "LIVECHECK_REPORT_REPLAY", default_value = "1h",
           value_parser = parse_duration_arg, help_heading = "Worker", hide_env_values = true)]
     pub report_replay: Duration,
+    /// Largest test id read from the topics, in bytes: a record with a longer one is skipped,
+    /// counted and acknowledged (untrusted input).
+    #[arg(long, value_name = "BYTES", env = "LIVECHECK_MAX_ID_BYTES", default_value_t = Limits::DEFAULT.max_id_bytes as u32,
+          value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Worker", hide_env_values = true)]
+    pub max_id_bytes: u32,
+    /// Largest case or signal name read from the topics, in bytes (longer: skipped).
+    #[arg(long, value_name = "BYTES", env = "LIVECHECK_MAX_NAME_BYTES", default_value_t = Limits::DEFAULT.max_name_bytes as u32,
+          value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Worker", hide_env_values = true)]
+    pub max_name_bytes: u32,
+    /// Largest record read from the three topics, in bytes (larger: skipped before decoding).
+    #[arg(long, value_name = "BYTES", env = "LIVECHECK_MAX_RECORD_BYTES", default_value_t = Limits::DEFAULT.max_record_bytes as u32,
+          value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Worker", hide_env_values = true)]
+    pub max_record_bytes: u32,
     /// Repeat a suite FAIL or STALL that lasts this long since its last report, e.g. "30m"
     /// (default: one report per transition).
     #[arg(long, value_name = "DURATION", env = "LIVECHECK_SUITE_REMINDER",
@@ -221,6 +241,46 @@ pub struct Options {
     /// What to do (default: run the worker).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+// By hand, to hide secrets: a new field goes here too (a test checks that every flag is shown).
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::hide_url_secrets as shown;
+        let mut d = f.debug_struct("Options");
+        d.field("brokers", &self.brokers.as_deref().map(shown))
+            // `Property`'s Debug shows its key only.
+            .field("properties", &self.properties)
+            .field("group_id", &self.group_id)
+            .field("tests_topic", &self.tests_topic)
+            .field("bus_topic", &self.bus_topic)
+            .field("report_topic", &self.report_topic)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("partitions", &self.partitions)
+            .field("replication", &self.replication)
+            .field("codec", &self.codec)
+            .field("cases", &self.cases)
+            .field("exclude", &self.exclude)
+            .field("max_test_age", &self.max_test_age)
+            .field("test_concurrency", &self.test_concurrency)
+            .field("no_reports", &self.no_reports)
+            .field("report_replay", &self.report_replay)
+            .field("max_id_bytes", &self.max_id_bytes)
+            .field("max_name_bytes", &self.max_name_bytes)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .field("suite_reminder", &self.suite_reminder)
+            .field("web_bind", &self.web_bind)
+            .field("trace_url", &self.trace_url.as_deref().map(shown));
+        #[cfg(feature = "otel")]
+        d.field("otlp_endpoint", &self.otlp_endpoint.as_deref().map(shown));
+        d.field("no_web", &self.no_web)
+            // `WebhookConfig`'s Debug shows the URL without its path (`alerts::redacted`).
+            .field("alert_webhook", &self.alert_webhook)
+            .field("alert_retries", &self.alert_retries)
+            .field("log_format", &self.log_format)
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 /// Subcommands.
@@ -374,11 +434,21 @@ impl Options {
         config.partitions = self.partitions;
         config.replication = self.replication;
         config.report_replay = self.report_replay;
+        config.limits = self.limits();
         config.codec = match self.codec {
             CodecArg::Bincode => Codec::Bincode,
             CodecArg::Json => Codec::Json,
         };
         config
+    }
+
+    /// The limits on what records may hold (`--max-id-bytes`, ...).
+    pub fn limits(&self) -> Limits {
+        let mut limits = Limits::DEFAULT;
+        limits.max_id_bytes = self.max_id_bytes as usize;
+        limits.max_name_bytes = self.max_name_bytes as usize;
+        limits.max_record_bytes = self.max_record_bytes as usize;
+        limits
     }
 
     fn topics(&self) -> Topics {
@@ -485,6 +555,9 @@ pub enum CliError {
         /// Why (in the message; not a `source()`).
         cause: std::io::Error,
     },
+    /// The test key (`LIVECHECK_TEST_KEY` / `LIVECHECK_TEST_KEY_FILE`) cannot be read.
+    #[error("{0}")]
+    Key(crate::signing::KeyError),
 }
 
 // By hand, not `#[from]`: the message carries the cause, so it is not also a `source()`.
@@ -897,6 +970,8 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut signals = Signals::install();
+    // A key that cannot be read stops the worker at start, not at its first test.
+    crate::signing::TestKey::from_env().map_err(CliError::Key)?;
     let cases: Vec<CaseConfig> = cases.into_iter().map(CaseConfig::from).collect();
     let Connection { brokers, embedded } = connect(&options).await?;
     let mut kafka = options.kafka_config(&brokers);
@@ -1139,19 +1214,23 @@ impl Observer for ConsoleReports {
     }
 }
 
-/// `PASS     orders::test_order  id=...  1.23ms`, or a suite line.
+/// `PASS     orders::test_order  id=...  1.23ms`, or a suite line: always one line. The case
+/// name, the test id and the error come from records (anyone may write them), so their control
+/// characters are escaped (`\n`, `\u{1b}`): they cannot start a line of their own nor drive the
+/// terminal.
 pub(crate) fn format_report_line(report: &TestReport) -> String {
+    use crate::text::Escaped;
     let error = report
         .error
         .as_deref()
-        .map(|e| format!("  {e}"))
+        .map(|e| format!("  {}", Escaped(e)))
         .unwrap_or_default();
     match &report.test {
         Some(test) => format!(
             "{:<8} {}  id={}  {}{}",
             report.state.as_str(),
-            report.case_name,
-            test.id,
+            Escaped(&report.case_name),
+            Escaped(&test.id),
             report
                 .runtime
                 .map(|r| crate::duration::humanize(Duration::from_secs_f64(r)))
@@ -1165,7 +1244,7 @@ pub(crate) fn format_report_line(report: &TestReport) -> String {
             } else {
                 report.state.as_str()
             },
-            report.case_name,
+            Escaped(&report.case_name),
             error
         ),
     }
@@ -1441,6 +1520,88 @@ mod tests {
         match options.command {
             Some(Command::Run(args)) => assert_eq!(args.timeout, Duration::from_secs(180)),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// A test from a record: anyone may write one, with any id.
+    fn hostile_report(id: &str, error: &str) -> TestReport {
+        let test: crate::TestExecution = serde_json::from_value(serde_json::json!({
+            "id": id,
+            "case_name": "orders::test_order",
+            "timestamp": "2026-12-07T00:00:00Z",
+            "expires": "2026-12-07T03:00:00Z",
+        }))
+        .unwrap();
+        let mut report: TestReport = serde_json::from_value(serde_json::json!({
+            "case_name": "orders::test_order",
+            "state": "FAIL",
+            "test": null,
+            "runtime": 0.5,
+            "error": error,
+            "traceback": null,
+        }))
+        .unwrap();
+        report.test = Some(test);
+        report
+    }
+
+    #[test]
+    fn a_report_line_stays_one_line_whatever_the_record_holds() {
+        let report = hostile_report("x\n\x1b[31m", "lost\nPASS     orders::x  id=1\r\u{2028}");
+        let line = format_report_line(&report);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert_eq!(
+            line,
+            "FAIL     orders::test_order  id=x\\n\\u{1b}[31m  500ms  \
+             lost\\nPASS     orders::x  id=1\\r\\u{2028}"
+        );
+        let mut suite = hostile_report("t", "3 failures; last: a\x1b]0;title\x07");
+        suite.test = None;
+        let line = format_report_line(&suite);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.ends_with("last: a\\u{1b}]0;title\\u{7}"), "{line}");
+    }
+
+    /// `Debug` of the options hides secrets (issue 9, point 7) and shows every other field.
+    #[test]
+    fn the_options_debug_hides_secrets_and_shows_every_field() {
+        #[allow(unused_mut)]
+        let mut args = vec![
+            "livecheck",
+            "--brokers",
+            "SASL_SSL://me:hunter2@broker:9092",
+            "-X",
+            "sasl.password=hunter2",
+            "--alert-webhook",
+            "http://hooks.example/services/T0/hunter2",
+            "--trace-url",
+            "https://jaeger.example/trace/{trace_id}?token=hunter2",
+        ];
+        #[cfg(feature = "otel")]
+        args.extend([
+            "--otlp-endpoint",
+            "https://otel:hunter2@collector:4318/?api_key=hunter2",
+        ]);
+        let options = Options::try_parse_from(args).unwrap();
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("sasl.password=<hidden>"), "{shown}");
+        assert!(
+            shown.contains("https://jaeger.example/trace/{trace_id}?<hidden>"),
+            "{shown}"
+        );
+        #[cfg(feature = "otel")]
+        assert!(
+            shown.contains("https://collector:4318/?<hidden>"),
+            "{shown}"
+        );
+        for arg in Options::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            assert!(shown.contains(&format!("{id}: ")), "no {id} in {shown}");
         }
     }
 

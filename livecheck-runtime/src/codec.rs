@@ -154,6 +154,7 @@ impl Codec {
                     test_kwargs: serde_json::from_str(&wire.test_kwargs)?,
                     traceparent: None,
                     tracestate: None,
+                    signature: None,
                 }
             }
             None => serde_json::from_slice(payload)?,
@@ -241,6 +242,7 @@ mod tests {
             expires: t + chrono::Duration::hours(3),
             traceparent: None,
             tracestate: None,
+            signature: None,
         }
     }
 

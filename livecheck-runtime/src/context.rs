@@ -135,6 +135,7 @@ mod tests {
             expires: now + chrono::Duration::hours(1),
             traceparent: None,
             tracestate: None,
+            signature: None,
         }
     }
 

@@ -651,6 +651,7 @@ mod tests {
             expires: t,
             traceparent: None,
             tracestate: None,
+            signature: None,
         };
         let ours: Value = serde_json::from_slice(&Codec::Json.encode_test(&test)).unwrap();
         let faust: Value = serde_json::from_str(FAUST_TEST).unwrap();

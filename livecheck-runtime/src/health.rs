@@ -1039,6 +1039,7 @@ mod tests {
                 expires: issued + chrono::Duration::hours(3),
                 traceparent: None,
                 tracestate: None,
+                signature: None,
             }),
             runtime: Some(runtime),
             signal_latency: BTreeMap::new(),

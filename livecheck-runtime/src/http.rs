@@ -14,7 +14,9 @@
 //!   (capped at `url_error_delay_max`). Retries exhausted → a "service down" suite FAIL report
 //!   for the case; a later success recovers it. A fake request gets one with its case's options
 //!   ([`FakeRequest::http`](crate::FakeRequest::http)); so does a running case
-//!   ([`current`]).
+//!   ([`current`]). A service's answer is not trusted: redirects are not followed (a 3xx is an
+//!   [`HttpError::Status`]) and a body is read up to [`MAX_BODY_BYTES`] (8 MiB), no more
+//!   ([`HttpError::BodyTooLarge`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,12 +53,21 @@ impl Middleware for PropagateTest {
     }
 }
 
-/// Inserts `test`'s headers into an HTTP header map: the `LiveCheck-Test-*` ones, and its
-/// `traceparent` / `tracestate` when it has a trace ([`crate::trace`]).
+/// Inserts `test`'s headers into an HTTP header map: the `LiveCheck-Test-*` ones, its signature
+/// where it has one ([`crate::signing`]), and its `traceparent` / `tracestate` when it has a
+/// trace ([`crate::trace`]).
 pub fn insert_test_headers(headers: &mut HeaderMap, test: &TestExecution) {
     for (name, value) in test.headers() {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
+        }
+    }
+    match test.signature.as_deref().map(HeaderValue::from_str) {
+        Some(Ok(value)) => {
+            headers.insert(crate::signing::HEADER_TEST_SIGNATURE, value);
+        }
+        _ => {
+            headers.remove(crate::signing::HEADER_TEST_SIGNATURE);
         }
     }
     if let Some(parent) = test.traceparent {
@@ -129,7 +140,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let test = test_from_headers(request.headers());
+        // With a key, only signed test context is honoured; the rest runs as an ordinary
+        // request (counted, crate::signing).
+        let test = test_from_headers(request.headers())
+            .filter(|test| crate::signing::admit(crate::signing::Source::Http, test));
         // A request that is not a test may still carry a trace: a test it triggers joins it.
         let trace = match test {
             Some(_) => None,
@@ -150,7 +164,14 @@ where
     }
 }
 
+/// The largest response body the URL helpers read by default (8 MiB); a larger one is an
+/// [`HttpError::BodyTooLarge`], read no further. [`UrlClient::max_body_bytes`] changes it.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
 /// Why an HTTP helper failed.
+///
+/// Its URL is shown without user and password (`hide_url_secrets`): the error goes into the
+/// test's report, which anyone who reads the report topic reads.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
@@ -159,22 +180,34 @@ pub enum HttpError {
     ServiceDown {
         /// Method.
         method: Method,
-        /// URL.
+        /// URL, without user and password.
         url: String,
         /// Attempts made.
         attempts: u32,
         /// The last failure.
         last: String,
     },
-    /// The service answered with a client error (4xx): not retried.
+    /// The service answered with a client error (4xx), or a redirect (3xx), which is not
+    /// followed: not retried.
     #[error("{method} {url}: {status}")]
     Status {
         /// Method.
         method: Method,
-        /// URL.
+        /// URL, without user and password.
         url: String,
         /// The status.
         status: reqwest::StatusCode,
+    },
+    /// The response's body is larger than the client reads ([`MAX_BODY_BYTES`] by default):
+    /// not retried, and not read further.
+    #[error("{method} {url}: the response's body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// Method.
+        method: Method,
+        /// URL, without user and password.
+        url: String,
+        /// The most the client reads.
+        limit: usize,
     },
     /// The request could not be built (bad URL, body that does not serialize).
     #[error("{0}")]
@@ -188,11 +221,15 @@ pub(crate) trait ServiceHealth: Send + Sync {
 }
 
 /// Faust's URL helpers with a case's timeouts and retries.
+///
+/// Unlike Faust's (aiohttp follows redirects), they do not follow redirects: a 3xx answer is an
+/// [`HttpError::Status`]. And they read a body up to [`MAX_BODY_BYTES`].
 #[derive(Clone)]
 pub struct UrlClient {
     client: ClientWithMiddleware,
     options: CaseOptions,
     health: Option<Arc<dyn ServiceHealth>>,
+    max_body: usize,
 }
 
 impl std::fmt::Debug for UrlClient {
@@ -200,6 +237,7 @@ impl std::fmt::Debug for UrlClient {
         f.debug_struct("UrlClient")
             .field("url_timeout_total", &self.options.url_timeout_total)
             .field("url_error_retries", &self.options.url_error_retries)
+            .field("max_body_bytes", &self.max_body)
             .finish_non_exhaustive()
     }
 }
@@ -214,16 +252,32 @@ impl UrlClient {
         options: CaseOptions,
         health: Option<Arc<dyn ServiceHealth>>,
     ) -> Self {
-        let mut builder = reqwest::Client::builder();
+        // A redirect could send the test's request, headers and body to a host of the
+        // answer's choosing: not followed.
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(connect) = options.url_timeout_connect {
             builder = builder.connect_timeout(connect);
         }
-        let client = builder.build().unwrap_or_default();
+        // Building fails only where the system's TLS set-up does; the request then says why.
+        let client = builder.build().unwrap_or_else(|_| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        });
         UrlClient {
             client: with_propagation(client),
             options,
             health,
+            max_body: MAX_BODY_BYTES,
         }
+    }
+
+    /// Reads response bodies up to `bytes` (default [`MAX_BODY_BYTES`]); a larger body is an
+    /// [`HttpError::BodyTooLarge`].
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     /// `GET url`; the body of the response.
@@ -248,6 +302,7 @@ impl UrlClient {
         url: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, HttpError> {
+        let max_body = self.max_body;
         let attempt = || {
             let mut request = self.client.request(method.clone(), url);
             if let Some(total) = self.options.url_timeout_total {
@@ -263,20 +318,39 @@ impl UrlClient {
                     Ok(response) if response.status().is_server_error() => {
                         Err(Attempt::Retry(format!("{}", response.status())))
                     }
-                    Ok(response) if response.status().is_client_error() => {
+                    Ok(response)
+                        if response.status().is_client_error()
+                            || response.status().is_redirection() =>
+                    {
                         Err(Attempt::Fatal(response.status()))
                     }
-                    Ok(response) => response
-                        .bytes()
-                        .await
-                        .map_err(|e| Attempt::Retry(e.to_string())),
-                    Err(reqwest_middleware::Error::Reqwest(e)) if e.is_builder() => {
-                        Err(Attempt::Build(e.to_string()))
+                    // Known too large before a byte is read.
+                    Ok(response)
+                        if response
+                            .content_length()
+                            .is_some_and(|length| length > max_body as u64) =>
+                    {
+                        Err(Attempt::TooLarge)
                     }
-                    Err(e) => Err(Attempt::Retry(error_chain(&e))),
+                    Ok(mut response) => match read_bounded(&mut response, max_body).await {
+                        Ok((body, false)) => Ok(body),
+                        Ok((_, true)) => Err(Attempt::TooLarge),
+                        Err(e) => Err(Attempt::Retry(error_chain(&e.without_url()))),
+                    },
+                    Err(reqwest_middleware::Error::Reqwest(e)) if e.is_builder() => Err(
+                        Attempt::Build(crate::text::hide_url_userinfo(&error_chain(&e))),
+                    ),
+                    // The URL is in the error already (shown without its user and password).
+                    Err(reqwest_middleware::Error::Reqwest(e)) => {
+                        Err(Attempt::Retry(error_chain(&e.without_url())))
+                    }
+                    Err(e) => Err(Attempt::Retry(crate::text::hide_url_userinfo(
+                        &error_chain(&e),
+                    ))),
                 }
             }
         };
+        let shown_url = || crate::text::hide_url_userinfo(url);
         match retry(&self.options, attempt).await {
             Ok(bytes) => {
                 if let Some(health) = &self.health {
@@ -286,14 +360,19 @@ impl UrlClient {
             }
             Err(Failure::Fatal(status)) => Err(HttpError::Status {
                 method,
-                url: url.to_owned(),
+                url: shown_url(),
                 status,
+            }),
+            Err(Failure::TooLarge) => Err(HttpError::BodyTooLarge {
+                method,
+                url: shown_url(),
+                limit: max_body,
             }),
             Err(Failure::Build(message)) => Err(HttpError::Build(message)),
             Err(Failure::Exhausted { attempts, last }) => {
                 let error = HttpError::ServiceDown {
                     method,
-                    url: url.to_owned(),
+                    url: shown_url(),
                     attempts,
                     last,
                 };
@@ -304,6 +383,25 @@ impl UrlClient {
             }
         }
     }
+}
+
+/// Reads `response`'s body chunk by chunk, at most `limit` bytes (never `bytes()`, which reads
+/// whatever the peer sends): the body, and whether there was more, in which case what was read
+/// is its first `limit` bytes and the rest is left unread.
+pub(crate) async fn read_bounded(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<(Bytes, bool), reqwest::Error> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body.freeze(), true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), false))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -343,14 +441,17 @@ pub async fn post_url<T: serde::Serialize + ?Sized>(
 pub(crate) enum Attempt {
     /// Worth retrying: connection error, timeout, 5xx.
     Retry(String),
-    /// Not worth retrying: 4xx.
+    /// Not worth retrying: 4xx, 3xx.
     Fatal(reqwest::StatusCode),
+    /// Not worth retrying: the body is larger than the client reads.
+    TooLarge,
     /// The request itself is wrong.
     Build(String),
 }
 
 pub(crate) enum Failure {
     Fatal(reqwest::StatusCode),
+    TooLarge,
     Build(String),
     Exhausted { attempts: u32, last: String },
 }
@@ -380,6 +481,7 @@ where
         let last = match attempt().await {
             Ok(value) => return Ok(value),
             Err(Attempt::Fatal(status)) => return Err(Failure::Fatal(status)),
+            Err(Attempt::TooLarge) => return Err(Failure::TooLarge),
             Err(Attempt::Build(message)) => return Err(Failure::Build(message)),
             Err(Attempt::Retry(last)) => last,
         };
@@ -395,7 +497,135 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    /// A peer on a thread: every connection's request head is read, then `answer` writes what
+    /// it likes. The number of connections it took, to see that nobody came.
+    fn peer(answer: fn(&mut TcpStream)) -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    answer(&mut stream);
+                });
+            }
+        });
+        (port, connections)
+    }
+
+    /// A body that never ends (no length, the connection kept open): only a bounded read
+    /// returns.
+    fn endless(stream: &mut TcpStream, head: &str) {
+        let _ = stream.write_all(head.as_bytes());
+        let chunk = vec![b'A'; 64 * 1024];
+        while stream.write_all(&chunk).is_ok() {}
+    }
+
+    fn once() -> CaseOptions {
+        CaseOptions {
+            url_error_retries: 0,
+            ..CaseOptions::DEFAULT
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let (elsewhere, visits) = peer(|stream| {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nstolen");
+        });
+        static ELSEWHERE: AtomicUsize = AtomicUsize::new(0);
+        ELSEWHERE.store(usize::from(elsewhere), Ordering::SeqCst);
+        let (port, _) = peer(|stream| {
+            let to = ELSEWHERE.load(Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{to}/stolen\r\n\
+                 content-length: 0\r\n\r\n"
+            );
+        });
+        let client = UrlClient::new(once());
+        let url = format!("http://127.0.0.1:{port}/orders");
+        let error = client.post_url(&url, &[1, 2]).await.unwrap_err();
+        match &error {
+            HttpError::Status { status, .. } => assert_eq!(status.as_u16(), 307),
+            other => panic!("{other}"),
+        }
+        assert_eq!(
+            visits.load(Ordering::SeqCst),
+            0,
+            "the redirect was followed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_the_limit_and_no_further() {
+        let within = std::time::Duration::from_secs(20);
+        // No length, no end: an unbounded read never returns.
+        let (port, _) = peer(|stream| endless(stream, "HTTP/1.1 200 OK\r\n\r\n"));
+        let client = UrlClient::new(once()).max_body_bytes(100_000);
+        let url = format!("http://127.0.0.1:{port}/");
+        let result = tokio::time::timeout(within, client.get_url(&url))
+            .await
+            .expect("a bounded read returns");
+        match result {
+            Err(HttpError::BodyTooLarge { limit, .. }) => assert_eq!(limit, 100_000),
+            other => panic!("{other:?}"),
+        }
+        // A length over the limit: refused before reading.
+        let (port, _) = peer(|stream| {
+            endless(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: 99999999999\r\n\r\n",
+            )
+        });
+        let url = format!("http://127.0.0.1:{port}/");
+        let result = tokio::time::timeout(within, client.get_url(&url)).await;
+        assert!(matches!(result, Ok(Err(HttpError::BodyTooLarge { .. }))));
+        // Up to the limit, the body whole.
+        let (port, _) = peer(|stream| {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello");
+        });
+        let body = UrlClient::new(once())
+            .max_body_bytes(5)
+            .get_url(&format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"hello");
+        assert_eq!(MAX_BODY_BYTES, 8 * 1024 * 1024);
+    }
+
+    /// The error goes into the report: the URL's user and password stay out of it.
+    #[tokio::test]
+    async fn errors_show_the_url_without_its_password() {
+        let (port, _) = peer(|stream| {
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        });
+        let url = format!("http://me:hunter2@127.0.0.1:{port}/orders?id=7");
+        let error = UrlClient::new(once()).get_url(&url).await.unwrap_err();
+        let shown = error.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains(&format!("http://127.0.0.1:{port}/orders?id=7")),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn delays_follow_faust_backoff_and_cap() {

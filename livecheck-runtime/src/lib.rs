@@ -86,6 +86,7 @@ pub mod hooks;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+pub mod limits;
 #[cfg(feature = "ops")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod metrics;
@@ -98,6 +99,7 @@ pub mod once;
 pub mod otel;
 mod runner;
 pub mod signal;
+pub mod signing;
 #[cfg(feature = "ops")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod status;
@@ -105,6 +107,8 @@ mod store;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
+pub mod text;
+mod throttle;
 pub mod trace;
 pub mod transport;
 #[cfg(feature = "worker")]
@@ -347,7 +351,7 @@ pub mod __private {
         // The trace of the request being handled, else a new one (crate::trace).
         let (traceparent, tracestate) = crate::context::ambient_trace()
             .unwrap_or_else(|| (crate::trace::TraceParent::new_root(), None));
-        let test = TestExecution {
+        let mut test = TestExecution {
             id,
             case_name: case.name.to_owned(),
             timestamp: now,
@@ -356,7 +360,12 @@ pub mod __private {
             expires: now.checked_add_signed(expires).unwrap_or(now),
             traceparent: Some(traceparent),
             tracestate,
+            signature: None,
         };
+        // Whoever starts a test signs it, where the deployment has a key (crate::signing).
+        if let Some(key) = crate::signing::key() {
+            test.signature = Some(key.sign_test(&test).into());
+        }
         // Queued, not delivered: a service never waits on the broker (issue 9, point 6). A test
         // that cannot be queued is dropped, counted and logged by the transport; the request
         // goes on untested, as when `maybe_trigger` does not draw it.

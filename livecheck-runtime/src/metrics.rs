@@ -112,6 +112,7 @@ struct Inner {
     already_reported: IntCounterVec,
     alerts: IntCounterVec,
     otel_spans: IntCounterVec,
+    untrusted: IntCounterVec,
     alert_sources: Mutex<Vec<Arc<AlertCounters>>>,
     // One refresh at a time: counters mirrored from atomics are advanced by their difference.
     refresh: Mutex<()>,
@@ -336,8 +337,9 @@ impl Metrics {
             signals_received: r.counter("livecheck_signals_received_total", "Signals received."),
             skipped: r.counter_vec(
                 "livecheck_skipped_messages_total",
-                "Bad messages logged and skipped, by topic (tests, bus, reports) and reason \
-                 (undecodable, unknown_case).",
+                "Bad or untrusted messages skipped (logged at most once a minute), by topic \
+                 (tests, bus, reports) and reason (undecodable, unknown_case, record_too_large, \
+                 id_too_long, name_too_long, claim_not_believed, not_from_leader, future).",
                 &["topic", "reason"],
             ),
             report_publish_errors: r.counter(
@@ -380,6 +382,13 @@ impl Metrics {
                 "Spans of tests for the OpenTelemetry collector by outcome: exported, dropped \
                  (the export queue was full, or the collector did not take them).",
                 &["outcome"],
+            ),
+            untrusted: r.counter_vec(
+                "livecheck_untrusted_test_context_total",
+                "Test context dropped because its signature is missing or wrong, where the \
+                 deployment signs test context, by where it was seen (http, kafka_headers, \
+                 test_record, signal, marker, report); counted in this process.",
+                &["source"],
             ),
             alert_sources: Mutex::new(Vec::new()),
             refresh: Mutex::new(()),
@@ -485,8 +494,19 @@ impl Metrics {
             ("reports", "undecodable", transport.undecodable_reports),
             ("tests", "unknown_case", stats.unknown_case_tests),
             ("bus", "unknown_case", stats.unknown_case_signals),
+            ("reports", "future", stats.future_reports),
         ] {
             mirror(&m.skipped.with_label_values(&[topic, reason]), value);
+        }
+        for (topic, reason, value) in worker.transport_skipped() {
+            mirror(&m.skipped.with_label_values(&[topic, reason]), value);
+        }
+        // Process-wide: the services of this process verify what they receive too.
+        for source in crate::signing::Source::ALL {
+            mirror(
+                &m.untrusted.with_label_values(&[source.as_str()]),
+                crate::signing::untrusted(source),
+            );
         }
         let (mut sent, mut failed, mut dropped) = (0, 0, 0);
         let sources = lock(&m.alert_sources);
@@ -601,6 +621,7 @@ mod tests {
                 expires: now,
                 traceparent: None,
                 tracestate: None,
+                signature: None,
             }),
             runtime: (!suite).then_some(0.02),
             signal_latency: if suite {

@@ -40,9 +40,29 @@ pub struct TestExecution {
         deserialize_with = "lenient_traceparent"
     )]
     pub traceparent: Option<TraceParent>,
-    /// Vendor trace data (`tracestate`) that came with `traceparent`, passed on as it came.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Vendor trace data (`tracestate`) that came with `traceparent`, passed on as it came
+    /// when it is valid W3C `tracestate` (an invalid value read is dropped).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_tracestate"
+    )]
     pub tracestate: Option<Box<str>>,
+    /// The test's signature where the deployment signs test context ([`crate::signing`]):
+    /// HMAC-SHA256 of id, case, timestamp and expires, in hex, set by whoever triggered the
+    /// test. Also the `LiveCheck-Test-Signature` header. Not a field of Faust's record: written
+    /// only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Box<str>>,
+}
+
+/// A `tracestate` field that is not valid W3C `tracestate` is dropped: it would be copied into
+/// the headers of every request the test makes.
+fn lenient_tracestate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<str>>, D::Error> {
+    let raw = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+    Ok(raw
+        .filter(|text| crate::trace::valid_tracestate(text))
+        .map(|text| Box::from(&*text)))
 }
 
 /// A `traceparent` field that does not read is dropped (with a debug log): a test is not
@@ -95,6 +115,11 @@ impl TestExecution {
         };
         let id = std::str::from_utf8(id).map_err(|_| HeaderError::NotUtf8(HEADER_TEST_ID))?;
         let (traceparent, tracestate) = crate::trace::from_headers(&get).unzip();
+        // A signature that does not read is no signature: the test is then unsigned.
+        let signature = get(crate::signing::HEADER_TEST_SIGNATURE)
+            .and_then(|raw| std::str::from_utf8(raw).ok())
+            .filter(|text| text.len() <= 128)
+            .map(Box::from);
         Ok(Some(TestExecution {
             id: id.to_owned(),
             case_name: text(HEADER_TEST_NAME)?.to_owned(),
@@ -104,6 +129,7 @@ impl TestExecution {
             expires: time(HEADER_TEST_EXPIRES)?,
             traceparent,
             tracestate: tracestate.flatten(),
+            signature,
         }))
     }
 }
@@ -465,6 +491,7 @@ mod tests {
             expires: t + chrono::Duration::hours(3),
             traceparent: None,
             tracestate: None,
+            signature: None,
         }
     }
 

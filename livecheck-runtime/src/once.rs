@@ -217,8 +217,13 @@ impl Summary {
     }
 
     /// The summary printed at the end: one line per case, the error and traceback of each
-    /// case that did not pass, and a total.
+    /// case that did not pass (indented under it, a line of text each), and a total.
+    ///
+    /// Test ids, errors and tracebacks come from records: their control characters are shown
+    /// escaped (`\u{1b}`), so they cannot drive the terminal, and only their own line breaks
+    /// start new (indented) lines.
     pub fn render(&self) -> String {
+        use crate::text::Escaped;
         use fmt::Write as _;
         let mut out = String::new();
         for case in &self.cases {
@@ -236,7 +241,7 @@ impl Summary {
                         }
                     ) + &last
                         .test_id()
-                        .map(|id| format!("  test={id}"))
+                        .map(|id| format!("  test={}", Escaped(id)))
                         .unwrap_or_default()
                 }
                 (_, None) => String::new(),
@@ -245,13 +250,13 @@ impl Summary {
             if case.verdict != Verdict::Pass {
                 if let Some(error) = case.error() {
                     for line in error.lines() {
-                        let _ = writeln!(out, "         {line}");
+                        let _ = writeln!(out, "         {}", Escaped(line));
                     }
                 }
                 if case.verdict.is_failure() {
                     if let Some(traceback) = case.last().and_then(|a| a.traceback.as_deref()) {
                         for line in traceback.lines() {
-                            let _ = writeln!(out, "           {line}");
+                            let _ = writeln!(out, "           {}", Escaped(line));
                         }
                     }
                 }
@@ -423,8 +428,11 @@ impl Transport for OnlyClaimed {
                     let kept = if admitted {
                         Some(delivery)
                     } else {
-                        tracing::debug!(case = %delivery.value.case_name,
-                            test = %delivery.value.id, "not a test of this run: not run");
+                        tracing::debug!(
+                            case = %crate::text::Escaped(&delivery.value.case_name),
+                            test = %crate::text::Escaped(&delivery.value.id),
+                            "not a test of this run: not run"
+                        );
                         delivery.ack();
                         None
                     };
@@ -530,7 +538,7 @@ impl OnceRun {
     }
 
     /// Exports a span per test of the run, as a worker does ([`WorkerBuilder::otlp`](
-    /// crate::WorkerBuilder::otlp)): a failed test in CI links to its trace.
+    /// crate::worker::WorkerBuilder::otlp)): a failed test in CI links to its trace.
     #[cfg(feature = "otel")]
     #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
     pub fn otlp(mut self, export: crate::otel::OtlpExport) -> Self {
@@ -725,7 +733,11 @@ async fn attempt(
                     ))
                 }
             };
-            tracing::debug!(case = case.name(), test = %id, "the fake request's test arrived");
+            tracing::debug!(
+                case = case.name(),
+                test = %crate::text::Escaped(&id),
+                "the fake request's test arrived"
+            );
             (id, report_rx)
         }
         None => {

@@ -38,7 +38,7 @@
 //!
 //! Headers (`OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS`) are read by the
 //! exporter and sent with each request; they are never logged nor shown, and neither is the
-//! user and password part of an endpoint URL.
+//! user and password part of an endpoint URL, nor its query and fragment (shown `?<hidden>`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -86,9 +86,12 @@ impl OtlpExport {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` would: spans are posted to `base_url` + `/v1/traces`. This
     /// wins over the endpoint variables.
     pub fn endpoint(base_url: impl AsRef<str>) -> Self {
-        let base = base_url.as_ref().trim().trim_end_matches('/');
+        let base = base_url.as_ref().trim();
+        // The path goes before a query (a collector may take its token there), not after it.
+        let (base, query) = base.split_at(base.find(['?', '#']).unwrap_or(base.len()));
+        let base = base.trim_end_matches('/');
         OtlpExport {
-            traces_url: Some(format!("{base}{TRACES_PATH}")),
+            traces_url: Some(format!("{base}{TRACES_PATH}{query}")),
             max_queue: 2048,
         }
     }
@@ -121,7 +124,7 @@ impl OtlpExport {
         self
     }
 
-    /// The traces URL spans are posted to, as it can be shown (no user or password).
+    /// The traces URL spans are posted to, as it can be shown (no user or password, no query).
     fn shown_url(&self) -> String {
         let url = match &self.traces_url {
             Some(url) => url.clone(),
@@ -149,23 +152,10 @@ fn env_traces_url() -> Option<String> {
     })
 }
 
-/// `text` with the `user:password@` of every URL in it taken out.
+/// `text` with the secrets of every URL in it hidden: the `user:password@` taken out, the query
+/// and fragment (a collector's token may travel as `?api_key=...`) shown as `<hidden>`.
 fn strip_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
-        let authority_end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == ')')
-            .unwrap_or(tail.len());
-        match tail[..authority_end].rfind('@') {
-            Some(userinfo) => rest = &tail[userinfo + 1..],
-            None => rest = tail,
-        }
-    }
-    out.push_str(rest);
-    out
+    crate::text::hide_url_secrets(text)
 }
 
 /// The export's counters.
@@ -482,10 +472,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_lose_their_user_and_password() {
+    fn urls_lose_their_user_and_password_and_query() {
         assert_eq!(
             strip_userinfo("error sending request for url (https://u:p@collector:4318/v1/traces)"),
             "error sending request for url (https://collector:4318/v1/traces)"
+        );
+        assert_eq!(
+            strip_userinfo("https://user:pw@host/v1/traces?token=abc"),
+            "https://host/v1/traces?<hidden>"
         );
         assert_eq!(strip_userinfo("http://a/b@c"), "http://a/b@c");
         assert_eq!(strip_userinfo("no url"), "no url");
@@ -503,6 +497,12 @@ mod tests {
             OtlpExport::endpoint("http://me:secret@collector:4318")
         );
         assert!(!shown.contains("secret"), "{shown}");
+        // A token in the query (some collectors take one there) is hidden too.
+        let export = OtlpExport::endpoint("https://collector:4318?api_key=secret");
+        assert_eq!(
+            export.shown_url(),
+            "https://collector:4318/v1/traces?<hidden>"
+        );
     }
 
     #[test]

@@ -41,12 +41,18 @@ use crate::hooks::{fire, HookEvent};
 use crate::http::UrlClient;
 use crate::model::{State, TestExecution, TestReport};
 use crate::store::SignalStore;
+use crate::text::Escaped;
 
 /// Writes a line to the current test's log (buffered unless the case has `realtime_logs`);
 /// outside a test, an ordinary `tracing` info event.
+///
+/// One call, one line: its control characters are escaped (`\n`, `\u{1b}`), as a case's line
+/// often shows its arguments, and they come from the test's record (anyone may write one). A
+/// line cannot add lines to the test's log block, nor forge a log line of its own.
 pub fn log(line: fmt::Arguments<'_>) {
+    let line = crate::text::EscapedArgs(line);
     match current_execution() {
-        Some(execution) => execution.log(line),
+        Some(execution) => execution.log(format_args!("{line}")),
         None => tracing::info!("{line}"),
     }
 }
@@ -108,7 +114,7 @@ pub(crate) fn execute(
     let name = case.name();
     let hooks = case.descriptor.hooks.map(|hooks| hooks());
     if let Some(reason) = skip {
-        tracing::info!(case = %name, test = %test.id, "skipped: {reason}");
+        tracing::info!(case = %name, test = %Escaped(&test.id), "skipped: {reason}");
         let report = new_report(
             name,
             State::Skip,
@@ -151,7 +157,7 @@ pub(crate) fn execute(
     let span = tracing::debug_span!(
         "test",
         case = %name,
-        test = %test.id,
+        test = %Escaped(&test.id),
         trace_id = tracing::field::Empty
     );
     if let Some(parent) = test.traceparent {
@@ -273,12 +279,14 @@ fn report(
             )
         }
     };
+    // The error may hold a record's text (an id, a service's answer): escaped, it stays on
+    // this line of the block.
     execution.log(format_args!(
         "{state} after {}{}",
         humanize(runtime),
         error
             .as_deref()
-            .map(|e| format!(": {e}"))
+            .map(|e| format!(": {}", Escaped(e)))
             .unwrap_or_default()
     ));
     flush_logs(execution, state, span, log_passes);
@@ -332,7 +340,11 @@ fn flush_logs(execution: &Execution, state: State, span: &tracing::Span, log_pas
     // The run's span when it is enabled, else one just for this block (see `execute`).
     let span = if span.is_disabled() {
         let test = &execution.test;
-        tracing::info_span!("test", case = %test.case_name, test = %test.id)
+        tracing::info_span!(
+            "test",
+            case = %Escaped(&test.case_name),
+            test = %Escaped(&test.id)
+        )
     } else {
         span.clone()
     };
@@ -420,6 +432,14 @@ mod tests {
         NOTHING: () for waits_long;
     }
 
+    /// Logs its argument, then fails with it in the error.
+    #[crate::case(probability = 1.0)]
+    async fn echoes(text: String) -> crate::Result {
+        crate::log!("got {text}");
+        crate::ensure!(text.is_empty(), "bad {text}");
+        Ok(())
+    }
+
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 
@@ -477,6 +497,40 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Text from records is data: a test id, an argument a case logs and an error holding it
+    /// each stay on their line, escaped; the block's own lines are the only line breaks.
+    #[tokio::test(start_paused = true)]
+    async fn record_text_cannot_add_log_lines_nor_drive_the_terminal() {
+        let buffer = Buffer::default();
+        let _capture = buffer.capture();
+        let mut kit = TestKit::builder().case(echoes).start();
+        let id = "x\n\x1b[31m";
+        let forged = "y\n1999-01-01T00:00:00Z  INFO livecheck: PASS\x1b[32m";
+        kit.run(echoes.trigger(id, forged.to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(kit.report_for(id).await.state, State::Fail);
+        kit.shutdown().await;
+        let text = buffer.text();
+        assert!(!text.contains('\x1b'), "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("1999-01-01")),
+            "a forged line: {text}"
+        );
+        let block: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.contains("test log:"))
+            .collect();
+        assert!(block[0].contains("test=x\\n\\u{1b}[31m"), "{text}");
+        let escaped = "y\\n1999-01-01T00:00:00Z  INFO livecheck: PASS\\u{1b}[32m";
+        assert_eq!(block[1].trim(), "started", "{text}");
+        assert_eq!(block[2].trim(), format!("got {escaped}"), "{text}");
+        assert!(block[3].trim().starts_with("FAIL after"), "{text}");
+        assert!(block[3].ends_with(&format!(": bad {escaped}")), "{text}");
+        // The block ends there: what follows is a log line of its own.
+        assert!(block.get(4).is_none_or(|l| !l.starts_with(' ')), "{text}");
     }
 
     /// Issue 10, behaviour 6: a passing test's log is written when it ends, at INFO, as Faust

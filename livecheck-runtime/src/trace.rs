@@ -31,7 +31,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The header carrying the trace and the parent span (`traceparent`).
 pub const TRACEPARENT: &str = "traceparent";
-/// The header carrying vendor-specific trace data (`tracestate`), passed on as it came.
+/// The header carrying vendor-specific trace data (`tracestate`), passed on as it came when it
+/// is valid (see `valid_tracestate`).
 pub const TRACESTATE: &str = "tracestate";
 
 /// The longest `tracestate` passed on (the specification's 32 members of ≤ 256 bytes could be
@@ -171,11 +172,66 @@ impl<'de> Deserialize<'de> for TraceParent {
     }
 }
 
-/// A `tracestate` worth passing on: printable ASCII, at most 512 characters; else `None`.
-pub fn valid_tracestate(value: &str) -> Option<&str> {
-    let value = value.trim();
-    let printable = value.bytes().all(|b| (0x20..0x7f).contains(&b));
-    (!value.is_empty() && value.len() <= MAX_TRACESTATE && printable).then_some(value)
+/// Whether `value` is a `tracestate` worth passing on: a valid W3C list
+/// (<https://www.w3.org/TR/trace-context-2/#tracestate-header>) with at least one member, and
+/// at most `MAX_TRACESTATE` bytes (512, what the specification asks vendors to propagate).
+///
+/// - printable ASCII only (`0x20..=0x7e`): no tab, newline or other control character, nothing
+///   beyond ASCII;
+/// - at most 32 list-members separated by `,`, with optional spaces around each; empty members
+///   are allowed (and not counted), as the specification says;
+/// - each member `key=value`: the key a lowercase letter or a digit, then up to 255 of
+///   `a-z 0-9 _ - * / @`; the value 1 to 256 characters of `0x20..=0x7e` but `,` and `=`, not
+///   ending in a space;
+/// - each key once.
+///
+/// A `tracestate` is another party's text carried on by every worker and service of a test:
+/// what is not valid is dropped, never passed on (the `traceparent` beside it is kept).
+pub(crate) fn valid_tracestate(value: &str) -> bool {
+    if value.len() > MAX_TRACESTATE || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
+    let mut keys: Vec<&str> = Vec::new();
+    for member in value.split(',') {
+        let member = member.trim_matches(' ');
+        if member.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = member.split_once('=') else {
+            return false;
+        };
+        if !valid_key(key) || !valid_value(value) || keys.contains(&key) || keys.len() == 32 {
+            return false;
+        }
+        keys.push(key);
+    }
+    !keys.is_empty()
+}
+
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`,
+/// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
+fn valid_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let first = bytes.first().copied();
+    first.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.len() <= 256
+        && bytes.iter().all(|&b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
+        })
+}
+
+/// `value = 0*255(chr) nblk-chr`, `chr = %x20 / nblk-chr`,
+/// `nblk-chr = %x21-2B / %x2D-3C / %x3E-7E` (printable ASCII but `,` and `=`).
+fn valid_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 256
+        && bytes.last() != Some(&b' ')
+        && bytes
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b',' && b != b'=')
 }
 
 /// Reads the trace of an incoming record or request from its headers (looked up
@@ -189,9 +245,12 @@ pub fn from_headers<'a>(
         .and_then(|text| text.parse::<TraceParent>().map_err(|e| e.to_string()));
     match parsed {
         Ok(parent) => {
+            // Not valid: dropped, the traceparent kept (W3C: "failure to parse tracestate MUST
+            // NOT affect the parsing of traceparent").
             let state = get(TRACESTATE)
                 .and_then(|raw| std::str::from_utf8(raw).ok())
-                .and_then(valid_tracestate)
+                .map(|text| text.trim_matches(' '))
+                .filter(|text| valid_tracestate(text))
                 .map(Box::from);
             Some((parent, state))
         }
@@ -295,9 +354,88 @@ mod tests {
         let (parent, state) = from_headers(get).unwrap();
         assert_eq!(parent.to_string(), VALID);
         assert_eq!(state.as_deref(), Some("congo=t61rcWkgMzE"));
-        assert_eq!(valid_tracestate("a=1\nb=2"), None);
-        assert_eq!(valid_tracestate(&"x".repeat(513)), None);
         let broken = |name: &str| (name == TRACEPARENT).then_some(&b"00-zz"[..]);
         assert!(from_headers(broken).is_none());
+    }
+
+    #[test]
+    fn a_tracestate_follows_the_w3c_grammar() {
+        let members = |n: usize| {
+            (0..n)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // (the value, valid)
+        let table = [
+            ("congo=t61rcWkgMzE", true),
+            ("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", true),
+            (" rojo=1 , ,congo=2 ", true),
+            ("0vendor=x", true),
+            ("tenant@system=x", true),
+            (
+                "a_b-c*d/e=value with spaces and !\"#$%&'()*+-./:;<>?@[]^_`{|}~",
+                true,
+            ),
+            ("k= leading space kept", true),
+            ("", false),
+            (" , ", false),
+            ("a=1\nb=2", false),
+            ("a=1\tb", false),
+            ("a=\x1b[31m", false),
+            ("a=café", false),
+            ("Congo=x", false),
+            ("_a=x", false),
+            ("a.b=x", false),
+            ("a=", false),
+            ("=x", false),
+            ("novalue", false),
+            ("a=b=c", false),
+            ("a=1,a=2", false),
+            ("a=x\u{7f}", false),
+        ];
+        for (value, valid) in table {
+            assert_eq!(valid_tracestate(value), valid, "{value:?}");
+        }
+        assert!(valid_tracestate(&members(32)));
+        assert!(!valid_tracestate(&members(33)), "33 members");
+        assert!(valid_tracestate(&format!("a={}", "x".repeat(256))));
+        assert!(
+            !valid_tracestate(&format!("a={}", "x".repeat(257))),
+            "value of 257"
+        );
+        assert!(valid_tracestate(&format!("{}=x", "k".repeat(256))));
+        assert!(
+            !valid_tracestate(&format!("{}=x", "k".repeat(257))),
+            "key of 257"
+        );
+        let long = format!("a={},b={}", "x".repeat(256), "y".repeat(252));
+        assert_eq!(long.len(), 513);
+        assert!(!valid_tracestate(&long), "513 bytes");
+    }
+
+    /// An invalid tracestate is dropped, the traceparent beside it kept.
+    #[test]
+    fn an_invalid_tracestate_is_dropped_and_the_traceparent_kept() {
+        for state in ["a=1\nINFO forged line", "Bad=key", "a=1,a=2", "a=\x1b[31m"] {
+            let headers = [("traceparent", VALID), ("tracestate", state)];
+            let get = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.as_bytes())
+            };
+            let (parent, kept) = from_headers(get).expect("the traceparent is kept");
+            assert_eq!(parent.to_string(), VALID);
+            assert_eq!(kept, None, "{state:?}");
+        }
+        let headers = [("traceparent", VALID), ("tracestate", " rojo=1 ")];
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_bytes())
+        };
+        assert_eq!(from_headers(get).unwrap().1.as_deref(), Some("rojo=1"));
     }
 }

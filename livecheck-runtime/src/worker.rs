@@ -30,6 +30,7 @@ use crate::http::{ServiceHealth, UrlClient};
 use crate::model::{SignalEvent, TestExecution, TestReport};
 use crate::runner;
 use crate::store::SignalStore;
+use crate::text::Escaped;
 use crate::transport::{
     Ack, Lease, Ownership, PublishedReport, ReportEvent, Subscription, Transport,
     TransportCounters, TransportError,
@@ -73,6 +74,12 @@ pub struct WorkerSettings {
     /// the process, for milliseconds after a big burst, on a blocking thread); elsewhere it does
     /// nothing. Set false where the process's allocator is not the worker's business.
     pub release_memory: bool,
+    /// How far ahead of this worker's clock a peer's report may be dated (by its test's
+    /// timestamp or its publication) and still count for case health (2 min). Reports dated
+    /// further ahead are ignored and counted (`livecheck_skipped_messages_total{reason=
+    /// "future"}`): 35 forged FAIL reports dated ten years ahead kept a case FAIL after every
+    /// later pass (no pass was newer than them).
+    pub max_clock_skew: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -88,6 +95,7 @@ impl Default for WorkerSettings {
             max_report_bytes: 500_000,
             max_test_age: None,
             release_memory: true,
+            max_clock_skew: Duration::from_secs(120),
         }
     }
 }
@@ -137,6 +145,16 @@ pub struct WorkerStats {
     /// Spans of tests dropped: the export queue was full, or the collector did not take them
     /// (the `otel` feature's export; 0 without it).
     pub spans_dropped: u64,
+    /// Peers' reports dated beyond [`WorkerSettings::max_clock_skew`] ahead: ignored.
+    pub future_reports: u64,
+    /// Test records whose signature is missing or wrong, where the deployment signs test
+    /// context ([`crate::signing`]): not run.
+    pub untrusted_tests: u64,
+    /// Reports too large for the broker even cut down, replaced by a minimal report.
+    pub minimal_reports: u64,
+    /// Reports that could not be published even as a minimal report: dropped (their tests
+    /// acknowledged, so they do not hold a slot or run again).
+    pub reports_dropped: u64,
 }
 
 /// A worker's counters, as it updates them (snapshots: [`WorkerStats`]).
@@ -168,6 +186,14 @@ pub(crate) struct Counters {
     pub(crate) peer_reports: AtomicU64,
     /// Reports of a test already counted, read back from the group (not counted twice).
     pub(crate) peer_duplicates: AtomicU64,
+    /// Peers' reports dated too far ahead: ignored.
+    pub(crate) future_reports: AtomicU64,
+    /// Test records not signed where the deployment signs: not run.
+    pub(crate) untrusted_tests: AtomicU64,
+    /// Reports replaced by a minimal one.
+    pub(crate) minimal_reports: AtomicU64,
+    /// Reports dropped: not even a minimal one could be published.
+    pub(crate) reports_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -187,6 +213,10 @@ impl Counters {
             peer_duplicates: self.peer_duplicates.load(Ordering::Relaxed),
             spans_exported: 0,
             spans_dropped: 0,
+            future_reports: self.future_reports.load(Ordering::Relaxed),
+            untrusted_tests: self.untrusted_tests.load(Ordering::Relaxed),
+            minimal_reports: self.minimal_reports.load(Ordering::Relaxed),
+            reports_dropped: self.reports_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -358,10 +388,27 @@ impl WorkerHandle {
     pub fn transport_counters(&self) -> TransportCounters {
         self.0.transport.counters()
     }
+
+    /// Records the transport skipped as untrusted input, `(topic, reason, count)` (see
+    /// [`Transport::skipped`]).
+    pub fn transport_skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.0.transport.skipped()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reports dated ahead of the clock are logged at most once a minute (counted each).
+static FUTURE_REPORT_LOG: crate::throttle::Throttle = crate::throttle::Throttle::new();
+
+/// Tests of cases this worker does not run are logged at most once a minute (counted each).
+static UNKNOWN_CASE_LOG: crate::throttle::Throttle = crate::throttle::Throttle::new();
+
+/// At most 64 bytes of a record's text, for a log line.
+fn cut(text: &str) -> &str {
+    crate::signing::truncated(text)
 }
 
 /// Builds a [`Worker`].
@@ -566,6 +613,19 @@ impl Worker {
             test_concurrency = shared.settings.test_concurrency,
             "worker started"
         );
+        if crate::signing::is_enabled() {
+            tracing::info!(
+                "test context is signed: unsigned tests, signals and reports are not trusted"
+            );
+        } else {
+            tracing::warn!(
+                "test context is unauthenticated: any HTTP client of a service can make its \
+                 request a test with LiveCheck-Test-* headers, and anyone who can write to the \
+                 topics can deliver signals and reports. Strip those headers at your edge, or \
+                 set {} on services and workers (docs/kafka.md, \"Signed test context\")",
+                crate::signing::KEY_ENV
+            );
+        }
 
         let mut background = JoinSet::new();
         background.spawn(signal_loop(shared.clone(), signals));
@@ -612,23 +672,34 @@ impl Worker {
             while running.try_join_next().is_some() {}
             let (test, ack) = delivery.into_parts();
             shared.stats.tests_received.fetch_add(1, Ordering::Relaxed);
+            // With a key, a test nobody with the key started is not run (crate::signing).
+            if !crate::signing::admit(crate::signing::Source::TestRecord, &test) {
+                shared.stats.untrusted_tests.fetch_add(1, Ordering::Relaxed);
+                ack.ack();
+                continue;
+            }
             if lock(&shared.reported).contains(&test.case_name, &test.id) {
                 shared
                     .stats
                     .already_reported
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(case = %test.case_name, test = %test.id,
+                tracing::info!(case = %Escaped(&test.case_name), test = %Escaped(&test.id),
                     "test already reported by the group: not run again");
                 ack.ack();
                 continue;
             }
             let Some(case) = shared.cases.get(test.case_name.as_str()).copied() else {
-                shared
+                let n = shared
                     .stats
                     .unknown_case_tests
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(case = %test.case_name, test = %test.id,
-                    "test for a case this worker does not run: skipped");
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                if UNKNOWN_CASE_LOG.ready() {
+                    tracing::warn!(case = %Escaped(cut(&test.case_name)),
+                        test = %Escaped(cut(&test.id)), skipped = n,
+                        "test for a case this worker does not run: skipped (logged at most \
+                         once a minute; livecheck_skipped_messages_total counts every one)");
+                }
                 ack.ack();
                 continue;
             };
@@ -760,7 +831,7 @@ fn moved_away(shared: &Shared, case: &'static str, id: &str) {
     shared.store.release(case, id);
     tracing::info!(
         case,
-        test = id,
+        test = %Escaped(id),
         "partition moved to another worker: test stopped here, its new owner runs it"
     );
 }
@@ -789,7 +860,7 @@ async fn finish(
                 .stats
                 .duplicate_reports_dropped
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(case, test = %test.id,
+            tracing::info!(case, test = %Escaped(&test.id),
                 "another worker reported this test first: this report is dropped");
             shared.store.release(case, &test.id);
             ack.ack();
@@ -797,7 +868,7 @@ async fn finish(
         }
     }
     shared.judge(case, |health| health.on_report(&report, Utc::now()));
-    let mut published = publish(shared, &report, true).await;
+    let mut published = publish(shared, &report, true).await != Published::Failed;
     // Its report is out (or on its way): the test's signals are let go; a re-run finds them
     // on the bus.
     if let Some(test) = &report.test {
@@ -818,18 +889,34 @@ async fn finish(
             }
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
-        published = publish(shared, &report, false).await;
+        published = publish(shared, &report, false).await != Published::Failed;
     }
     ack.ack();
 }
 
+/// What became of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Published {
+    /// It is out (whole, cut down, or as a minimal report).
+    Out,
+    /// Too large for the broker even as a minimal report: dropped, with an ERROR. Its test is
+    /// acknowledged all the same: retrying could only fail again, holding a slot for good.
+    Dropped,
+    /// The broker failed (down, unreachable): try again.
+    Failed,
+}
+
 /// Publishes a report (if reports are sent) and, if `notify`, shows it to the observers (a
-/// retry does not show it twice); false if publishing failed.
+/// retry does not show it twice).
 ///
 /// A report too large for the broker is cut down until it fits ([`TestReport::truncate_to`]):
 /// to `max_report_bytes` when its texts alone come near that, and smaller each time the broker
-/// still refuses it.
-async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
+/// still refuses it, down to [`MIN_REPORT_LIMIT`]; one that does not fit even then (its id or
+/// case name is itself too large: untrusted input) is replaced by a minimal report — its test's
+/// id shortened with a hash, its state kept ([`minimal_report`]); one refused even so is dropped
+/// with an ERROR. Each step is one cut (linear in the report's size), never a loop that
+/// re-serialises without end.
+async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> Published {
     let size = |r: &TestReport| crate::codec::encode_report(r).len();
     let mut limit = shared.settings.max_report_bytes;
     let texts = [&report.error, &report.traceback]
@@ -843,6 +930,7 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
         smaller.truncate_to(limit, size);
         cut = Some(smaller);
     }
+    let mut minimal = false;
     loop {
         let current = cut.as_ref().unwrap_or(report);
         let result = if shared.settings.send_reports {
@@ -852,8 +940,14 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
         };
         let error = match result {
             Ok(()) => {
-                if cut.is_some() {
-                    tracing::warn!(case = %current.case_name, limit, "oversized report truncated");
+                if minimal {
+                    shared.stats.minimal_reports.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(case = %Escaped(cut_text(&current.case_name)),
+                        "report too large for the broker even cut down: a minimal report \
+                         was published instead");
+                } else if cut.is_some() {
+                    tracing::warn!(case = %Escaped(cut_text(&current.case_name)), limit,
+                        "oversized report truncated");
                 }
                 if notify {
                     for observer in &shared.observers {
@@ -864,7 +958,7 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
                 let case = shared.cases.get(current.case_name.as_str());
                 crate::hooks::report_published(case.and_then(|c| c.descriptor.hooks), current)
                     .await;
-                return true;
+                return Published::Out;
             }
             Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT => {
                 limit = limit.min(size(current) / 2).max(MIN_REPORT_LIMIT);
@@ -872,6 +966,19 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
                 smaller.truncate_to(limit, size);
                 cut = Some(smaller);
                 continue;
+            }
+            Err(TransportError::TooLarge) if !minimal => {
+                minimal = true;
+                cut = Some(minimal_report(report));
+                continue;
+            }
+            Err(TransportError::TooLarge) => {
+                shared.stats.reports_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(case = %Escaped(cut_text(&report.case_name)),
+                    test = %Escaped(cut_text(report.test.as_ref().map_or("", |t| &t.id))),
+                    "report refused by the broker even as a minimal report: dropped, its test \
+                     acknowledged");
+                return Published::Dropped;
             }
             Err(error) => error,
         };
@@ -884,9 +991,61 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> bool {
             .stats
             .report_publish_errors
             .fetch_add(1, Ordering::Relaxed);
-        tracing::error!(case = %current.case_name, %error, "report not published");
-        return false;
+        tracing::error!(case = %Escaped(cut_text(&current.case_name)), %error,
+            "report not published");
+        return Published::Failed;
     }
+}
+
+/// At most 64 bytes of a record's text, for a log line.
+fn cut_text(text: &str) -> &str {
+    crate::signing::truncated(text)
+}
+
+/// The smallest report that still says what happened: case, state, test (its id shortened
+/// with a hash when long, its timestamps kept, no arguments), attempt and trace; the error
+/// says that the report was replaced.
+fn minimal_report(report: &TestReport) -> TestReport {
+    TestReport {
+        case_name: shorten(&report.case_name),
+        state: report.state,
+        test: report.test.as_ref().map(|test| TestExecution {
+            id: shorten(&test.id),
+            case_name: shorten(&test.case_name),
+            timestamp: test.timestamp,
+            test_args: Vec::new(),
+            test_kwargs: serde_json::Map::new(),
+            expires: test.expires,
+            traceparent: test.traceparent,
+            tracestate: None,
+            signature: None,
+        }),
+        runtime: report.runtime,
+        signal_latency: Default::default(),
+        error: Some(
+            "[report too large for the broker: replaced by a minimal report; long ids and \
+             names are shortened with a SHA-256 hash]"
+                .into(),
+        ),
+        traceback: None,
+        attempt: report.attempt,
+        timed_out_signal: None,
+        trace_id: report.trace_id.clone(),
+    }
+}
+
+/// `text` if at most 128 bytes, else its first 64 bytes, `…sha256:` and the first 32 hex
+/// digits of its SHA-256: still told apart from others, and searchable.
+fn shorten(text: &str) -> String {
+    if text.len() <= 128 {
+        return text.to_owned();
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}…sha256:{hex}", crate::signing::truncated(text))
 }
 
 /// The smallest size a report is cut down to when the broker refuses larger ones.
@@ -916,7 +1075,8 @@ async fn signal_loop(
                     .stats
                     .unknown_case_signals
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(case = %event.case_name, signal = %event.signal_name,
+                tracing::debug!(case = %Escaped(&event.case_name),
+                    signal = %Escaped(&event.signal_name),
                     "signal for a case this worker does not run: skipped");
             }
         }
@@ -952,7 +1112,23 @@ fn on_group_report(shared: &Shared, published: PublishedReport) {
     else {
         return;
     };
-    let at = published.published_at.unwrap_or_else(Utc::now);
+    let now = Utc::now();
+    let at = published.published_at.unwrap_or(now);
+    // Believed only when it agrees with the clock: a report from the future would stay the
+    // newest failure (or stall) for good, whatever passes after it.
+    let skew =
+        chrono::Duration::from_std(shared.settings.max_clock_skew).unwrap_or(chrono::Duration::MAX);
+    let ahead = now.checked_add_signed(skew).unwrap_or(now);
+    let issued = report.test.as_ref().map(|t| t.timestamp);
+    if at > ahead || issued.is_some_and(|issued| issued > ahead) {
+        let n = shared.stats.future_reports.fetch_add(1, Ordering::Relaxed) + 1;
+        if FUTURE_REPORT_LOG.ready() {
+            tracing::warn!(case, skipped = n, published = %at, issued = ?issued,
+                "a report dated ahead of this worker's clock is ignored (logged at most once a \
+                 minute; livecheck_skipped_messages_total{{reason=\"future\"}} counts every one)");
+        }
+        return;
+    }
     match &report.test {
         None => shared.judge(case, |health| health.adopt(&report, at)),
         Some(test) => {
@@ -987,7 +1163,7 @@ async fn suite_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Suit
     while let Some(message) = queue.recv().await {
         match message {
             SuiteMessage::Report(report) => {
-                publish(&shared, &report, true).await;
+                let _ = publish(&shared, &report, true).await;
             }
             SuiteMessage::Flush(done) => {
                 let _ = done.send(());

@@ -318,6 +318,7 @@ fn test_of_age(id: &str, age: chrono::Duration) -> TestExecution {
         expires: now + chrono::Duration::hours(1),
         traceparent: None,
         tracestate: None,
+        signature: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn peer_report(id: &str, state: State) -> TestReport {
             expires: now + chrono::Duration::hours(1),
             traceparent: None,
             tracestate: None,
+            signature: None,
         }),
         runtime: Some(0.5),
         signal_latency: Default::default(),

@@ -31,6 +31,7 @@ fn test(id: &str) -> livecheck::TestExecution {
         expires: now + chrono::Duration::hours(1),
         traceparent: None,
         tracestate: None,
+        signature: None,
     }
 }
 

@@ -385,6 +385,7 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
         expires: now + chrono::Duration::hours(1),
         traceparent: None,
         tracestate: None,
+        signature: None,
     };
     run.client
         .transport()
@@ -1146,6 +1147,7 @@ fn history_report(
             expires: issued + chrono::Duration::hours(1),
             traceparent: Some(trace),
             tracestate: None,
+            signature: None,
         }),
         trace_id: Some(trace.trace_id()),
         runtime: Some(runtime),

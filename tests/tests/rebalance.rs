@@ -8,22 +8,26 @@
 //! - A report larger than the broker takes is truncated and published; its test is acknowledged
 //!   and does not run again after a restart.
 //! - Fencing: a worker stops the tests of a partition another worker of its group claimed after
-//!   it, and commits nothing of it (tansu does not fence an old owner itself).
+//!   it, and commits nothing of it (tansu does not fence an old owner itself) — only when the
+//!   coordinator vouches for the claim: claims naming no member, or a member not in the group,
+//!   change nothing (issue 16).
 //! - A hung test is stopped at its case's `max_runtime` with a TIMEOUT report, frees its slot and
 //!   does not come back after a restart ("found" 5).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use livecheck::transport::embedded::EmbeddedCluster;
 use livecheck::transport::kafka::KafkaConfig;
-use livecheck::{Case, CaseConfig, State, TestReport};
+use livecheck::{Case, CaseConfig, State, TestReport, Transport};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
 use livecheck_tests::support::{
     plain_consumer, plain_consumer_at, plain_producer, service_client, unique_config, RunningWorker,
 };
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 
@@ -305,30 +309,103 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
         "the tests all went to one partition: {partition_of:?}"
     );
 
-    // Claims after the worker's own: another group's on partition 0 (not about this group),
-    // this group's on partition 1.
-    let claim = |group: &str| livecheck::SignalEvent {
+    // Claims after the worker's own that no coordinator vouches for: another group's on
+    // partition 0 (not about this group), and this group's on partition 1 naming no member,
+    // then a member that is not in the group (issue 16: one forged record silenced a
+    // partition).
+    let claim = |group: &str, member: Option<&str>| livecheck::SignalEvent {
         signal_name: "claim".into(),
         case_name: "__livecheck".into(),
         key: "another-worker".into(),
-        value: serde_json::json!({"generation": 1, "group": group}),
+        value: serde_json::json!({"generation": 1_000_000, "group": group, "member": member}),
     };
     let producer = plain_producer(&broker);
-    for (partition, group) in [(0, "another-group"), (1, config.group_id.as_str())] {
-        let payload = config.codec.encode_signal(&claim(group));
-        producer
-            .send(
-                FutureRecord::to(&config.topics.bus)
-                    .partition(partition)
-                    .key("another-worker")
-                    .payload(&payload),
-                Duration::from_secs(30),
-            )
-            .await
-            .expect("claim produced");
-    }
+    let write_claim = |partition: i32, claim: livecheck::SignalEvent| {
+        let payload = config.codec.encode_signal(&claim);
+        let producer = &producer;
+        let topic = config.topics.bus.clone();
+        async move {
+            producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .partition(partition)
+                        .key("another-worker")
+                        .payload(&payload),
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("claim produced");
+        }
+    };
+    let group = config.group_id.as_str();
+    write_claim(0, claim("another-group", Some("m"))).await;
+    write_claim(1, claim(group, None)).await;
+    write_claim(1, claim(group, Some("rdkafka-not-a-member"))).await;
+    let not_believed = || {
+        worker
+            .transport
+            .skipped()
+            .into_iter()
+            .filter(|(topic, reason, _)| *topic == "bus" && *reason == "claim_not_believed")
+            .map(|(_, _, n)| n)
+            .sum::<u64>()
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while not_believed() < 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the forged claims were not judged");
+    assert_eq!(
+        *worker.transport.assignment().borrow(),
+        [0, 1],
+        "a forged claim fenced"
+    );
+    assert!(running(ids.len()).await, "a forged claim stopped tests");
+
+    // A real member joins the group (for another topic: the range assignor gives it none of
+    // ours). A claim of partition 1 naming it, in a generation at least the worker's, is one
+    // the coordinator vouches for: the partition is fenced.
+    let other = Broker::unique("lc-other");
+    broker.create_topic(&other, 1);
+    let member: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", &config.group_id)
+        .create()
+        .expect("member");
+    member.subscribe(&[&other]).expect("subscribe");
+    let member = Arc::new(member);
+    let stop_polling = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polling = tokio::task::spawn_blocking({
+        let (member, stop) = (member.clone(), stop_polling.clone());
+        move || {
+            let until = std::time::Instant::now() + Duration::from_secs(90);
+            while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                let _ = member.poll(Duration::from_millis(100));
+            }
+        }
+    });
+    let member_id = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(id) = member_id_in_group(&member, group) {
+                break id;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the member did not join");
     let mut assignment = worker.transport.assignment();
-    tokio::time::timeout(Duration::from_secs(10), assignment.wait_for(|p| *p == [0]))
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        assignment.wait_for(|p| *p == [0, 1]),
+    )
+    .await
+    .expect("the worker was not assigned again after the join")
+    .unwrap();
+    write_claim(1, claim(group, Some(&member_id))).await;
+    tokio::time::timeout(Duration::from_secs(20), assignment.wait_for(|p| *p == [0]))
         .await
         .expect("partition 1 was not let go")
         .unwrap();
@@ -338,22 +415,11 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
     );
     assert_eq!(worker.handle.stats().tests_moved, fenced.len() as u64);
 
-    // A member joins the group for another topic: the group rebalances and gives the worker
-    // both partitions again (with new claims of its own).
-    let other = Broker::unique("lc-other");
-    broker.create_topic(&other, 1);
-    let member: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", &config.group_id)
-        .create()
-        .expect("member");
-    rdkafka::consumer::Consumer::subscribe(&member, &[&other]).expect("subscribe");
-    let polling = tokio::task::spawn_blocking(move || {
-        let until = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < until {
-            let _ = member.poll(Duration::from_millis(100));
-        }
-    });
+    // The member leaves: the group rebalances and gives the worker both partitions again
+    // (with new claims of its own).
+    stop_polling.store(true, Ordering::Relaxed);
+    let _ = polling.await;
+    drop(member);
     tokio::time::timeout(
         Duration::from_secs(30),
         assignment.wait_for(|p| *p == [0, 1]),
@@ -374,8 +440,22 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
         fenced.len(),
         ids.len()
     );
-    let _ = polling.await;
     worker.stop().await;
+}
+
+/// The member id of the test's own consumer in `group`, as the coordinator lists it.
+fn member_id_in_group(member: &rdkafka::consumer::BaseConsumer, group: &str) -> Option<String> {
+    let list = member
+        .fetch_group_list(Some(group), Duration::from_secs(5))
+        .ok()?;
+    let group = list.groups().iter().find(|g| g.name() == group)?;
+    group
+        .members()
+        .iter()
+        // The worker's member ids start with its client id, `livecheck`; this consumer's with
+        // librdkafka's default, `rdkafka` (tansu does not describe subscriptions).
+        .find(|m| m.id().starts_with("rdkafka-"))
+        .map(|m| m.id().to_owned())
 }
 
 /// The case of the oversized-report test: fails with an error text of 2 MB.

@@ -388,6 +388,7 @@ fn execution(
         expires: now + expires,
         traceparent: None,
         tracestate: None,
+        signature: None,
     }
 }
 
@@ -664,6 +665,7 @@ async fn named_arguments_from_faust_services_are_accepted() {
         expires: now + chrono::Duration::hours(1),
         traceparent: None,
         tracestate: None,
+        signature: None,
     };
     kit.client()
         .transport()

@@ -18,6 +18,10 @@
 //! - SKIP: `<skipped message="why"/>`.
 //! - FLAKY (failed, then passed on a retry): a passing test case with one `<flakyFailure>` per
 //!   failed attempt (Surefire's element for reruns), each with a `<stackTrace>`.
+//!
+//! Every text from a record (test ids, errors, tracebacks) is escaped for XML: `&`, `<`, `>`,
+//! and in attributes `"` and line breaks; characters XML 1.0 cannot hold (control characters
+//! but tab and line breaks) become U+FFFD.
 
 use std::fmt::Write as _;
 
@@ -90,9 +94,10 @@ pub fn to_xml(summary: &Summary) -> String {
                     "attempt {}: {}{} {}",
                     n + 1,
                     attempt.state.as_str(),
+                    // One line per attempt, whatever the id (a record's) holds.
                     attempt
                         .test_id()
-                        .map(|id| format!(" test={id}"))
+                        .map(|id| format!(" test={}", crate::text::Escaped(id)))
                         .unwrap_or_default(),
                     crate::duration::humanize(attempt.elapsed)
                 );
@@ -166,5 +171,56 @@ mod tests {
             "say &quot;hi&quot;&#10;there"
         );
         assert_eq!(text("bell\u{7}"), "bell\u{FFFD}");
+    }
+
+    /// Text from records cannot add elements, attributes or lines of its own.
+    #[test]
+    fn record_text_is_escaped_in_the_document() {
+        let report: crate::TestReport = serde_json::from_value(serde_json::json!({
+            "case_name": "once.fail",
+            "state": "FAIL",
+            "test": {
+                "id": "x\n\x1b[31m</system-out><x>",
+                "case_name": "once.fail",
+                "timestamp": "2026-12-07T00:00:00Z",
+                "expires": "2026-12-07T03:00:00Z",
+            },
+            "runtime": 0.5,
+            "error": "a\" b=\"c</failure><injected/>\u{1b}]0;t\u{7}",
+            "traceback": "]]><injected/>",
+        }))
+        .unwrap();
+        let summary = Summary {
+            cases: vec![crate::once::CaseOutcome {
+                case: "once.fail",
+                verdict: Verdict::Fail,
+                attempts: vec![Attempt::from_report(
+                    report,
+                    std::time::Duration::from_millis(500),
+                )],
+                skipped: None,
+                elapsed: std::time::Duration::from_millis(500),
+            }],
+            started: chrono::Utc::now(),
+            elapsed: std::time::Duration::from_secs(1),
+        };
+        let xml = to_xml(&summary);
+        assert!(!xml.contains("<injected/>"), "{xml}");
+        assert!(!xml.contains("<x>"), "{xml}");
+        // No attribute of its own: the quotes of the message attribute are escaped (element
+        // text needs no escaped quotes).
+        assert!(!xml.contains("message=\"a\" b="), "{xml}");
+        assert!(
+            !xml.chars().any(|c| c.is_control() && !"\n\t".contains(c)),
+            "{xml:?}"
+        );
+        assert!(
+            xml.contains("test=x\\n\\u{1b}[31m&lt;/system-out&gt;&lt;x&gt;"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("message=\"a&quot; b=&quot;c&lt;/failure&gt;"),
+            "{xml}"
+        );
     }
 }

@@ -489,3 +489,43 @@ impl Drop for StatusServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DASHBOARD;
+
+    /// Case names, test ids, errors and log lines come from records: the page puts them in the
+    /// DOM as text (`textContent`, `setAttribute`, text nodes), never parses them as HTML or
+    /// code, and links only to http(s) URLs.
+    #[test]
+    fn the_dashboard_never_parses_record_text_as_html() {
+        let script = DASHBOARD
+            .split_once("<script>")
+            .expect("an inline script")
+            .1;
+        // Without its comments (which may name what the code avoids).
+        let code: String = script
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "createContextualFragment",
+            "DOMParser",
+            "eval(",
+            "Function(",
+            "setTimeout(\"",
+            "srcdoc",
+        ] {
+            assert!(!code.contains(sink), "the dashboard uses {sink}");
+        }
+        // Every text goes through `el`/`svg` as `text` (textContent), or `.textContent =`.
+        assert!(code.contains("node.textContent = value"));
+        // The trace link is built from an http(s) template only.
+        assert!(code.contains("/^https?:\\/\\//i.test(data.trace_url"));
+    }
+}

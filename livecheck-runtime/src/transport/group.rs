@@ -68,6 +68,21 @@ pub(crate) fn assigned_partitions(bytes: &[u8], topic: &str) -> Option<Vec<i32>>
     Some(out)
 }
 
+/// Reads a consumer-protocol subscription (what a member sent when it joined): the topics it
+/// subscribes to. `None` if the bytes are not such a subscription.
+#[cfg(feature = "kafka")]
+pub(crate) fn subscribed_topics(bytes: &[u8]) -> Option<Vec<String>> {
+    let mut reader = Reader(bytes);
+    let _version = reader.i16()?;
+    let count = reader.i32()?;
+    let mut out = Vec::new();
+    for _ in 0..count.max(0) {
+        let len = usize::try_from(reader.i16()?).ok()?;
+        out.push(String::from_utf8_lossy(reader.take(len)?).into_owned());
+    }
+    Some(out)
+}
+
 #[cfg(feature = "kafka")]
 struct Reader<'a>(&'a [u8]);
 
@@ -101,15 +116,19 @@ pub(crate) type Look = BTreeMap<i32, (Option<String>, Option<i64>, Progress)>;
 #[cfg(feature = "kafka")]
 pub(crate) type Progress = (Option<i64>, Option<i64>);
 
-/// Judges successive looks at the group: a partition is orphaned once it had tests waiting, no
-/// owner, and a committed offset that did not move, in successive looks while the group was
-/// stable (during a rebalance partitions are unowned for a moment, legitimately; a partition
-/// whose commits move is being consumed, whatever the broker says of its owners).
+/// Judges successive looks at the group from the data, not from the coordinator's word: a
+/// partition is orphaned once it had tests waiting (its high watermark past its committed
+/// offset) and made no progress (neither its committed offset nor its report partition moved)
+/// for successive looks, whatever state the group is said to be in — a broker was seen to
+/// describe a group as `Unknown` with no member while two partitions waited for minutes
+/// (issue 16). A partition whose commits or reports move is being consumed, whatever the broker
+/// says of its owners; this worker's own partitions are its own concern (their leases).
 ///
-/// Two looks in a row are enough when the broker describes the members' assignments. Brokers
-/// that list members without their assignments (tansu 0.6.0) leave only the progress to go by
-/// (commits and reports both stalled): there it must last [`UNDESCRIBED_LOOKS`] looks (30 s at
-/// the default 10 s).
+/// How many looks: two where the broker describes the members' assignments and names no owner;
+/// [`UNDESCRIBED_LOOKS`] (30 s at the default 10 s) where it does not describe them (tansu
+/// 0.6.0) or the group is rebalancing (partitions are unowned for a moment, legitimately);
+/// [`OWNED_LOOKS`] where the coordinator names an owner (a slow test may hold a partition's
+/// progress for a while, but not for minutes with nothing reported).
 #[cfg(feature = "kafka")]
 #[derive(Debug, Default)]
 pub(crate) struct OrphanJudge {
@@ -121,22 +140,41 @@ pub(crate) struct OrphanJudge {
 #[cfg(feature = "kafka")]
 pub(crate) const UNDESCRIBED_LOOKS: u32 = 3;
 
+/// Looks a commit stall must last on a partition the coordinator says a member owns.
+#[cfg(feature = "kafka")]
+pub(crate) const OWNED_LOOKS: u32 = 12;
+
+/// The owner named for this worker's own partitions in a [`Look`].
+#[cfg(feature = "kafka")]
+pub(crate) const THIS_WORKER: &str = "this worker";
+
 #[cfg(feature = "kafka")]
 impl OrphanJudge {
-    /// Takes a new look (`described`: the broker gave the members' assignments) and returns
-    /// the orphaned partitions.
+    /// Takes a new look (`stable`: the group is said to be stable; `described`: the broker
+    /// gave the members' assignments) and returns the orphaned partitions.
     pub(crate) fn judge(&mut self, stable: bool, described: bool, partitions: &Look) -> Vec<i32> {
-        if !stable {
-            self.suspects.clear();
-            return Vec::new();
-        }
-        let needed = if described { 2 } else { UNDESCRIBED_LOOKS };
+        let unowned = if described && stable {
+            2
+        } else {
+            UNDESCRIBED_LOOKS
+        };
+        let mut needed = BTreeMap::new();
         let now: BTreeMap<i32, (Progress, u32)> = partitions
             .iter()
-            .filter(|(_, (owner, lag, _))| owner.is_none() && lag.is_some_and(|l| l > 0))
-            .map(|(p, (_, _, committed))| {
+            .filter(|(_, (owner, lag, _))| {
+                owner.as_deref() != Some(THIS_WORKER) && lag.is_some_and(|l| l > 0)
+            })
+            .map(|(p, (owner, _, committed))| {
+                needed.insert(
+                    *p,
+                    if owner.is_some() {
+                        OWNED_LOOKS
+                    } else {
+                        unowned
+                    },
+                );
                 let looks = match self.suspects.get(p) {
-                    Some((before, looks)) if before == committed => looks + 1,
+                    Some((before, looks)) if before == committed => looks.saturating_add(1),
                     _ => 1,
                 };
                 (*p, (*committed, looks))
@@ -144,7 +182,7 @@ impl OrphanJudge {
             .collect();
         let orphaned = now
             .iter()
-            .filter(|(_, (_, looks))| *looks >= needed)
+            .filter(|(p, (_, looks))| needed.get(p).is_some_and(|n| looks >= n))
             .map(|(p, _)| *p)
             .collect();
         self.suspects = now;
@@ -186,6 +224,22 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_members_subscription() {
+        let mut bytes = 1i16.to_be_bytes().to_vec();
+        bytes.extend(2i32.to_be_bytes());
+        for topic in ["livecheck", "other"] {
+            bytes.extend((topic.len() as i16).to_be_bytes());
+            bytes.extend(topic.as_bytes());
+        }
+        bytes.extend((-1i32).to_be_bytes()); // no user data
+        assert_eq!(
+            subscribed_topics(&bytes),
+            Some(vec!["livecheck".to_owned(), "other".to_owned()])
+        );
+        assert_eq!(subscribed_topics(&bytes[..9]), None, "cut short");
+    }
+
+    #[test]
     fn orphaned_after_two_stable_looks_with_tests_waiting() {
         let look = |entries: &[(i32, Option<&str>, Option<i64>)]| {
             entries
@@ -209,19 +263,41 @@ mod tests {
             [1],
             "no owner, tests waiting; 2 has none waiting"
         );
+        // Whatever the group is said to be: a group described as rebalancing (or `Unknown`)
+        // for looks on end while nothing moves is no excuse (issue 16).
+        let mut judge = OrphanJudge::default();
+        for look in 1..UNDESCRIBED_LOOKS {
+            assert_eq!(
+                judge.judge(false, false, &orphan),
+                Vec::<i32>::new(),
+                "look {look}"
+            );
+        }
         assert_eq!(
-            judge.judge(false, true, &orphan),
-            Vec::<i32>::new(),
-            "rebalancing"
+            judge.judge(false, false, &orphan),
+            [1],
+            "stuck, whatever the state"
         );
-        assert_eq!(judge.judge(true, true, &orphan), Vec::<i32>::new());
         let owned = look(&[(1, Some("w2"), Some(3))]);
-        judge.judge(true, true, &orphan);
+        let mut judge = OrphanJudge::default();
         assert_eq!(
             judge.judge(true, true, &owned),
             Vec::<i32>::new(),
-            "owned again"
+            "owned: the owner gets its allowance"
         );
+        for _ in 2..OWNED_LOOKS {
+            assert_eq!(judge.judge(true, true, &owned), Vec::<i32>::new());
+        }
+        assert_eq!(
+            judge.judge(true, true, &owned),
+            [1],
+            "an owner that makes no progress for minutes: stuck, named"
+        );
+        let mine = look(&[(1, Some(THIS_WORKER), Some(3))]);
+        for _ in 0..OWNED_LOOKS + 1 {
+            assert_eq!(judge.judge(true, true, &mine), Vec::<i32>::new(), "its own");
+        }
+        judge.judge(true, true, &orphan);
         // Commits that move: consumed, whatever the broker says of owners.
         let mut moving = orphan.clone();
         judge.judge(true, true, &orphan);

@@ -36,18 +36,25 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::group::{assigned_partitions, GroupView, Look, OrphanJudge, PartitionView};
+use super::group::{
+    assigned_partitions, subscribed_topics, GroupView, Look, OrphanJudge, PartitionView,
+    THIS_WORKER,
+};
 use super::offsets::{OffsetTracker, Received};
 use super::{
-    Acknowledger, Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription,
-    Transport, TransportCounters, TransportError, TransportFuture, QUEUE_FULL, UNDELIVERED,
+    Acknowledger, Delivery, DropCounter, PublishedReport, Queued, ReportEvent, SkipCounter,
+    Subscription, Transport, TransportCounters, TransportError, TransportFuture, QUEUE_FULL,
+    UNDELIVERED,
 };
 use crate::codec::{encode_report, Codec};
 use crate::context::current_test;
+use crate::limits::Limits;
 use crate::model::{
     HeaderTime, SignalEvent, TestExecution, TestReport, HEADER_TEST_EXPIRES, HEADER_TEST_ID,
     HEADER_TEST_NAME, HEADER_TEST_TIMESTAMP,
 };
+use crate::signing::{self, Source, HEADER_RECORD_SIGNATURE, HEADER_TEST_SIGNATURE};
+use crate::text::Escaped;
 use crate::trace::{TraceParent, TRACEPARENT, TRACESTATE};
 
 /// Topic names (`#[non_exhaustive]`: [`Topics::new`] or [`Topics::default`], then fields set).
@@ -117,6 +124,9 @@ pub struct KafkaConfig {
     /// How far back a starting worker reads the report topic to rebuild the group's view: case
     /// health, suite state, tests already reported (1 h).
     pub report_replay: Duration,
+    /// The largest id, name and record read from the three topics ([`Limits::DEFAULT`]); what
+    /// is over a limit is skipped, counted and acknowledged.
+    pub limits: Limits,
 }
 
 impl fmt::Debug for KafkaConfig {
@@ -135,6 +145,7 @@ impl fmt::Debug for KafkaConfig {
             .field("replication", &self.replication)
             .field("codec", &self.codec)
             .field("signal_replay", &self.signal_replay)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -153,6 +164,7 @@ impl KafkaConfig {
             signal_replay: Duration::from_secs(3 * 3600),
             report_replay: Duration::from_secs(3600),
             group_check_interval: Duration::from_secs(10),
+            limits: Limits::DEFAULT,
         }
     }
 
@@ -303,6 +315,8 @@ pub(crate) struct KafkaStats {
     dropped: DropCounter,
     /// Messages queued that the broker never acknowledged.
     undelivered: DropCounter,
+    /// Records skipped as untrusted input (over a limit, a claim or suite report not believed).
+    skips: SkipCounter,
 }
 
 impl KafkaStats {
@@ -356,6 +370,44 @@ pub struct KafkaTransport {
     /// Names this transport in the reports it publishes (`livecheck-publisher`).
     publisher: String,
     group: watch::Sender<Option<GroupView>>,
+    /// This worker's membership of the group (set at each assignment), named in the reports
+    /// it publishes (`livecheck-member`) and in its claims.
+    membership: Arc<Mutex<Option<Membership>>>,
+}
+
+/// A worker's membership of its consumer group, as its consumer knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Membership {
+    /// The member id the coordinator gave it.
+    member: String,
+    /// The group's generation of its latest assignment.
+    generation: i32,
+}
+
+/// The member id and generation of a consumer, as librdkafka knows them (`None` before it
+/// joined). rdkafka has no safe accessor for them.
+fn membership<C: ClientContext>(client: &rdkafka::client::Client<C>) -> Option<Membership> {
+    use rdkafka::bindings as rd;
+    // SAFETY: `native_ptr` is a live handle for the borrow of `client`. librdkafka returns a
+    // copy of the group metadata (or null), owned by us: read, then destroyed once; the member
+    // id it points to lives as long as that copy and is copied out before the destroy.
+    unsafe {
+        let metadata = rd::rd_kafka_consumer_group_metadata(client.native_ptr());
+        if metadata.is_null() {
+            return None;
+        }
+        let member = rd::rd_kafka_consumer_group_metadata_member_id(metadata);
+        let member = (!member.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(member)
+                .to_string_lossy()
+                .into_owned()
+        });
+        let generation = rd::rd_kafka_consumer_group_metadata_generation_id(metadata);
+        rd::rd_kafka_consumer_group_metadata_destroy(metadata);
+        member
+            .filter(|m| !m.is_empty())
+            .map(|member| Membership { member, generation })
+    }
 }
 
 struct Running {
@@ -409,6 +461,7 @@ impl KafkaTransport {
             assigned: watch::channel(Vec::new()).0,
             publisher: uuid::Uuid::new_v4().to_string(),
             group: watch::channel(None).0,
+            membership: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -540,6 +593,30 @@ impl KafkaTransport {
             .map_err(|(error, _)| error)
     }
 
+    /// The headers of a report: who wrote it (this transport, its group and member id) and,
+    /// where the deployment has a key, its signature.
+    fn report_headers(&self, key: &str, payload: &[u8]) -> OwnedHeaders {
+        let member = lock(&self.membership).as_ref().map(|m| m.member.clone());
+        let signature = signing::key().map(|k| k.sign_record(REPORT_KIND, key.as_bytes(), payload));
+        [
+            (HEADER_PUBLISHER, Some(self.publisher.as_str())),
+            (HEADER_GROUP, Some(self.config.group_id.as_str())),
+            (HEADER_MEMBER, member.as_deref()),
+            (HEADER_RECORD_SIGNATURE, signature.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .fold(
+            OwnedHeaders::new_with_capacity(4),
+            |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value.as_bytes()),
+                })
+            },
+        )
+    }
+
     /// A message of a service that could not be queued: dropped, counted, logged (rarely).
     fn refused(&self, topic: &str, error: KafkaError) -> TransportError {
         self.stats.dropped.count(QUEUE_FULL, topic, &error);
@@ -559,9 +636,17 @@ impl Transport for KafkaTransport {
         let topic = &self.config.topics.bus;
         let payload = self.config.codec.encode_signal(signal);
         // A signal sent in a test carries the test's trace, like the service's own records.
-        let headers = current_test()
+        let mut headers = current_test()
             .filter(|test| test.traceparent.is_some())
-            .map(|test| insert_trace_headers(OwnedHeaders::new_with_capacity(2), &test));
+            .map(|test| insert_trace_headers(OwnedHeaders::new_with_capacity(3), &test));
+        // Signed where the deployment has a key: a worker takes no unsigned signal then.
+        if let Some(key) = signing::key() {
+            let signature = key.sign_record(SIGNAL_KIND, signal.key.as_bytes(), &payload);
+            headers = Some(headers.unwrap_or_default().insert(Header {
+                key: HEADER_RECORD_SIGNATURE,
+                value: Some(signature.as_bytes()),
+            }));
+        }
         self.enqueue(topic, &signal.key, &payload, headers)
             .map_err(|error| self.refused(topic, error))
     }
@@ -573,10 +658,7 @@ impl Transport for KafkaTransport {
                 .test
                 .as_ref()
                 .map_or(report.case_name.as_str(), |t| t.id.as_str());
-            let publisher = OwnedHeaders::new_with_capacity(1).insert(Header {
-                key: HEADER_PUBLISHER,
-                value: Some(self.publisher.as_bytes()),
-            });
+            let publisher = self.report_headers(key, &payload);
             let topic = &self.config.topics.reports;
             loop {
                 match self.enqueue(topic, key, &payload, Some(publisher.clone())) {
@@ -614,6 +696,7 @@ impl Transport for KafkaTransport {
             let (leader_tx, leader_rx) = watch::channel(false);
             let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
             let (handover, handover_rx) = Handover::new(self.config.handover());
+            let (claims, claims_rx) = mpsc::channel(CLAIMS_WAITING);
             let context = GroupContext {
                 tests_topic: self.config.topics.tests.clone(),
                 tracker: tracker.clone(),
@@ -628,6 +711,8 @@ impl Transport for KafkaTransport {
                     instance: uuid::Uuid::new_v4().to_string(),
                     codec: self.config.codec,
                 },
+                membership: self.membership.clone(),
+                claims,
             };
             let tests: StreamConsumer<GroupContext> = self
                 .config
@@ -658,7 +743,11 @@ impl Transport for KafkaTransport {
                 )),
                 tokio::spawn(consume_tests(
                     tests.clone(),
-                    tracker.clone(),
+                    TestsReader {
+                        tracker: tracker.clone(),
+                        limits: self.config.limits,
+                        budget: Arc::new(tokio::sync::Semaphore::new(TEST_BYTES_BUDGET)),
+                    },
                     tests_tx,
                     self.stats.clone(),
                     shutdown_rx.clone(),
@@ -672,12 +761,20 @@ impl Transport for KafkaTransport {
                     shutdown_rx.clone(),
                 )),
                 tokio::spawn(commit_loop(tests.clone(), tracker, shutdown_rx.clone())),
+                tokio::spawn(judge_claims(
+                    tests.clone(),
+                    self.config.group_id.clone(),
+                    claims_rx,
+                    self.stats.clone(),
+                    shutdown_rx.clone(),
+                )),
                 tokio::spawn(consume_bus(
                     Arc::new(bus),
                     BusReader {
                         topic: self.config.topics.bus.clone(),
                         replay: self.config.signal_replay,
                         tests,
+                        limits: self.config.limits,
                     },
                     assigned_rx,
                     signals_tx,
@@ -725,6 +822,10 @@ impl Transport for KafkaTransport {
         Some(self.assigned.borrow().clone())
     }
 
+    fn skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.stats.skips.snapshot()
+    }
+
     fn close(&self) -> TransportFuture<'_, ()> {
         Box::pin(async move {
             let running = self
@@ -762,6 +863,10 @@ struct GroupContext {
     handover: Arc<Handover>,
     /// Claims at each assignment, progress while it works (see `offsets`).
     markers: Markers,
+    /// This worker's membership, set at each assignment (shared with the transport).
+    membership: Arc<Mutex<Option<Membership>>>,
+    /// Claims of other members to be checked with the coordinator before they fence.
+    claims: mpsc::Sender<ClaimRead>,
 }
 
 impl ClientContext for GroupContext {}
@@ -894,12 +999,16 @@ impl GroupContext {
     }
 
     /// Settles the leases on the partitions now owned, and returns where kept partitions resume.
-    fn settle(&self, partitions: Vec<i32>) -> Vec<(i32, i64)> {
+    fn settle(&self, partitions: Vec<i32>, membership: Option<Membership>) -> Vec<(i32, i64)> {
         let (resume, generation) = {
             let mut tracker = lock(&self.tracker);
             (tracker.assign(&partitions), tracker.generation())
         };
-        self.markers.claim(&partitions, generation);
+        if membership.is_some() {
+            *lock(&self.membership) = membership.clone();
+        }
+        self.markers
+            .claim(&partitions, generation, membership.as_ref());
         tracing::info!(?partitions, "partitions assigned");
         self.leader.send_replace(partitions.contains(&0));
         self.assigned.send_replace(partitions);
@@ -908,17 +1017,17 @@ impl GroupContext {
 }
 
 impl GroupContext {
-    /// A claim read back from the bus (see `offsets`): fences the partition here if another
-    /// instance claimed it after this worker did.
-    fn claim_read(&self, partition: i32, instance: &str, mine: bool, generation: u64) {
-        if !lock(&self.tracker).note_claim(partition, mine, generation) {
+    /// A claim of another instance, read back from the bus after this worker's own and vouched
+    /// for by the coordinator (see `offsets`, [`judge_claims`]): fences the partition here.
+    fn claim_read(&self, partition: i32, instance: &str) {
+        if !lock(&self.tracker).fence(partition) {
             return;
         }
         tracing::warn!(
             partition,
-            by = instance,
-            "partition claimed by another worker: its tests stop here unreported (fenced until \
-             the group assigns it back)"
+            by = %Escaped(signing::truncated(instance)),
+            "partition claimed by another worker (the coordinator agrees): its tests stop here \
+             unreported (fenced until the group assigns it back)"
         );
         if partition == 0 {
             self.leader.send_replace(false);
@@ -962,7 +1071,7 @@ impl ConsumerContext for GroupContext {
                     partitions.sort_unstable();
                     partitions.dedup();
                 }
-                for (partition, next) in self.settle(partitions) {
+                for (partition, next) in self.settle(partitions, membership(consumer.client())) {
                     if let Some(mut element) = tpl.find_partition(&self.tests_topic, partition) {
                         let _ = element.set_offset(Offset::Offset(next));
                     }
@@ -990,7 +1099,7 @@ impl ConsumerContext for GroupContext {
                         .copied()
                         .filter(|p| !revoked.contains(p))
                         .collect();
-                    self.settle(kept);
+                    self.settle(kept, membership(consumer.client()));
                     consumer.incremental_unassign(tpl)
                 } else {
                     lock(&self.tracker).revoke_all();
@@ -1010,13 +1119,31 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+/// What the tests consumer needs beside its consumer and channel.
+struct TestsReader {
+    tracker: Arc<Mutex<OffsetTracker>>,
+    limits: Limits,
+    /// Bytes of test records decoded and not yet acknowledged (queued for a slot, or running):
+    /// one permit a byte. A flood of large records waits in Kafka, not in memory.
+    budget: Arc<tokio::sync::Semaphore>,
+}
+
+/// Bytes of test records a worker holds decoded at once (see [`TestsReader::budget`]); a record
+/// larger than this takes the whole budget.
+const TEST_BYTES_BUDGET: usize = 64 * 1024 * 1024;
+
 async fn consume_tests(
     consumer: Arc<StreamConsumer<GroupContext>>,
-    tracker: Arc<Mutex<OffsetTracker>>,
+    reader: TestsReader,
     out: mpsc::Sender<Delivery<TestExecution>>,
     stats: Arc<KafkaStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let TestsReader {
+        tracker,
+        limits,
+        budget,
+    } = reader;
     loop {
         let message = tokio::select! {
             _ = shutdown.changed() => break,
@@ -1040,31 +1167,79 @@ async fn consume_tests(
             }
             Received::NotAssigned => continue,
         };
-        match Codec::decode_test(message.payload().unwrap_or_default()) {
+        // Untrusted input: its size is checked before it is decoded, its fields before any
+        // work is done on it. What is over a limit is skipped and acknowledged (its offset is
+        // committed past: a restart does not read it again).
+        let payload = message.payload().unwrap_or_default();
+        let checked = limits
+            .check_record(payload.len())
+            .map_err(Skip::Over)
+            .and_then(|()| Codec::decode_test(payload).map_err(Skip::Undecodable))
+            .and_then(|test| match limits.check_test(&test) {
+                Ok(()) => Ok(test),
+                Err(over) => Err(Skip::Over(over)),
+            });
+        let size = payload.len();
+        match checked {
             Ok(mut test) => {
-                // The bincode record has no trace: its headers carry it.
+                // The bincode record has no trace nor signature: its headers carry them.
                 if test.traceparent.is_none() {
                     if let Some((parent, state)) = trace_of(&message) {
                         test.traceparent = Some(parent);
                         test.tracestate = state;
                     }
                 }
+                if test.signature.is_none() {
+                    test.signature = header(&message, HEADER_TEST_SIGNATURE)
+                        .and_then(|raw| std::str::from_utf8(raw).ok())
+                        .filter(|text| text.len() <= 128)
+                        .map(Box::from);
+                }
+                drop(message);
+                let permits = u32::try_from(size.clamp(1, TEST_BYTES_BUDGET)).unwrap_or(u32::MAX);
+                let held = tokio::select! {
+                    _ = shutdown.changed() => break,
+                    held = budget.clone().acquire_many_owned(permits) => held,
+                };
                 let (done, attempt) = (tracker.clone(), tracker.clone());
                 let delivery = Delivery::with_ack(test, move || {
                     lock(&done).done(partition, offset, generation);
+                    drop(held);
                 })
                 .with_lease(lease, move || lock(&attempt).attempt(partition, offset));
-                drop(message);
                 if out.send(delivery).await.is_err() {
                     break;
                 }
             }
-            Err(error) => {
+            Err(Skip::Undecodable(error)) => {
                 count_skip(&stats.undecodable_tests, "tests", partition, offset, &error);
+                lock(&tracker).done(partition, offset, generation);
+            }
+            Err(Skip::Over(over)) => {
+                stats.skips.skip(
+                    "tests",
+                    over.reason(),
+                    format_args!("test at {partition}/{offset}: {over}"),
+                );
                 lock(&tracker).done(partition, offset, generation);
             }
         }
     }
+}
+
+/// Why a record is skipped.
+enum Skip {
+    Over(crate::limits::OverLimit),
+    Undecodable(crate::codec::DecodeError),
+}
+
+/// The value of header `name` of `message` (case-insensitive), if any.
+fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a [u8]> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key.eq_ignore_ascii_case(name))
+        .and_then(|h| h.value)
 }
 
 /// Counts a consumer error and logs it: the first, then one in a hundred (a broker outage makes
@@ -1154,10 +1329,20 @@ async fn watch_group(
                     .iter()
                     .filter_map(|p| partitions.get(p).and_then(|(_, lag, _)| *lag))
                     .sum();
+                // The owner the coordinator claims, where it names one: its word, against
+                // the data (tests waiting, no progress).
+                let owners: Vec<String> = orphaned
+                    .iter()
+                    .map(|p| {
+                        let owner = partitions.get(p).and_then(|(owner, _, _)| owner.as_deref());
+                        format!("{p}: {}", owner.unwrap_or("no member"))
+                    })
+                    .collect();
                 tracing::error!(group, partitions = ?orphaned, tests_waiting = waiting,
-                    "orphaned partitions: tests on them are run by no worker (the broker \
-                     assigned them to no member); restarting a worker makes the group \
-                     rebalance");
+                    coordinator_says = ?owners, state = %state, members,
+                    "orphaned partitions: tests wait on them and nothing of them is committed or \
+                     reported, whatever the coordinator says; restarting a worker makes the \
+                     group rebalance");
             }
         }
         view.send_replace(Some(GroupView {
@@ -1248,7 +1433,7 @@ fn look_at_group(
             .map(|(low, high)| (high - offset.filter(|o| *o >= low).unwrap_or(low)).max(0));
         let owner = owners
             .remove(&partition)
-            .or_else(|| mine.contains(&partition).then(|| "this worker".to_owned()));
+            .or_else(|| mine.contains(&partition).then(|| THIS_WORKER.to_owned()));
         let reports_high = reports_partitions
             .then(|| consumer.fetch_watermarks(reports, partition, timeout).ok())
             .flatten()
@@ -1310,10 +1495,17 @@ impl Markers {
         let payload = self.codec.encode_signal(&marker);
         // Nobody awaits its delivery; a failure is still counted.
         let (ack, _delivery) = Queued::pending();
-        let record = BaseRecord::with_opaque_to(&self.bus, Box::new(ack))
+        let mut record = BaseRecord::with_opaque_to(&self.bus, Box::new(ack))
             .partition(partition)
             .key(&self.instance)
             .payload(&payload);
+        if let Some(key) = signing::key() {
+            let signature = key.sign_record(MARKER_KIND, self.instance.as_bytes(), &payload);
+            record = record.headers(OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: HEADER_RECORD_SIGNATURE,
+                value: Some(signature.as_bytes()),
+            }));
+        }
         if let Err((error, _)) = self.producer.send(record) {
             tracing::debug!(%error, partition, marker = name, "marker not written");
         }
@@ -1328,22 +1520,205 @@ impl Markers {
         }
     }
 
-    /// Claims the partitions of assignment `generation` (a lost claim only leaves the
-    /// partition unfenced: the handover alone guards it).
-    fn claim(&self, partitions: &[i32], generation: u64) {
+    /// Claims the partitions of this worker's assignment `assignment` (its own count), made
+    /// in the group's generation and under the member id of `membership` (a lost claim, or one
+    /// without a membership, only leaves the partition unfenced: the handover alone guards it).
+    fn claim(&self, partitions: &[i32], assignment: u64, membership: Option<&Membership>) {
+        let (member, generation) = membership.map_or((None, -1), |m| {
+            (Some(m.member.as_str()), i64::from(m.generation))
+        });
         for &partition in partitions {
-            self.write(
-                partition,
-                CLAIM,
-                serde_json::json!({"generation": generation}),
-            );
+            let value = serde_json::json!({
+                "assignment": assignment,
+                "generation": generation,
+                "member": member,
+            });
+            self.write(partition, CLAIM, value);
         }
     }
 }
 
+/// A claim of another worker, read after this worker's own: it fences the partition here only
+/// once the coordinator agrees (see [`judge_claims`]).
+#[derive(Debug)]
+struct ClaimRead {
+    partition: i32,
+    /// The claiming worker's instance (the record's key).
+    instance: String,
+    /// Its member id, as it says.
+    member: String,
+    /// The group generation it claims in.
+    generation: i64,
+}
+
+/// How many claims may wait for the coordinator's word; more are not believed (a flood).
+const CLAIMS_WAITING: usize = 64;
+
+/// Checks each claim of another worker with the group's coordinator before it fences: it is
+/// believed when this worker is no longer a member of the group, or when the claiming member
+/// is one and — where the broker describes assignments — owns the partition. A claim the
+/// coordinator cannot vouch for (no such member, the coordinator cannot be asked) is not
+/// believed: counted (`claim_not_believed`), logged at most once a minute.
+async fn judge_claims(
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    group: String,
+    mut claims: mpsc::Receiver<ClaimRead>,
+    stats: Arc<KafkaStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let claim = tokio::select! {
+            _ = shutdown.changed() => break,
+            claim = claims.recv() => match claim {
+                Some(claim) => claim,
+                None => break,
+            },
+        };
+        // tansu may leave a live group out of a listing now and then: a few looks.
+        let mut look = Err(String::new());
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let (consumer, group) = (consumer.clone(), group.clone());
+            look = tokio::task::spawn_blocking(move || {
+                consumer
+                    .fetch_group_list(Some(&group), Duration::from_secs(5))
+                    .map(|list| {
+                        let state = list
+                            .groups()
+                            .iter()
+                            .find(|g| g.name() == group)
+                            .map_or_else(String::new, |g| g.state().to_owned());
+                        let members = members_of(&list, &group, &consumer.context().tests_topic);
+                        (state, members)
+                    })
+                    .map_err(|error| error.to_string())
+            })
+            .await
+            .unwrap_or_else(|error| Err(error.to_string()));
+            if look.as_ref().is_ok_and(|(_, members)| !members.is_empty()) {
+                break;
+            }
+        }
+        let context = consumer.context();
+        let ours = lock(&context.membership).clone();
+        let verdict = match look {
+            Ok((state, members)) => judge_claim(&claim, ours.as_ref(), &state, &members),
+            Err(error) => Err(format!("the coordinator cannot be asked: {error}")),
+        };
+        match verdict {
+            Ok(()) => context.claim_read(claim.partition, &claim.instance),
+            Err(why) => stats.skips.skip(
+                "bus",
+                "claim_not_believed",
+                format_args!(
+                    "claim of partition {} by {} not believed: {why}",
+                    claim.partition,
+                    Escaped(signing::truncated(&claim.member))
+                ),
+            ),
+        }
+    }
+}
+
+/// A member of the group as the coordinator describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Member {
+    id: String,
+    /// Its partitions of the tests topic (empty where the broker does not describe
+    /// assignments).
+    partitions: Vec<i32>,
+    /// Whether it subscribes to the tests topic (true where its subscription does not read).
+    subscribed: bool,
+}
+
+/// The members of `group`, with their partitions of `topic`.
+fn members_of(list: &rdkafka::groups::GroupList, group: &str, topic: &str) -> Vec<Member> {
+    list.groups()
+        .iter()
+        .filter(|g| g.name() == group)
+        .flat_map(|g| g.members())
+        .map(|member| Member {
+            id: member.id().to_owned(),
+            partitions: member
+                .assignment()
+                .filter(|bytes| !bytes.is_empty())
+                .and_then(|bytes| assigned_partitions(bytes, topic))
+                .unwrap_or_default(),
+            subscribed: member
+                .metadata()
+                .and_then(subscribed_topics)
+                .is_none_or(|topics| topics.iter().any(|t| t == topic)),
+        })
+        .collect()
+}
+
+/// The leader among `members` — the owner of partition 0 of the tests topic — as far as the
+/// coordinator's description tells: the member assigned partition 0 where assignments are
+/// described; else, under the range assignor (`range`, livecheck's default), the first
+/// subscribed member in member-id order, which is the one the range assignor gives partition 0.
+fn leader_of(members: &[Member], range: bool) -> Option<&str> {
+    if members.iter().any(|m| !m.partitions.is_empty()) {
+        return members
+            .iter()
+            .find(|m| m.partitions.contains(&0))
+            .map(|m| m.id.as_str());
+    }
+    if !range {
+        return None;
+    }
+    members
+        .iter()
+        .filter(|m| m.subscribed)
+        .map(|m| m.id.as_str())
+        .min()
+}
+
+/// Whether the coordinator's `members` vouch for `claim` (see [`judge_claims`]); why not.
+fn judge_claim(
+    claim: &ClaimRead,
+    ours: Option<&Membership>,
+    state: &str,
+    members: &[Member],
+) -> Result<(), String> {
+    // A coordinator that lists nobody says nothing (tansu was seen to describe a live group as
+    // `Unknown` with no member).
+    if members.is_empty() {
+        return Err(format!(
+            "the coordinator lists no member (group state {state:?})"
+        ));
+    }
+    if let Some(ours) = ours {
+        if i64::from(ours.generation) > claim.generation {
+            return Err(format!(
+                "claimed in generation {}, this worker's is {}: an earlier owner's",
+                claim.generation, ours.generation
+            ));
+        }
+        if state == "Stable" && !members.iter().any(|m| m.id == ours.member) {
+            return Ok(()); // this worker is no member any more: its partitions are not its own
+        }
+    }
+    let Some(claimer) = members.iter().find(|m| m.id == claim.member) else {
+        let listed: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        return Err(format!("no such member of the group (it lists {listed:?})"));
+    };
+    let described = members.iter().any(|m| !m.partitions.is_empty());
+    if described && !claimer.partitions.contains(&claim.partition) {
+        return Err("the coordinator assigned it elsewhere".into());
+    }
+    Ok(())
+}
+
 /// Reads a marker from bus partition `partition` (a progress marker of another instance, or
 /// a claim); true if `signal` was one.
-fn read_marker(signal: &SignalEvent, partition: i32, group: &GroupContext) -> bool {
+fn read_marker(
+    signal: &SignalEvent,
+    partition: i32,
+    group: &GroupContext,
+    stats: &KafkaStats,
+) -> bool {
     if signal.case_name != MARKER_CASE {
         return false;
     }
@@ -1361,9 +1736,38 @@ fn read_marker(signal: &SignalEvent, partition: i32, group: &GroupContext) -> bo
                 lock(&group.tracker).note_progress(partition, &signal.key, started_upto, attempt);
             }
         }
+        CLAIM if mine => {
+            if let Some(assignment) = signal.value["assignment"].as_u64() {
+                lock(&group.tracker).note_own_claim(partition, assignment);
+            }
+        }
         CLAIM => {
-            if let Some(generation) = signal.value["generation"].as_u64() {
-                group.claim_read(partition, &signal.key, mine, generation);
+            // Claims read before this worker's own are earlier owners': nothing to judge.
+            if !lock(&group.tracker).claimed_here(partition) {
+                return true;
+            }
+            let member = signal.value["member"].as_str().filter(|m| !m.is_empty());
+            let generation = signal.value["generation"].as_i64();
+            let (Some(member), Some(generation)) = (member, generation) else {
+                stats.skips.skip(
+                    "bus",
+                    "claim_not_believed",
+                    format_args!("claim of partition {partition} names no member and generation"),
+                );
+                return true;
+            };
+            let claim = ClaimRead {
+                partition,
+                instance: signal.key.clone(),
+                member: member.to_owned(),
+                generation,
+            };
+            if group.claims.try_send(claim).is_err() {
+                stats.skips.skip(
+                    "bus",
+                    "claim_not_believed",
+                    format_args!("claim of partition {partition}: too many claims waiting"),
+                );
             }
         }
         _ => {}
@@ -1404,6 +1808,46 @@ struct BusReader {
     replay: Duration,
     /// The tests consumer: markers read go to its group context (see `offsets`).
     tests: Arc<StreamConsumer<GroupContext>>,
+    limits: Limits,
+}
+
+/// Reads a bus record as untrusted input: its size before it is decoded, its fields and, where
+/// the deployment signs, its signature (`livecheck-signature`) before it is believed. `None`
+/// (counted, logged rarely) when it is skipped.
+fn read_signal<M: Message>(message: &M, limits: Limits, stats: &KafkaStats) -> Option<SignalEvent> {
+    let (partition, offset) = (message.partition(), message.offset());
+    let payload = message.payload().unwrap_or_default();
+    if let Err(over) = limits.check_record(payload.len()) {
+        let what = format_args!("bus record at {partition}/{offset}: {over}");
+        stats.skips.skip("bus", over.reason(), what);
+        return None;
+    }
+    let signal = match Codec::decode_signal(payload) {
+        Ok(signal) => signal,
+        Err(error) => {
+            count_skip(&stats.undecodable_signals, "bus", partition, offset, &error);
+            return None;
+        }
+    };
+    if let Err(over) = limits.check_signal(&signal) {
+        let what = format_args!("bus record at {partition}/{offset}: {over}");
+        stats.skips.skip("bus", over.reason(), what);
+        return None;
+    }
+    if let Some(key) = signing::key() {
+        let (kind, source) = if signal.case_name == MARKER_CASE {
+            (MARKER_KIND, Source::Marker)
+        } else {
+            (SIGNAL_KIND, Source::Signal)
+        };
+        let record_key = message.key().unwrap_or_default();
+        let signature = header(message, HEADER_RECORD_SIGNATURE);
+        if !key.verify_record(kind, record_key, payload, signature) {
+            signing::reject(source, &signal.key);
+            return None;
+        }
+    }
+    Some(signal)
 }
 
 async fn consume_bus(
@@ -1418,6 +1862,7 @@ async fn consume_bus(
         topic,
         replay,
         tests,
+        limits,
     } = reader;
     let mut current: Vec<i32> = Vec::new();
     loop {
@@ -1436,25 +1881,21 @@ async fn consume_bus(
                     tracing::trace!(partition = message.partition(), offset = message.offset(),
                         "signal older than the replay window skipped");
                 }
-                Ok(message) => match Codec::decode_signal(message.payload().unwrap_or_default()) {
-                    Ok(signal) => {
-                        let partition = message.partition();
-                        drop(message);
-                        if read_marker(&signal, partition, tests.context()) {
-                            continue;
-                        }
-                        if out.send(Delivery::new(signal)).await.is_err() {
-                            break;
-                        }
+                Ok(message) => {
+                    let (partition, offset) = (message.partition(), message.offset());
+                    let signal = match read_signal(&message, limits, &stats) {
+                        Some(signal) => signal,
+                        None => continue,
+                    };
+                    drop(message);
+                    if read_marker(&signal, partition, tests.context(), &stats) {
+                        continue;
                     }
-                    Err(error) => count_skip(
-                        &stats.undecodable_signals,
-                        "bus",
-                        message.partition(),
-                        message.offset(),
-                        &error,
-                    ),
-                },
+                    tracing::trace!(partition, offset, "signal read");
+                    if out.send(Delivery::new(signal)).await.is_err() {
+                        break;
+                    }
+                }
                 Err(error) => {
                     consumer_error(&stats, "bus", &error);
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1553,6 +1994,16 @@ async fn reassign_bus(
 
 /// Header naming the transport that published a report.
 const HEADER_PUBLISHER: &str = "livecheck-publisher";
+/// Header naming the consumer group of the worker that published a report.
+const HEADER_GROUP: &str = "livecheck-group";
+/// Header naming the member id (in its group) of the worker that published a report.
+const HEADER_MEMBER: &str = "livecheck-member";
+/// What a signature of a signal signs (see [`signing`]).
+const SIGNAL_KIND: &str = "signal";
+/// What a signature of a marker signs.
+const MARKER_KIND: &str = "marker";
+/// What a signature of a report signs.
+const REPORT_KIND: &str = "report";
 
 impl KafkaTransport {
     /// Starts reading the report topic back (every partition, from `report_replay` ago) into
@@ -1569,11 +2020,23 @@ impl KafkaTransport {
             .create_with_context(ReportContext)
             .map_err(|e| broker_error("create report consumer", e))?;
         let (out, feed) = mpsc::channel(4096);
+        let range = self
+            .config
+            .client_config(Role::Consumer { group: "" })
+            .get("partition.assignment.strategy")
+            .is_some_and(|strategy| strategy.trim() == "range");
+        let reader = ReportReader {
+            topic: self.config.topics.reports.clone(),
+            replay: self.config.report_replay,
+            publisher: self.publisher.clone(),
+            group: self.config.group_id.clone(),
+            tests_topic: self.config.topics.tests.clone(),
+            range,
+            limits: self.config.limits,
+        };
         let task = tokio::spawn(consume_reports(
             Arc::new(consumer),
-            self.config.topics.reports.clone(),
-            self.config.report_replay,
-            self.publisher.clone(),
+            reader,
             out,
             self.stats.clone(),
             shutdown,
@@ -1598,17 +2061,47 @@ impl ClientContext for ReportContext {
 
 impl ConsumerContext for ReportContext {}
 
-/// Reads every partition of the report topic from `replay` ago and forwards each report, then
-/// [`ReportEvent::CaughtUp`] once every partition's end is reached, then what comes.
-async fn consume_reports(
-    consumer: Arc<StreamConsumer<ReportContext>>,
+/// What the report consumer needs beside its consumer and channel.
+struct ReportReader {
     topic: String,
     replay: Duration,
+    /// This transport's name in the reports it publishes.
     publisher: String,
+    /// The workers' consumer group, and its tests topic.
+    group: String,
+    tests_topic: String,
+    /// Whether the group assigns with the range assignor (see [`leader_of`]).
+    range: bool,
+    limits: Limits,
+}
+
+/// How long a look at the group vouches for the leader of suite reports.
+const LEADER_LOOK_FOR: Duration = Duration::from_secs(2);
+
+/// Reads every partition of the report topic from `replay` ago and forwards each report, then
+/// [`ReportEvent::CaughtUp`] once every partition's end is reached, then what comes.
+///
+/// Reports are untrusted input: a record over the limits is skipped; where the deployment
+/// signs, a peer's unsigned report is dropped; a suite report (no test) of a peer is forwarded
+/// only if its writer is the group's leader now, as the coordinator describes the group (during
+/// the look-back, whose leaders the coordinator no longer knows, one of this group's members).
+async fn consume_reports(
+    consumer: Arc<StreamConsumer<ReportContext>>,
+    reader: ReportReader,
     out: mpsc::Sender<ReportEvent>,
     stats: Arc<KafkaStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let ReportReader {
+        topic,
+        replay,
+        publisher,
+        group,
+        tests_topic,
+        range,
+        limits,
+    } = reader;
+    let mut leader: Option<(Instant, Option<String>)> = None;
     let since = chrono::Utc::now() - chrono::Duration::from_std(replay).unwrap_or_default();
     let partitions = loop {
         let assign = {
@@ -1664,15 +2157,84 @@ async fn consume_reports(
         if published_at.is_some_and(|at| at.timestamp_millis() < since_ms) {
             continue;
         }
-        let own = message.headers().is_some_and(|headers| {
-            headers
-                .iter()
-                .any(|h| h.key == HEADER_PUBLISHER && h.value == Some(publisher.as_bytes()))
-        });
-        match crate::codec::decode_report(message.payload().unwrap_or_default()) {
+        let own = header(&message, HEADER_PUBLISHER) == Some(publisher.as_bytes());
+        let (partition, offset) = (message.partition(), message.offset());
+        let payload = message.payload().unwrap_or_default();
+        if let Err(over) = limits.check_record(payload.len()) {
+            let what = format_args!("report at {partition}/{offset}: {over}");
+            stats.skips.skip("reports", over.reason(), what);
+            continue;
+        }
+        match crate::codec::decode_report(payload) {
             Ok(report) => {
-                let (partition, offset) = (message.partition(), message.offset());
+                if let Err(over) = limits.check_report(&report) {
+                    let what = format_args!("report at {partition}/{offset}: {over}");
+                    stats.skips.skip("reports", over.reason(), what);
+                    continue;
+                }
+                if !own {
+                    if let Some(key) = signing::key() {
+                        let record_key = message.key().unwrap_or_default();
+                        let signature = header(&message, HEADER_RECORD_SIGNATURE);
+                        if !key.verify_record(REPORT_KIND, record_key, payload, signature) {
+                            let id = report.test.as_ref().map_or("", |t| t.id.as_str());
+                            signing::reject(Source::Report, id);
+                            continue;
+                        }
+                    }
+                }
+                let writer = |name| {
+                    header(&message, name)
+                        .and_then(|raw| std::str::from_utf8(raw).ok())
+                        .map(str::to_owned)
+                };
+                let (writer_group, writer_member) = (writer(HEADER_GROUP), writer(HEADER_MEMBER));
                 drop(message);
+                if report.is_suite() && !own {
+                    let from = if writer_group.as_deref() != Some(group.as_str()) {
+                        Err("written by no worker of this group".to_owned())
+                    } else if let Some(member) = writer_member {
+                        if caught_up {
+                            let fresh = leader
+                                .as_ref()
+                                .filter(|(at, _)| at.elapsed() < LEADER_LOOK_FOR)
+                                .map(|(_, id)| id.clone());
+                            let current = match fresh {
+                                Some(id) => id,
+                                None => {
+                                    let id =
+                                        look_for_leader(&consumer, &group, &tests_topic, range)
+                                            .await;
+                                    leader = Some((Instant::now(), id.clone()));
+                                    id
+                                }
+                            };
+                            if current.as_deref() == Some(member.as_str()) {
+                                Ok(())
+                            } else {
+                                Err(format!(
+                                    "written by member {}, not the group's leader",
+                                    Escaped(signing::truncated(&member))
+                                ))
+                            }
+                        } else {
+                            Ok(()) // the look-back: one of this group's members
+                        }
+                    } else {
+                        Err("its writer is not named".to_owned())
+                    };
+                    if let Err(why) = from {
+                        stats.skips.skip(
+                            "reports",
+                            "not_from_leader",
+                            format_args!(
+                                "suite report of {} at {partition}/{offset} not adopted: {why}",
+                                Escaped(signing::truncated(&report.case_name))
+                            ),
+                        );
+                        continue;
+                    }
+                }
                 let report = PublishedReport::new(report, own, published_at);
                 if out
                     .send(ReportEvent::Report(Box::new(report)))
@@ -1691,6 +2253,31 @@ async fn consume_reports(
                 &error,
             ),
         }
+    }
+}
+
+/// The member the coordinator describes as the group's leader now (see [`leader_of`]); `None`
+/// if it cannot be asked or does not say.
+async fn look_for_leader(
+    consumer: &Arc<StreamConsumer<ReportContext>>,
+    group: &str,
+    tests_topic: &str,
+    range: bool,
+) -> Option<String> {
+    let (consumer, group, topic) = (consumer.clone(), group.to_owned(), tests_topic.to_owned());
+    let look = tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_group_list(Some(&group), Duration::from_secs(5))
+            .map(|list| members_of(&list, &group, &topic))
+    })
+    .await;
+    match look {
+        Ok(Ok(members)) => leader_of(&members, range).map(str::to_owned),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "the coordinator cannot say who leads: suite reports of peers are not adopted");
+            None
+        }
+        Err(_) => None,
     }
 }
 
@@ -1748,7 +2335,7 @@ fn assign_reports(
 /// The `LiveCheck-Test-*` headers of `test`, and its `traceparent` / `tracestate`, as Kafka
 /// headers.
 pub fn test_headers(test: &TestExecution) -> OwnedHeaders {
-    insert_test_headers(OwnedHeaders::new_with_capacity(6), test)
+    insert_test_headers(OwnedHeaders::new_with_capacity(7), test)
 }
 
 /// Adds the current test's headers (if the task is working for a test) to an outgoing record's
@@ -1768,8 +2355,8 @@ pub fn attach_test_headers(headers: OwnedHeaders) -> OwnedHeaders {
     }
 }
 
-/// Adds the four headers of `test`, borrowing its fields: no `String` is built (this runs for
-/// every record a service sends in a test), then its trace's.
+/// Adds the four headers of `test` and its signature (if signed), borrowing its fields: no
+/// `String` is built (this runs for every record a service sends in a test), then its trace's.
 fn insert_test_headers(headers: OwnedHeaders, test: &TestExecution) -> OwnedHeaders {
     let timestamp = HeaderTime::new(test.timestamp);
     let expires = HeaderTime::new(test.expires);
@@ -1780,6 +2367,11 @@ fn insert_test_headers(headers: OwnedHeaders, test: &TestExecution) -> OwnedHead
         (HEADER_TEST_EXPIRES, expires.as_str()),
     ]
     .into_iter()
+    .chain(
+        test.signature
+            .as_deref()
+            .map(|signature| (HEADER_TEST_SIGNATURE, signature)),
+    )
     .fold(headers, |headers, (key, value)| {
         headers.insert(Header {
             key,
@@ -1818,7 +2410,8 @@ fn trace_of<M: Message>(message: &M) -> Option<(TraceParent, Option<Box<str>>)> 
 }
 
 /// The test an incoming message is part of, read from its `LiveCheck-Test-*` headers; malformed
-/// headers are ignored with a debug log.
+/// headers are ignored with a debug log. Where the deployment signs test context
+/// ([`crate::signing`]), a test whose signature is missing or wrong is no test (counted).
 pub fn test_from_message<M: Message>(message: &M) -> Option<TestExecution> {
     let headers = message.headers()?;
     let get = |name: &str| {
@@ -1828,7 +2421,8 @@ pub fn test_from_message<M: Message>(message: &M) -> Option<TestExecution> {
             .and_then(|h| h.value)
     };
     match TestExecution::from_headers(get) {
-        Ok(test) => test,
+        // With a key, only signed test context is honoured (crate::signing).
+        Ok(test) => test.filter(|test| signing::admit(Source::KafkaHeaders, test)),
         Err(error) => {
             tracing::debug!(%error, topic = message.topic(), "malformed livecheck headers ignored");
             None

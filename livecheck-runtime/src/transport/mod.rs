@@ -104,6 +104,51 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     fn assigned_partitions(&self) -> Option<Vec<i32>> {
         None
     }
+    /// Records the transport read and skipped as untrusted input, by topic (`tests`, `bus`,
+    /// `reports`) and reason (`record_too_large`, `id_too_long`, `name_too_long`,
+    /// `claim_not_believed`, `not_from_leader`): `(topic, reason, count)`. None by default.
+    fn skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
+        Vec::new()
+    }
+}
+
+#[cfg(feature = "kafka")]
+/// Counts of records skipped, by topic and reason, each logged at most once a minute (a flood
+/// of bad records must not flood the log).
+#[derive(Debug, Default)]
+pub(crate) struct SkipCounter {
+    counts: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+    log: crate::throttle::Throttle,
+}
+
+#[cfg(feature = "kafka")]
+impl SkipCounter {
+    /// Counts one record of `topic` skipped for `reason`, and logs it (at most once a minute).
+    pub(crate) fn skip(&self, topic: &'static str, reason: &'static str, what: fmt::Arguments<'_>) {
+        let n = {
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            let n = counts.entry((topic, reason)).or_default();
+            *n += 1;
+            *n
+        };
+        if self.log.ready() {
+            tracing::warn!(
+                topic,
+                reason,
+                skipped = n,
+                "record skipped: {what} (logged at most once a minute; \
+                 livecheck_skipped_messages_total counts every one)"
+            );
+        } else {
+            tracing::debug!(topic, reason, "record skipped: {what}");
+        }
+    }
+
+    /// Every count, `(topic, reason, count)`.
+    pub(crate) fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.iter().map(|(&(t, r), &n)| (t, r, n)).collect()
+    }
 }
 
 /// Counters a transport keeps about its consumers, exported as metrics.

@@ -17,17 +17,19 @@
 //!   attempt number: they may have run before, on a worker that died. (Kafka's commit metadata
 //!   would be the natural place, but tansu 0.6.0 drops it.)
 //! - Fencing: at every assignment the owner also writes a *claim* on the bus partition of each
-//!   partition it was given (its instance and the assignment's generation). The claims of a
-//!   partition are totally ordered by their bus offsets, and every reader sees the same order:
-//!   the last claim wins. An owner that reads another instance's claim *after* its own current
-//!   claim has been superseded: the partition is *fenced* here — its tests stop unreported (the
-//!   new owner runs them), nothing more of it is run or committed, until an assignment gives it
-//!   back. Apache Kafka never needs this (it revokes before it assigns); tansu 0.6.0 completes a
-//!   rebalance before the other members hear of it, and an old owner that did not hear for longer
-//!   than the new owner's handover ran tests twice (issue 9). Claims written before one's own are
-//!   earlier owners'. Should an old owner's claim land after the new owner's (its producer slow),
-//!   the new owner holds off instead, until the rebalance the old owner's rejoin forces: a test
-//!   then waits, it does not run twice.
+//!   partition it was given: its instance, its member id and the group's generation. The claims
+//!   of a partition are totally ordered by their bus offsets, and every reader sees the same
+//!   order. An owner that reads another instance's claim *after* its own current claim may have
+//!   been superseded — but the bus is untrusted input (anyone can write a claim), so the claim
+//!   fences only once the group's coordinator agrees: this worker is no longer a member, or the
+//!   claiming member is one, in a generation at least this worker's, and (where the broker
+//!   describes assignments) owns the partition. Then the partition is *fenced* here — its tests
+//!   stop unreported (the new owner runs them), nothing more of it is run or committed, until an
+//!   assignment gives it back. Apache Kafka never needs this (it revokes before it assigns);
+//!   tansu 0.6.0 completes a rebalance before the other members hear of it, and an old owner
+//!   that did not hear for longer than the new owner's handover ran tests twice (issue 9).
+//!   Claims written before one's own are earlier owners'; an earlier owner's claim that lands
+//!   after the new owner's (its producer slow) names an older generation and is not believed.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -82,13 +84,14 @@ impl PartitionState {
     /// The run number of the test at `offset`: one more than the most any earlier owner that
     /// got that far had.
     fn attempt(&self, offset: i64) -> u32 {
-        1 + self
-            .earlier
+        // Saturating: a marker is untrusted input, and `attempt` may be u32::MAX.
+        self.earlier
             .iter()
             .filter(|e| e.started_upto >= offset)
             .map(|e| e.attempt)
             .max()
             .unwrap_or(0)
+            .saturating_add(1)
     }
 }
 
@@ -157,23 +160,34 @@ impl OffsetTracker {
         self.generation
     }
 
-    /// A claim read back from bus partition `partition`, written by `instance` (`mine` if this
-    /// worker wrote it) for its assignment `generation`. True if it fenced the partition here:
-    /// another instance claimed it after this worker's current claim. Its tests in flight are
-    /// lost (they stop unreported), its later messages are not run, nothing more of it is
-    /// committed — until an assignment gives it back (see the module docs).
-    pub(crate) fn note_claim(&mut self, partition: i32, mine: bool, generation: u64) -> bool {
-        let Some(state) = self.partitions.get_mut(&partition) else {
-            return false;
-        };
-        if mine {
-            if generation == state.claimed {
+    /// This worker's own claim of `partition` for its assignment `assignment`, read back from
+    /// the bus: claims of others read from now on are a successor's, not an earlier owner's.
+    pub(crate) fn note_own_claim(&mut self, partition: i32, assignment: u64) {
+        if let Some(state) = self.partitions.get_mut(&partition) {
+            if assignment == state.claimed {
                 state.claim_read = true;
             }
-            return false;
         }
+    }
+
+    /// Whether this worker's current claim of `partition` has been read back: a claim of
+    /// another instance read now came after it.
+    pub(crate) fn claimed_here(&self, partition: i32) -> bool {
+        self.partitions
+            .get(&partition)
+            .is_some_and(|state| state.claim_read)
+    }
+
+    /// Fences `partition` here: another instance claimed it after this worker's current claim,
+    /// and the coordinator vouched for it. Its tests in flight are lost (they stop
+    /// unreported), its later messages are not run, nothing more of it is committed — until an
+    /// assignment gives it back (see the module docs). True if it fenced.
+    pub(crate) fn fence(&mut self, partition: i32) -> bool {
+        let Some(state) = self.partitions.get(&partition) else {
+            return false;
+        };
         if !state.claim_read {
-            return false; // an earlier owner's claim
+            return false; // reassigned meanwhile: its claim is newer than the one judged
         }
         state.ownership.send_replace(Ownership::Lost);
         self.partitions.remove(&partition);
@@ -189,7 +203,7 @@ impl OffsetTracker {
             return Received::Seen;
         }
         state.in_flight.insert(offset);
-        state.next = Some(offset + 1);
+        state.next = Some(offset.saturating_add(1));
         Received::Run {
             generation: state.generation,
             lease: Lease(state.ownership.subscribe()),
@@ -263,7 +277,7 @@ impl OffsetTracker {
                 .in_flight
                 .first()
                 .map_or(1, |oldest| state.attempt(*oldest));
-            let mark = (next - 1, attempt);
+            let mark = (next.saturating_sub(1), attempt);
             if state.marked != Some(mark) {
                 state.marked = Some(mark);
                 out.push((*partition, mark.0, mark.1));
@@ -353,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn a_later_claim_by_another_worker_fences_the_partition() {
+    fn a_claim_after_the_own_one_fences_the_partition() {
         let mut t = OffsetTracker::default();
         t.assign(&[0, 1]);
         let g = t.generation();
@@ -361,16 +375,17 @@ mod tests {
         t.done(0, 5, g);
         let (_, running) = run(&mut t, 0, 6);
         assert_eq!(t.take_commits(), [(0, 6)]);
-        // Claims written before this worker's own are earlier owners': ignored.
-        assert!(!t.note_claim(0, false, 7));
+        // Claims read before this worker's own are earlier owners'.
+        assert!(!t.claimed_here(0));
+        assert!(!t.fence(0), "no own claim read yet");
         assert_eq!(running.now(), Ownership::Owned);
         // A claim of this worker's for an earlier assignment is not the current one.
-        assert!(!t.note_claim(0, true, g - 1));
-        assert!(!t.note_claim(0, false, 8));
-        assert_eq!(running.now(), Ownership::Owned);
-        // Its own current claim, then a successor's: fenced.
-        assert!(!t.note_claim(0, true, g));
-        assert!(t.note_claim(0, false, 1));
+        t.note_own_claim(0, g - 1);
+        assert!(!t.claimed_here(0));
+        // Its own current claim, then a successor's (vouched for): fenced.
+        t.note_own_claim(0, g);
+        assert!(t.claimed_here(0));
+        assert!(t.fence(0));
         assert_eq!(running.now(), Ownership::Lost, "the test in flight stops");
         assert_eq!(lease.now(), Ownership::Lost);
         assert!(
@@ -381,16 +396,23 @@ mod tests {
         assert_eq!(t.take_commits(), [], "nothing more is committed");
         assert_eq!(t.take_progress(), [], "nor marked");
         // Partition 1 is not touched; an assignment gives partition 0 back.
-        assert!(!t.note_claim(1, false, 3), "no own claim read yet on 1");
+        assert!(!t.fence(1), "no own claim read yet on 1");
         t.assign(&[0, 1]);
         assert!(
             matches!(t.received(0, 6), Received::Run { .. }),
             "from the committed offset"
         );
-        assert!(
-            !t.note_claim(0, false, 9),
-            "an older claim than the new own one"
-        );
+        assert!(!t.claimed_here(0), "the new own claim is not read yet");
+    }
+
+    #[test]
+    fn markers_with_extreme_numbers_saturate() {
+        let mut t = OffsetTracker::default();
+        t.assign(&[0]);
+        t.note_progress(0, "forger", i64::MAX, u32::MAX);
+        assert_eq!(t.attempt(0, 3), u32::MAX, "saturates, no overflow");
+        run(&mut t, 0, i64::MAX);
+        assert_eq!(t.take_progress(), [(0, i64::MAX - 1, u32::MAX)]);
     }
 
     #[tokio::test(start_paused = true)]
