@@ -55,7 +55,11 @@ impl Execution {
     /// Logs a line of this test: now (realtime_logs) or in the block written at its end.
     pub(crate) fn log(&self, line: fmt::Arguments<'_>) {
         if self.realtime_logs {
-            tracing::info!(case = %self.test.case_name, test = %self.test.id, "{line}");
+            tracing::info!(
+                case = %crate::text::Escaped(&self.test.case_name),
+                test = %crate::text::Escaped(&self.test.id),
+                "{line}" // escaped by `runner::log`
+            );
         } else {
             let mut logs = lock(&self.logs);
             if !logs.is_empty() {

@@ -706,7 +706,12 @@ impl CaseHealth {
         self.published_at = Some(now);
         let error = self.why(judged, now);
         match &error {
-            Some(why) => tracing::error!(case = self.name, "suite {}: {why}", judged.state()),
+            Some(why) => tracing::error!(
+                case = self.name,
+                "suite {}: {}",
+                judged.state(),
+                crate::text::Escaped(why)
+            ),
             None => tracing::info!(case = self.name, "suite recovered"),
         }
         Some(TestReport {

@@ -189,7 +189,8 @@ pub(crate) async fn fire(hooks: &dyn ErasedHooks, case: &str, event: HookEvent<'
         tracing::error!(
             case,
             hook = event.hook(),
-            "a hook of the case panicked: {message}"
+            "a hook of the case panicked: {}",
+            crate::text::Escaped(&message)
         );
     }
 }

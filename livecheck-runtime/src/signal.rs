@@ -109,7 +109,7 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
             None => match current_test() {
                 Some(test) if test.case_name == self.case => test.id.clone(),
                 Some(test) => {
-                    tracing::debug!(signal = self.name, case = self.case, other = %test.case_name,
+                    tracing::debug!(signal = self.name, case = self.case, other = %crate::text::Escaped(&test.case_name),
                         "signal of another case's test: not sent");
                     return Ok(None);
                 }
