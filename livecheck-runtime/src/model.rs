@@ -280,19 +280,32 @@ impl TestReport {
     /// its partition ran again (issue 9). What goes first: the traceback and the error text
     /// (cut, with a marker), then large test arguments (replaced by a marker), then signal
     /// latencies beyond the first 100.
+    ///
+    /// Linear in the report's size: `size` is called twice (before, and to check the result)
+    /// and each part is measured once; the size after each cut is reckoned from what the cut
+    /// removed, not by serialising the report again (a report whose test id alone is too large
+    /// kept a worker re-serialising it, issue 16). What cannot be cut (the test id, the case
+    /// name) may leave the result over `limit`: the caller then sends a minimal report.
     pub fn truncate_to(&mut self, limit: usize, size: impl Fn(&TestReport) -> usize) -> bool {
         let before = size(self);
         if before <= limit {
             return false;
         }
+        let json = |text: &str| serde_json::to_string(text).map_or(text.len(), |j| j.len());
         // Room for the note and the markers; the rest is shared out.
         let budget = limit.saturating_sub(1024);
+        let mut estimate = before;
+        let mut latencies_cut = false;
         for pass in 0..3 {
             let text_budget = [budget / 4, budget / 16, 256][pass];
             for text in [&mut self.traceback, &mut self.error].into_iter().flatten() {
-                cut(text, text_budget);
+                if text.len() > text_budget {
+                    let was = json(text);
+                    cut(text, text_budget);
+                    estimate = estimate.saturating_sub(was.saturating_sub(json(text)));
+                }
             }
-            if size(self) <= limit {
+            if estimate <= limit {
                 break;
             }
             let arg_budget = [budget / 8, budget / 64, 64][pass];
@@ -305,29 +318,67 @@ impl TestReport {
                     let len = value.to_string().len();
                     if len > arg_budget {
                         *value = Value::String(format!("<truncated: {len} bytes of JSON>"));
+                        estimate = estimate.saturating_sub(len.saturating_sub(40));
                     }
                 }
             }
-            if size(self) <= limit {
+            if estimate <= limit {
                 break;
             }
-            if self.signal_latency.len() > 100 {
-                let dropped = self.signal_latency.len() - 100;
-                self.signal_latency = std::mem::take(&mut self.signal_latency)
-                    .into_iter()
-                    .take(100)
-                    .collect();
-                tracing::debug!(dropped, "signal latencies dropped from an oversized report");
+            if !latencies_cut && self.signal_latency.len() > 100 {
+                latencies_cut = true;
+                let dropped: Vec<String> = self.signal_latency.keys().skip(100).cloned().collect();
+                for name in &dropped {
+                    if let Some(seconds) = self.signal_latency.remove(name) {
+                        // "name":0.123, — the name, the colon, the number, the comma.
+                        let number = serde_json::to_string(&seconds).map_or(24, |n| n.len());
+                        estimate = estimate.saturating_sub(json(name) + number + 2);
+                    }
+                }
+                tracing::debug!(
+                    dropped = dropped.len(),
+                    "signal latencies dropped from an oversized report"
+                );
             }
-            if size(self) <= limit {
+            if estimate <= limit {
                 break;
             }
         }
         let note = format!("[report truncated from {before} bytes to fit {limit}]");
-        self.error = Some(match self.error.take() {
+        let error = self.error.take();
+        self.error = Some(match &error {
             Some(error) => format!("{error} {note}"),
-            None => note,
+            None => note.clone(),
         });
+        // The reckoning is close, not exact (escapes in markers): one look, and the last pass's
+        // cuts on everything if it is still over.
+        if size(self) > limit {
+            let mut error = error;
+            for text in [&mut self.traceback, &mut error].into_iter().flatten() {
+                cut(text, 256);
+            }
+            self.error = Some(match error {
+                Some(error) => format!("{error} {note}"),
+                None => note,
+            });
+            if let Some(test) = &mut self.test {
+                for value in test
+                    .test_args
+                    .iter_mut()
+                    .chain(test.test_kwargs.values_mut())
+                {
+                    let len = value.to_string().len();
+                    if len > 64 {
+                        *value = Value::String(format!("<truncated: {len} bytes of JSON>"));
+                    }
+                }
+            }
+            let kept: BTreeMap<String, f64> = std::mem::take(&mut self.signal_latency)
+                .into_iter()
+                .take(100)
+                .collect();
+            self.signal_latency = kept;
+        }
         true
     }
 }

@@ -925,12 +925,21 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> Publishe
         .map(String::len)
         .sum::<usize>();
     let mut cut: Option<TestReport> = None;
-    if texts > limit / 2 {
+    // What no cut can shrink (the test id, the names) is already too large to leave room:
+    // the minimal report at once, not a cut per step down to it.
+    let uncuttable = report.case_name.len()
+        + report
+            .test
+            .as_ref()
+            .map_or(0, |t| t.id.len() + t.case_name.len());
+    let mut minimal = uncuttable > MIN_REPORT_LIMIT / 2;
+    if minimal {
+        cut = Some(minimal_report(report));
+    } else if texts > limit / 2 {
         let mut smaller = report.clone();
         smaller.truncate_to(limit, size);
         cut = Some(smaller);
     }
-    let mut minimal = false;
     loop {
         let current = cut.as_ref().unwrap_or(report);
         let result = if shared.settings.send_reports {
@@ -960,7 +969,7 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> Publishe
                     .await;
                 return Published::Out;
             }
-            Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT => {
+            Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT && !minimal => {
                 limit = limit.min(size(current) / 2).max(MIN_REPORT_LIMIT);
                 let mut smaller = cut.take().unwrap_or_else(|| report.clone());
                 smaller.truncate_to(limit, size);
@@ -973,6 +982,12 @@ async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> Publishe
                 continue;
             }
             Err(TransportError::TooLarge) => {
+                // Not on the report topic, but the outcome is still logged and counted here.
+                if notify {
+                    for observer in &shared.observers {
+                        observer.on_report(current);
+                    }
+                }
                 shared.stats.reports_dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(case = %Escaped(cut_text(&report.case_name)),
                     test = %Escaped(cut_text(report.test.as_ref().map_or("", |t| &t.id))),

@@ -23,7 +23,8 @@
 //!   were in flight while the broker itself was down are true verdicts, counted apart.
 //! - Nothing lost (triggered, and no report by the end of the drain), except tests on partitions
 //!   of the tests topic that no live worker owns at the end — the broker left them orphaned — and
-//!   then the workers' orphaned-partition detection fired (log line "orphaned partitions").
+//!   then the workers' orphaned-partition detection named each of them (log line "orphaned
+//!   partitions") within 60 s of its first lost test (issue 16).
 //! - A test is reported more than once only if it was in flight at a fault (a kill, the broker's
 //!   outage). A test moved by a rebalance (scale-out) is reported once.
 
@@ -335,6 +336,11 @@ struct Outcome {
     orphaned_at_end: Vec<i32>,
     detection_lines: usize,
     detected: BTreeSet<i32>,
+    /// The first alarm naming each partition (ms since the epoch).
+    detected_at: std::collections::BTreeMap<i32, i64>,
+    /// Per orphaned partition with tests lost: from when the alarm was due (the first test lost
+    /// on it, or the end of the fault it was in flight at), ms since the epoch.
+    alarm_due_from: std::collections::BTreeMap<i32, i64>,
     detection_metric: Option<f64>,
     faults: Vec<String>,
     notes: Vec<String>,
@@ -346,6 +352,10 @@ struct Lost {
     partition: i32,
     orphaned: bool,
 }
+
+/// How soon after a partition is left to no live worker (its first test lost) the alarm must
+/// name it (issue 16: the watch needs 30 s of no progress, looks every 10 s).
+const ALARM_WITHIN_MS: i64 = 60_000;
 
 impl Outcome {
     fn violations(&self) -> Vec<String> {
@@ -384,6 +394,27 @@ impl Outcome {
                 self.detected
             ));
         }
+        let late: Vec<String> = self
+            .alarm_due_from
+            .iter()
+            .filter_map(|(partition, due)| {
+                let at = self.detected_at.get(partition)?;
+                (at - due > ALARM_WITHIN_MS).then(|| {
+                    format!(
+                        "partition {partition} named {:.0} s late",
+                        (at - due) as f64 / 1000.0
+                    )
+                })
+            })
+            .collect();
+        if !late.is_empty() {
+            v.push(format!(
+                "{title}: the alarm named partitions left to no live worker more than {} s after \
+                 their first test was lost: {}",
+                ALARM_WITHIN_MS / 1000,
+                late.join(", ")
+            ));
+        }
         if !self.twice_unexplained.is_empty() {
             v.push(format!(
                 "{title}: {} tests reported more than once that were not in flight at a fault, \
@@ -393,6 +424,18 @@ impl Outcome {
             ));
         }
         v
+    }
+
+    /// Each partition the alarm named, with how long after its alarm was due (`-` where no
+    /// test was lost on it).
+    fn alarm_delays(&self) -> Vec<String> {
+        self.detected_at
+            .iter()
+            .map(|(partition, at)| match self.alarm_due_from.get(partition) {
+                Some(due) => format!("{partition} after {:.0} s", (at - due) as f64 / 1000.0),
+                None => format!("{partition}"),
+            })
+            .collect()
     }
 
     fn details(&self) -> String {
@@ -416,7 +459,7 @@ impl Outcome {
              alarms: {} (about {:?}); livecheck_orphaned_partitions: {}\n",
             self.orphaned_at_end,
             self.detection_lines,
-            self.detected,
+            self.alarm_delays(),
             self.detection_metric
                 .map_or("not exported".to_owned(), |m| m.to_string())
         ));
@@ -714,13 +757,16 @@ impl Fleet {
 
     /// The workers' "orphaned partitions" alarms (WARN or ERROR log events, in every log of
     /// every incarnation): how many, and the partitions they named.
-    fn detections(&self) -> (usize, BTreeSet<i32>) {
+    fn detections(&self) -> (usize, std::collections::BTreeMap<i32, i64>) {
         let mut count = 0;
-        let mut partitions = BTreeSet::new();
+        let mut partitions = std::collections::BTreeMap::new();
         for log in self.slots.iter().flat_map(|s| &s.logs) {
             let (n, named) = orphan_alarms(&read(log));
             count += n;
-            partitions.extend(named);
+            for (partition, at) in named {
+                let first = partitions.entry(partition).or_insert(at);
+                *first = (*first).min(at);
+            }
         }
         (count, partitions)
     }
@@ -793,18 +839,29 @@ fn json_events(log: &str) -> impl Iterator<Item = (String, serde_json::Value)> +
 }
 
 /// The "orphaned partitions" alarms of one log (WARN or ERROR; the INFO "none any more" is not
-/// one): how many, and the partitions they named.
-fn orphan_alarms(log: &str) -> (usize, BTreeSet<i32>) {
+/// one): how many, and the partitions they named, each with its first alarm's time (ms since
+/// the epoch; 0 where the event has no timestamp).
+fn orphan_alarms(log: &str) -> (usize, std::collections::BTreeMap<i32, i64>) {
     let mut count = 0;
-    let mut partitions = BTreeSet::new();
-    for (level, fields) in json_events(log) {
-        let alarm = matches!(level.as_str(), "WARN" | "ERROR")
+    let mut partitions = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let fields = &event["fields"];
+        let alarm = matches!(event["level"].as_str(), Some("WARN" | "ERROR"))
             && fields["message"]
                 .as_str()
                 .is_some_and(|m| m.contains("orphaned partitions"));
         if alarm {
             count += 1;
-            partitions.extend(partition_list(fields["partitions"].as_str()));
+            let at = event["timestamp"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(0, |t| t.timestamp_millis());
+            for partition in partition_list(fields["partitions"].as_str()) {
+                partitions.entry(partition).or_insert(at);
+            }
         }
     }
     (count, partitions)
@@ -1101,10 +1158,26 @@ fn judge(
     for (id, &(partition, triggered, copies)) in ids {
         outcome.triggered += 1;
         let Some(reports) = observed.reports.get(id) else {
+            let orphaned = orphaned.contains(&partition);
+            if orphaned {
+                // Due from the test's arrival; a test in flight at a fault, from the fault's end.
+                let due = windows
+                    .iter()
+                    .filter(|w| triggered <= w.to + SLACK_MS && triggered + 10_000 >= w.from)
+                    .map(|w| w.to)
+                    .max()
+                    .unwrap_or(triggered)
+                    .max(triggered);
+                outcome
+                    .alarm_due_from
+                    .entry(partition)
+                    .and_modify(|d| *d = (*d).min(due))
+                    .or_insert(due);
+            }
             outcome.lost.push(Lost {
                 id: id.clone(),
                 partition,
-                orphaned: orphaned.contains(&partition),
+                orphaned,
             });
             continue;
         };
@@ -1416,7 +1489,8 @@ async fn orders_scenario(kind: Kind, scenario: Scenario, knobs: &Knobs) -> Outco
         .filter(|p| !owned_partitions(&ownership).contains(p))
         .collect();
     let mut outcome = judge(&readers.lock(), cutoff, &windows, &orphaned, origin);
-    (outcome.detection_lines, outcome.detected) = fleet.detections();
+    (outcome.detection_lines, outcome.detected_at) = fleet.detections();
+    outcome.detected = outcome.detected_at.keys().copied().collect();
     outcome.detection_metric = fleet.orphaned_metric().await;
     outcome.faults = faults;
     notes.push(format!(
@@ -1567,7 +1641,8 @@ async fn scale_out(kind: Kind, knobs: &Knobs) -> Outcome {
         .filter(|p| !owned_partitions(&ownership).contains(p))
         .collect();
     let mut outcome = judge(&readers.lock(), cutoff, &[], &orphaned, origin);
-    (outcome.detection_lines, outcome.detected) = fleet.detections();
+    (outcome.detection_lines, outcome.detected_at) = fleet.detections();
+    outcome.detected = outcome.detected_at.keys().copied().collect();
     outcome.detection_metric = fleet.orphaned_metric().await;
     outcome.faults = faults;
     notes.push(format!(
@@ -1597,12 +1672,17 @@ fn reads_assignments_alarms_and_the_status_url_from_a_log() {
     assert_eq!(current_assignment(&log.join("\n")), Some(vec![3]));
     assert_eq!(current_assignment(""), None);
     let alarms = [
-        r#"{"level":"ERROR","fields":{"message":"orphaned partitions: tests on them are run by no worker","partitions":"[2, 6]"}}"#,
+        r#"{"timestamp":"2026-12-07T10:00:00.5Z","level":"ERROR","fields":{"message":"orphaned partitions: tests on them are run by no worker","partitions":"[2, 6]"}}"#,
+        r#"{"timestamp":"2026-12-07T10:00:10Z","level":"ERROR","fields":{"message":"orphaned partitions: tests on them are run by no worker","partitions":"[6]"}}"#,
         r#"{"level":"INFO","fields":{"message":"orphaned partitions: none any more"}}"#,
     ];
+    let first = 1_796_637_600_500; // 2026-12-07T10:00:00.5Z
     assert_eq!(
         orphan_alarms(&alarms.join("\n")),
-        (1, BTreeSet::from([2, 6]))
+        (
+            2,
+            std::collections::BTreeMap::from([(2, first), (6, first)])
+        )
     );
     assert_eq!(
         status_url(&log.join("\n")).as_deref(),

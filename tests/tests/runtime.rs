@@ -1184,3 +1184,181 @@ async fn a_hung_test_frees_its_slot_and_is_acknowledged() {
     task.await.unwrap().unwrap();
     assert_eq!(*transport.acked.lock().unwrap(), ["hung", "next"]);
 }
+
+/// A transport whose broker refuses reports larger than `limit` bytes of JSON (its
+/// `message.max.bytes`) — and, if `refuse_minimal`, minimal reports too —, and records which
+/// tests the worker acknowledges.
+#[derive(Debug)]
+struct SmallBroker {
+    inner: RecordAcks,
+    limit: usize,
+    refuse_minimal: bool,
+}
+
+impl livecheck::Transport for SmallBroker {
+    fn publish_test(
+        &self,
+        test: &livecheck::TestExecution,
+    ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
+        self.inner.publish_test(test)
+    }
+
+    fn publish_signal(
+        &self,
+        signal: &livecheck::SignalEvent,
+    ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
+        self.inner.publish_signal(signal)
+    }
+
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a livecheck::TestReport,
+    ) -> livecheck::transport::TransportFuture<'a, ()> {
+        let minimal = report
+            .test
+            .as_ref()
+            .is_some_and(|t| t.id.contains("…sha256:"));
+        if livecheck::codec::encode_report(report).len() > self.limit
+            || (self.refuse_minimal && minimal)
+        {
+            return Box::pin(async { Err(livecheck::transport::TransportError::TooLarge) });
+        }
+        self.inner.publish_report(report)
+    }
+
+    fn subscribe(
+        &self,
+    ) -> livecheck::transport::TransportFuture<'_, livecheck::transport::Subscription> {
+        self.inner.subscribe()
+    }
+}
+
+/// A test whose id alone is larger than the broker takes (600 KB, issue 16): its report cannot
+/// be cut to fit, so a minimal one goes out (the id shortened with a hash, the state kept); with
+/// a broker that refuses even that, it is dropped. Either way the test is acknowledged and its
+/// slot (the only one) freed: the next test runs.
+#[tokio::test(start_paused = true)]
+async fn a_report_that_cannot_be_cut_to_fit_is_replaced_or_dropped_and_frees_its_slot() {
+    for minimal in [true, false] {
+        let transport = Arc::new(SmallBroker {
+            inner: RecordAcks::default(),
+            limit: 100_000,
+            refuse_minimal: !minimal,
+        });
+        let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let worker = livecheck::Worker::builder_arc(transport.clone())
+            .cases([livecheck::CaseConfig::from(livecheck::Case::descriptor(
+                &waits,
+            ))])
+            .settings({
+                let mut settings = livecheck::WorkerSettings::default();
+                settings.test_concurrency = 1;
+                settings
+            })
+            .observer(Reports(tx))
+            .build()
+            .unwrap();
+        let handle = worker.handle();
+        let client = worker.client();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(worker.run(async {
+            let _ = stopped.await;
+        }));
+        let huge = "x".repeat(600_000);
+        for id in [huge.as_str(), "next"] {
+            client.scope(VALUE.send_to(id, &1)).await.unwrap();
+            client.scope(waits.trigger(id, 1)).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let report = tokio::time::timeout(Duration::from_secs(60), reports.recv())
+                .await
+                .expect("a report within a minute: the slot was freed")
+                .unwrap();
+            seen.push(report);
+        }
+        let first = &seen[0];
+        assert_eq!(first.state, State::Pass, "the state is kept");
+        let id = &first.test.as_ref().unwrap().id;
+        if minimal {
+            assert!(id.len() < 200 && id.contains("…sha256:"), "{id}");
+            assert!(first.error.as_deref().unwrap().contains("minimal report"));
+            assert_eq!(handle.stats().minimal_reports, 1);
+        } else {
+            assert_eq!(handle.stats().reports_dropped, 1);
+        }
+        assert_eq!(seen[1].test.as_ref().unwrap().id, "next");
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+        let acked = transport.inner.acked.lock().unwrap().clone();
+        assert_eq!(acked.len(), 2, "both acknowledged");
+        assert_eq!(acked[1], "next");
+    }
+}
+
+/// Reports of peers dated ahead of the clock (issue 16: 35 forged FAILs ten years ahead kept a
+/// case FAIL for good) are ignored and counted; the case follows the healthy tests.
+#[tokio::test]
+async fn a_peer_report_from_the_future_does_not_count() {
+    let transport = Arc::new(livecheck::MemoryTransport::new());
+    let worker = livecheck::Worker::builder_arc(transport.clone())
+        .cases([livecheck::CaseConfig::from(livecheck::Case::descriptor(
+            &waits,
+        ))])
+        .build()
+        .unwrap();
+    let handle = worker.handle();
+    let client = worker.client();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    let ahead = chrono::Utc::now() + chrono::Duration::days(3650);
+    for i in 0..35 {
+        let now = chrono::Utc::now();
+        let mut test = livecheck::TestExecution {
+            id: format!("forged-{i}"),
+            case_name: livecheck::Case::descriptor(&waits).name.to_owned(),
+            timestamp: now,
+            test_args: vec![1.into()],
+            test_kwargs: Default::default(),
+            expires: now + chrono::Duration::hours(1),
+            traceparent: None,
+            tracestate: None,
+            signature: None,
+        };
+        let published_at = if i % 2 == 0 {
+            test.timestamp = ahead; // dated ahead by its test
+            now
+        } else {
+            ahead // or by its publication
+        };
+        let report = livecheck::TestReport {
+            case_name: test.case_name.clone(),
+            state: State::Fail,
+            test: Some(test),
+            runtime: Some(0.1),
+            signal_latency: Default::default(),
+            error: Some("forged".into()),
+            traceback: None,
+            attempt: 1,
+            timed_out_signal: None,
+            trace_id: None,
+        };
+        transport.publish_peer_report_at(report, published_at);
+    }
+    client.scope(VALUE.send_to("healthy", &1)).await.unwrap();
+    client.scope(waits.trigger("healthy", 1)).await.unwrap();
+    let name = livecheck::Case::descriptor(&waits).name;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while handle.status(name).is_none_or(|s| s.state != State::Pass) {
+            sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the case follows its healthy test");
+    assert_eq!(handle.stats().future_reports, 35);
+    assert_eq!(handle.stats().peer_reports, 0);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}

@@ -125,7 +125,9 @@ pub(crate) type Progress = (Option<i64>, Option<i64>);
 /// says of its owners; this worker's own partitions are its own concern (their leases).
 ///
 /// How many looks: two where the broker describes the members' assignments and names no owner;
-/// [`UNDESCRIBED_LOOKS`] (30 s at the default 10 s) where it does not describe them (tansu
+/// [`UNDESCRIBED_LOOKS`] (a stall seen for 30 s at the default 10 s; a dead member's partitions
+/// wait some 20 s for the session timeout, the rebalance and the handover) where it does not
+/// describe them (tansu
 /// 0.6.0) or the group is rebalancing (partitions are unowned for a moment, legitimately);
 /// [`OWNED_LOOKS`] where the coordinator names an owner (a slow test may hold a partition's
 /// progress for a while, but not for minutes with nothing reported).
@@ -138,7 +140,7 @@ pub(crate) struct OrphanJudge {
 
 /// Looks a commit stall must last to count as orphaned where assignments are not described.
 #[cfg(feature = "kafka")]
-pub(crate) const UNDESCRIBED_LOOKS: u32 = 3;
+pub(crate) const UNDESCRIBED_LOOKS: u32 = 4;
 
 /// Looks a commit stall must last on a partition the coordinator says a member owns.
 #[cfg(feature = "kafka")]

@@ -2462,6 +2462,73 @@ mod tests {
         assert!(!error.contains("hunter2"), "{error}");
     }
 
+    fn member(id: &str, partitions: &[i32]) -> Member {
+        Member {
+            id: id.into(),
+            partitions: partitions.to_vec(),
+            subscribed: true,
+        }
+    }
+
+    #[test]
+    fn a_claim_fences_only_when_the_coordinator_vouches_for_it() {
+        let ours = Membership {
+            member: "livecheck-b".into(),
+            generation: 7,
+        };
+        let claim = |member: &str, generation: i64| ClaimRead {
+            partition: 1,
+            instance: "i".into(),
+            member: member.into(),
+            generation,
+        };
+        let undescribed = [member("livecheck-a", &[]), member("livecheck-b", &[])];
+        let judge = |c: &ClaimRead, state: &str, members: &[Member]| {
+            judge_claim(c, Some(&ours), state, members)
+        };
+        // A member of the group, in our generation or later: believed.
+        assert_eq!(
+            judge(&claim("livecheck-a", 7), "Stable", &undescribed),
+            Ok(())
+        );
+        assert_eq!(
+            judge(&claim("livecheck-a", 9), "Stable", &undescribed),
+            Ok(())
+        );
+        // An earlier owner's late claim, a stranger, an empty listing: not believed.
+        let late = judge(&claim("livecheck-a", 6), "Stable", &undescribed).unwrap_err();
+        assert!(late.contains("earlier owner"), "{late}");
+        let stranger = judge(&claim("forged", 99), "Stable", &undescribed).unwrap_err();
+        assert!(stranger.contains("no such member"), "{stranger}");
+        assert!(judge(&claim("livecheck-a", 7), "Unknown", &[]).is_err());
+        // Described assignments: the claimer must own the partition.
+        let described = [member("livecheck-a", &[0]), member("livecheck-b", &[1])];
+        assert!(judge(&claim("livecheck-a", 8), "Stable", &described).is_err());
+        let moved = [member("livecheck-a", &[0, 1]), member("livecheck-b", &[2])];
+        assert_eq!(judge(&claim("livecheck-a", 8), "Stable", &moved), Ok(()));
+        // This worker is no member of the stable group any more: its partitions are not its own.
+        let without_us = [member("livecheck-a", &[])];
+        assert_eq!(judge(&claim("forged", 7), "Stable", &without_us), Ok(()));
+        assert!(judge(&claim("forged", 7), "PreparingRebalance", &without_us).is_err());
+    }
+
+    #[test]
+    fn the_leader_is_the_owner_of_partition_0() {
+        let described = [member("b", &[0, 1]), member("a", &[2, 3])];
+        assert_eq!(leader_of(&described, true), Some("b"));
+        // Undescribed, under the range assignor: the first subscribed member by id.
+        let mut undescribed = vec![member("livecheck-b", &[]), member("livecheck-a", &[])];
+        assert_eq!(leader_of(&undescribed, true), Some("livecheck-a"));
+        assert_eq!(
+            leader_of(&undescribed, false),
+            None,
+            "another assignor: unknown"
+        );
+        undescribed[1].subscribed = false;
+        assert_eq!(leader_of(&undescribed, true), Some("livecheck-b"));
+        assert_eq!(leader_of(&[], true), None);
+    }
+
     #[test]
     fn headers_attach_only_inside_a_test() {
         let headers = attach_test_headers(OwnedHeaders::new());
