@@ -559,33 +559,7 @@ mod tests {
         assert_eq!(stall.case, "orders::<!here>");
     }
 
-    /// A peer on a thread: every connection's request head is read, then `answer` writes.
-    /// The number of connections it took.
-    fn peer(answer: fn(&mut std::net::TcpStream)) -> (u16, Arc<AtomicU64>) {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicU64::new(0));
-        let counted = connections.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                counted.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        match stream.read(&mut byte) {
-                            Ok(1) => head.push(byte[0]),
-                            _ => return,
-                        }
-                    }
-                    answer(&mut stream);
-                });
-            }
-        });
-        (port, connections)
-    }
+    use crate::http::test_peer::peer;
 
     fn quick(port: u16) -> WebhookConfig {
         let mut config = WebhookConfig::new(&format!("http://127.0.0.1:{port}/hook")).unwrap();
@@ -617,7 +591,7 @@ mod tests {
         let stats = webhook.stats();
         assert_eq!((stats.sent, stats.failed, stats.attempts), (0, 1, 1));
         assert_eq!(
-            visits.load(Ordering::SeqCst),
+            visits.load(std::sync::atomic::Ordering::SeqCst),
             0,
             "the redirect was followed"
         );

@@ -495,17 +495,18 @@ where
     }
 }
 
+/// A peer for tests of HTTP clients (the URL helpers', the webhook's): a loopback server that
+/// answers what the test says.
 #[cfg(test)]
-mod tests {
-    use std::io::{Read, Write};
+pub(crate) mod test_peer {
+    use std::io::Read;
     use std::net::{TcpListener, TcpStream};
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::*;
+    use std::sync::Arc;
 
     /// A peer on a thread: every connection's request head is read, then `answer` writes what
     /// it likes. The number of connections it took, to see that nobody came.
-    fn peer(answer: fn(&mut TcpStream)) -> (u16, Arc<AtomicUsize>) {
+    pub(crate) fn peer(answer: fn(&mut TcpStream)) -> (u16, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -529,6 +530,16 @@ mod tests {
         });
         (port, connections)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::test_peer::peer;
+    use super::*;
 
     /// A body that never ends (no length, the connection kept open): only a bounded read
     /// returns.

@@ -310,17 +310,8 @@ impl TestReport {
             }
             let arg_budget = [budget / 8, budget / 64, 64][pass];
             if let Some(test) = &mut self.test {
-                for value in test
-                    .test_args
-                    .iter_mut()
-                    .chain(test.test_kwargs.values_mut())
-                {
-                    let len = value.to_string().len();
-                    if len > arg_budget {
-                        *value = Value::String(format!("<truncated: {len} bytes of JSON>"));
-                        estimate = estimate.saturating_sub(len.saturating_sub(40));
-                    }
-                }
+                let removed = cut_arguments(test, arg_budget);
+                estimate = estimate.saturating_sub(removed);
             }
             if estimate <= limit {
                 break;
@@ -362,16 +353,7 @@ impl TestReport {
                 None => note,
             });
             if let Some(test) = &mut self.test {
-                for value in test
-                    .test_args
-                    .iter_mut()
-                    .chain(test.test_kwargs.values_mut())
-                {
-                    let len = value.to_string().len();
-                    if len > 64 {
-                        *value = Value::String(format!("<truncated: {len} bytes of JSON>"));
-                    }
-                }
+                cut_arguments(test, 64);
             }
             let kept: BTreeMap<String, f64> = std::mem::take(&mut self.signal_latency)
                 .into_iter()
@@ -381,6 +363,24 @@ impl TestReport {
         }
         true
     }
+}
+
+/// Replaces each argument of `test` whose JSON is larger than `budget` bytes by a marker;
+/// returns about how many bytes of JSON that removed.
+fn cut_arguments(test: &mut TestExecution, budget: usize) -> usize {
+    let mut removed = 0;
+    for value in test
+        .test_args
+        .iter_mut()
+        .chain(test.test_kwargs.values_mut())
+    {
+        let len = value.to_string().len();
+        if len > budget {
+            *value = Value::String(format!("<truncated: {len} bytes of JSON>"));
+            removed += len.saturating_sub(40);
+        }
+    }
+    removed
 }
 
 /// Cuts `text` to about `budget` bytes (on a character boundary), with a marker.

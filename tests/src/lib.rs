@@ -5,4 +5,5 @@
 
 pub mod broker;
 pub mod cases;
+pub mod services;
 pub mod support;

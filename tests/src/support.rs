@@ -239,3 +239,32 @@ pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     let _ = child.kill();
     panic!("the worker did not exit within 30 s of SIGTERM");
 }
+
+/// Background tasks of a test (topic readers, say): aborted when dropped, or stopped and
+/// awaited with [`Tasks::stop`] — a consumer closes against its broker, so readers must be
+/// stopped before the broker is.
+#[derive(Debug, Default)]
+pub struct Tasks(Vec<JoinHandle<()>>);
+
+impl Tasks {
+    /// These tasks.
+    pub fn new(tasks: Vec<JoinHandle<()>>) -> Self {
+        Tasks(tasks)
+    }
+
+    /// Aborts every task and waits until each is gone.
+    pub async fn stop(&mut self) {
+        for task in std::mem::take(&mut self.0) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}

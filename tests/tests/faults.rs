@@ -37,10 +37,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use livecheck::codec::{decode_report, Codec};
 use livecheck::transport::kafka::{KafkaConfig, Topics};
 use livecheck::State;
-use livecheck_examples::orders::{self, OrdersConfig};
+use livecheck_examples::orders::OrdersConfig;
 use livecheck_tests::broker::{Broker, BROKERS_ENV};
 use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
-use livecheck_tests::support::{plain_consumer_at, service_client};
+use livecheck_tests::services::Services;
+use livecheck_tests::support::{plain_consumer_at, service_client, Tasks};
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
@@ -948,7 +949,7 @@ struct SeenReport {
 /// Plain consumers of the tests, report and bus topics, filling [`Observed`].
 struct Readers {
     observed: Arc<Mutex<Observed>>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Tasks,
 }
 
 impl Readers {
@@ -957,11 +958,11 @@ impl Readers {
         let tests = plain_consumer_at(bootstrap, &topics.tests);
         let reports = plain_consumer_at(bootstrap, &topics.reports);
         let bus = plain_consumer_at(bootstrap, &topics.bus);
-        let tasks = vec![
+        let tasks = Tasks::new(vec![
             tokio::spawn(read_tests(tests, observed.clone())),
             tokio::spawn(read_reports(reports, observed.clone())),
             tokio::spawn(read_bus(bus, observed.clone())),
-        ];
+        ]);
         Readers { observed, tasks }
     }
 
@@ -988,18 +989,7 @@ impl Readers {
     /// Stops both consumers and waits until they are gone: a consumer closes on drop, which
     /// needs its broker, so this must run before the broker is stopped.
     async fn stop(mut self) {
-        for task in std::mem::take(&mut self.tasks) {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Readers {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.tasks.stop().await;
     }
 }
 
@@ -1291,61 +1281,6 @@ impl Load {
     }
 }
 
-/// The orders services (HTTP API and agents) on a runtime of their own. `orders::run` spawns its
-/// agents as tasks that outlive it; shutting their runtime down is what stops them, and it must
-/// happen while the broker is up: a Kafka consumer closes on drop, and waits for its broker.
-struct Services {
-    runtime: Option<tokio::runtime::Runtime>,
-    base: String,
-}
-
-impl Services {
-    fn start(orders_config: OrdersConfig, config: &KafkaConfig) -> Services {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("orders-services")
-            .enable_all()
-            .build()
-            .expect("a runtime for the services");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the orders API");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let base = format!("http://{}", listener.local_addr().expect("bound"));
-        let client = service_client(config);
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            if let Err(error) = orders::run(orders_config, client, listener).await {
-                eprintln!("orders services stopped: {error}");
-            }
-        });
-        Services {
-            runtime: Some(runtime),
-            base,
-        }
-    }
-
-    /// Stops the API and both agents, waiting (at most 15 s) until their consumers are closed.
-    fn stop(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            // Off the test's runtime: a runtime may not be shut down from inside another one.
-            tokio::task::block_in_place(|| {
-                let _ =
-                    std::thread::spawn(move || runtime.shutdown_timeout(Duration::from_secs(15)))
-                        .join();
-            });
-        }
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 /// Sleeps until `until`, starting again the workers whose restart falls due meanwhile.
 async fn run_until(until: Instant, fleet: &mut Fleet, restarts: &mut Vec<(Instant, usize)>) {
     loop {
@@ -1384,7 +1319,7 @@ async fn orders_scenario(kind: Kind, scenario: Scenario, knobs: &Knobs) -> Outco
 
     // The services, in this process: they outlive every worker.
     let services = Services::start(orders_config, &config);
-    let base = services.base.clone();
+    let base = services.base().to_owned();
     let readers = Readers::start(&host.bootstrap(), &config.topics);
     let mut fleet = Fleet::new(
         DEMO,

@@ -1072,11 +1072,13 @@ async fn a_test_past_max_runtime_is_stopped_and_reported() {
     }
 }
 
-/// Wraps the in-memory transport to record which tests the worker acknowledges.
+/// Wraps the in-memory transport to record which tests the worker acknowledges; its broker may
+/// refuse reports as too large (`refuse`: its `message.max.bytes`, say).
 #[derive(Debug, Default)]
 struct RecordAcks {
     inner: livecheck::MemoryTransport,
     acked: Arc<Mutex<Vec<String>>>,
+    refuse: Option<fn(&livecheck::TestReport) -> bool>,
 }
 
 impl livecheck::Transport for RecordAcks {
@@ -1098,6 +1100,9 @@ impl livecheck::Transport for RecordAcks {
         &'a self,
         report: &'a livecheck::TestReport,
     ) -> livecheck::transport::TransportFuture<'a, ()> {
+        if self.refuse.is_some_and(|refuse| refuse(report)) {
+            return Box::pin(async { Err(livecheck::transport::TransportError::TooLarge) });
+        }
         self.inner.publish_report(report)
     }
 
@@ -1124,6 +1129,27 @@ impl livecheck::Transport for RecordAcks {
     }
 }
 
+/// A worker on `transport` running `cases` with a single slot (`test_concurrency` 1), and the
+/// reports it makes.
+fn one_slot_worker(
+    transport: &Arc<RecordAcks>,
+    cases: impl IntoIterator<Item = &'static livecheck::CaseDescriptor>,
+) -> (
+    livecheck::Worker,
+    tokio::sync::mpsc::UnboundedReceiver<livecheck::TestReport>,
+) {
+    let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
+    let mut settings = livecheck::WorkerSettings::default();
+    settings.test_concurrency = 1;
+    let worker = livecheck::Worker::builder_arc(transport.clone())
+        .cases(cases.into_iter().map(livecheck::CaseConfig::from))
+        .settings(settings)
+        .observer(Reports(tx))
+        .build()
+        .unwrap();
+    (worker, reports)
+}
+
 /// Sends every report to a channel.
 struct Reports(tokio::sync::mpsc::UnboundedSender<livecheck::TestReport>);
 
@@ -1138,20 +1164,13 @@ impl Observer for Reports {
 #[tokio::test(start_paused = true)]
 async fn a_hung_test_frees_its_slot_and_is_acknowledged() {
     let transport = Arc::new(RecordAcks::default());
-    let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
-    let worker = livecheck::Worker::builder_arc(transport.clone())
-        .cases([
-            livecheck::CaseConfig::from(livecheck::Case::descriptor(&hangs)),
-            livecheck::CaseConfig::from(livecheck::Case::descriptor(&waits)),
-        ])
-        .settings({
-            let mut settings = livecheck::WorkerSettings::default();
-            settings.test_concurrency = 1;
-            settings
-        })
-        .observer(Reports(tx))
-        .build()
-        .unwrap();
+    let (worker, mut reports) = one_slot_worker(
+        &transport,
+        [
+            livecheck::Case::descriptor(&hangs),
+            livecheck::Case::descriptor(&waits),
+        ],
+    );
     let client = worker.client();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(worker.run(async {
@@ -1185,79 +1204,30 @@ async fn a_hung_test_frees_its_slot_and_is_acknowledged() {
     assert_eq!(*transport.acked.lock().unwrap(), ["hung", "next"]);
 }
 
-/// A transport whose broker refuses reports larger than `limit` bytes of JSON (its
-/// `message.max.bytes`) — and, if `refuse_minimal`, minimal reports too —, and records which
-/// tests the worker acknowledges.
-#[derive(Debug)]
-struct SmallBroker {
-    inner: RecordAcks,
-    limit: usize,
-    refuse_minimal: bool,
-}
-
-impl livecheck::Transport for SmallBroker {
-    fn publish_test(
-        &self,
-        test: &livecheck::TestExecution,
-    ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
-        self.inner.publish_test(test)
-    }
-
-    fn publish_signal(
-        &self,
-        signal: &livecheck::SignalEvent,
-    ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
-        self.inner.publish_signal(signal)
-    }
-
-    fn publish_report<'a>(
-        &'a self,
-        report: &'a livecheck::TestReport,
-    ) -> livecheck::transport::TransportFuture<'a, ()> {
-        let minimal = report
-            .test
-            .as_ref()
-            .is_some_and(|t| t.id.contains("…sha256:"));
-        if livecheck::codec::encode_report(report).len() > self.limit
-            || (self.refuse_minimal && minimal)
-        {
-            return Box::pin(async { Err(livecheck::transport::TransportError::TooLarge) });
-        }
-        self.inner.publish_report(report)
-    }
-
-    fn subscribe(
-        &self,
-    ) -> livecheck::transport::TransportFuture<'_, livecheck::transport::Subscription> {
-        self.inner.subscribe()
-    }
-}
-
 /// A test whose id alone is larger than the broker takes (600 KB, issue 16): its report cannot
 /// be cut to fit, so a minimal one goes out (the id shortened with a hash, the state kept); with
 /// a broker that refuses even that, it is dropped. Either way the test is acknowledged and its
 /// slot (the only one) freed: the next test runs.
 #[tokio::test(start_paused = true)]
 async fn a_report_that_cannot_be_cut_to_fit_is_replaced_or_dropped_and_frees_its_slot() {
-    for minimal in [true, false] {
-        let transport = Arc::new(SmallBroker {
-            inner: RecordAcks::default(),
-            limit: 100_000,
-            refuse_minimal: !minimal,
+    // A broker taking 100 KB; the second one refuses minimal reports too.
+    fn large(report: &livecheck::TestReport) -> bool {
+        livecheck::codec::encode_report(report).len() > 100_000
+    }
+    fn large_or_minimal(report: &livecheck::TestReport) -> bool {
+        large(report)
+            || report
+                .test
+                .as_ref()
+                .is_some_and(|t| t.id.contains("…sha256:"))
+    }
+    for (minimal, refuse) in [(true, large as fn(&_) -> _), (false, large_or_minimal)] {
+        let transport = Arc::new(RecordAcks {
+            refuse: Some(refuse),
+            ..RecordAcks::default()
         });
-        let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
-        let worker = livecheck::Worker::builder_arc(transport.clone())
-            .cases([livecheck::CaseConfig::from(livecheck::Case::descriptor(
-                &waits,
-            ))])
-            .settings({
-                let mut settings = livecheck::WorkerSettings::default();
-                settings.test_concurrency = 1;
-                settings
-            })
-            .observer(Reports(tx))
-            .build()
-            .unwrap();
+        let (worker, mut reports) =
+            one_slot_worker(&transport, [livecheck::Case::descriptor(&waits)]);
         let handle = worker.handle();
         let client = worker.client();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1290,7 +1260,7 @@ async fn a_report_that_cannot_be_cut_to_fit_is_replaced_or_dropped_and_frees_its
         assert_eq!(seen[1].test.as_ref().unwrap().id, "next");
         let _ = stop.send(());
         task.await.unwrap().unwrap();
-        let acked = transport.inner.acked.lock().unwrap().clone();
+        let acked = transport.acked.lock().unwrap().clone();
         assert_eq!(acked.len(), 2, "both acknowledged");
         assert_eq!(acked[1], "next");
     }

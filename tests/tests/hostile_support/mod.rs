@@ -25,7 +25,8 @@ use livecheck::transport::kafka::{KafkaConfig, Topics};
 use livecheck::{Case, SignalEvent, State, TestReport};
 use livecheck_examples::orders::{self, case::test_order, OrdersConfig};
 use livecheck_tests::broker::Broker;
-use livecheck_tests::support::{plain_consumer_at, service_client};
+use livecheck_tests::services::Services;
+use livecheck_tests::support::{plain_consumer_at, Tasks};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -504,7 +505,7 @@ impl Scene {
             .await
             .unwrap_or_else(|e| panic!("cannot create the topics: {e}"));
         let services = Services::start(orders_config, &config);
-        let base = services.base.clone();
+        let base = services.base().to_owned();
         let readers = Readers::start(&config.brokers, &config.topics);
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", broker.bootstrap())
@@ -916,7 +917,7 @@ impl Seen {
 /// Plain consumers of the tests, bus and report topics (from the beginning), filling [`Seen`].
 pub(crate) struct Readers {
     seen: Arc<Mutex<Seen>>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Tasks,
 }
 
 fn lock(seen: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
@@ -937,7 +938,7 @@ impl Readers {
         let tests = plain_consumer_at(bootstrap, &topics.tests);
         let bus = plain_consumer_at(bootstrap, &topics.bus);
         let reports = plain_consumer_at(bootstrap, &topics.reports);
-        let tasks = vec![
+        let tasks = Tasks::new(vec![
             tokio::spawn(read(
                 tests,
                 seen.clone(),
@@ -997,7 +998,7 @@ impl Readers {
                     at: Instant::now(),
                 });
             })),
-        ];
+        ]);
         Readers { seen, tasks }
     }
 
@@ -1008,18 +1009,7 @@ impl Readers {
     /// Stops the consumers and waits until they are gone (a consumer closes against its
     /// broker: before the broker stops).
     async fn stop(&mut self) {
-        for task in std::mem::take(&mut self.tasks) {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Readers {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.tasks.stop().await;
     }
 }
 
@@ -1039,59 +1029,6 @@ async fn read(
 
 // ---------------------------------------------------------------------------------------------
 // The orders services, in this process
-
-/// The orders services (HTTP API and agents) on a runtime of their own: shutting it down is
-/// what stops the agents `orders::run` spawns.
-struct Services {
-    runtime: Option<tokio::runtime::Runtime>,
-    base: String,
-}
-
-impl Services {
-    fn start(orders_config: OrdersConfig, config: &KafkaConfig) -> Services {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("orders-services")
-            .enable_all()
-            .build()
-            .expect("a runtime for the services");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the orders API");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let base = format!("http://{}", listener.local_addr().expect("bound"));
-        let client = service_client(config);
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            if let Err(error) = orders::run(orders_config, client, listener).await {
-                eprintln!("orders services stopped: {error}");
-            }
-        });
-        Services {
-            runtime: Some(runtime),
-            base,
-        }
-    }
-
-    /// Stops the API and both agents, waiting (at most 15 s) until their consumers are closed.
-    fn stop(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            tokio::task::block_in_place(|| {
-                let _ =
-                    std::thread::spawn(move || runtime.shutdown_timeout(Duration::from_secs(15)))
-                        .join();
-            });
-        }
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Sampling /metrics
