@@ -116,7 +116,7 @@ impl TestExecution {
         let id = std::str::from_utf8(id).map_err(|_| HeaderError::NotUtf8(HEADER_TEST_ID))?;
         let (traceparent, tracestate) = crate::trace::from_headers(&get).unzip();
         // A signature that does not read is no signature: the test is then unsigned.
-        let signature = get(crate::signing::HEADER_TEST_SIGNATURE)
+        let signature = get(HEADER_TEST_SIGNATURE)
             .and_then(|raw| std::str::from_utf8(raw).ok())
             .filter(|text| text.len() <= 128)
             .map(Box::from);
@@ -142,6 +142,9 @@ pub const HEADER_TEST_NAME: &str = "LiveCheck-Test-Name";
 pub const HEADER_TEST_TIMESTAMP: &str = "LiveCheck-Test-Timestamp";
 /// Header carrying when the test expires (ISO 8601 with offset).
 pub const HEADER_TEST_EXPIRES: &str = "LiveCheck-Test-Expires";
+/// Header carrying a test's signature, beside the `LiveCheck-Test-*` headers (HTTP and Kafka),
+/// where the deployment signs test context ([`crate::signing`]).
+pub const HEADER_TEST_SIGNATURE: &str = "LiveCheck-Test-Signature";
 
 fn header_time(t: DateTime<Utc>) -> String {
     HeaderTime::new(t).as_str().to_owned()

@@ -35,8 +35,7 @@ use ring::hmac;
 use crate::model::TestExecution;
 use crate::throttle::Throttle;
 
-/// Header carrying a test's signature, beside the `LiveCheck-Test-*` headers (HTTP and Kafka).
-pub const HEADER_TEST_SIGNATURE: &str = "LiveCheck-Test-Signature";
+pub use crate::model::HEADER_TEST_SIGNATURE;
 /// Header carrying a record's signature on the bus and the report topic (Kafka).
 pub const HEADER_RECORD_SIGNATURE: &str = "livecheck-signature";
 /// The environment variable holding the key.
