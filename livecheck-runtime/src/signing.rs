@@ -277,8 +277,8 @@ pub fn untrusted(source: Source) -> u64 {
     UNTRUSTED[source.index()].load(Ordering::Relaxed)
 }
 
-#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
 /// Counts test context from `source` that was dropped, and logs it at most once a minute.
+#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
 pub(crate) fn reject(source: Source, id: &str) {
     let n = UNTRUSTED[source.index()].fetch_add(1, Ordering::Relaxed) + 1;
     if UNTRUSTED_LOG.ready() {
@@ -292,8 +292,17 @@ pub(crate) fn reject(source: Source, id: &str) {
     }
 }
 
-#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
+/// Whether `source` is test context carried by a request or a message (not a test record).
+fn carried(source: Source) -> bool {
+    matches!(source, Source::Http | Source::KafkaHeaders)
+}
+
+fn expired(test: &TestExecution) -> bool {
+    test.is_expired_at(chrono::Utc::now())
+}
+
 /// At most 64 bytes of `id`, for a log line.
+#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
 pub(crate) fn truncated(id: &str) -> &str {
     let mut end = id.len().min(64);
     while !id.is_char_boundary(end) {
@@ -302,13 +311,16 @@ pub(crate) fn truncated(id: &str) -> &str {
     &id[..end]
 }
 
-#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
 /// Whether the test context `test` (read from `source`) is to be honoured: always without a
-/// key; with one, only if it carries a valid signature (else it is counted and dropped).
+/// key; with one, only if it carries a valid signature and — for context carried by a request
+/// or a message — has not expired (a signed context replayed after its test is over is no test
+/// either; an expired test *record* is the worker's to skip and report); else it is counted and
+/// dropped.
+#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
 pub(crate) fn admit(source: Source, test: &TestExecution) -> bool {
     match key() {
         None => true,
-        Some(key) if key.verify_test(test) => true,
+        Some(key) if key.verify_test(test) && !(carried(source) && expired(test)) => true,
         Some(_) => {
             reject(source, &test.id);
             false
@@ -388,6 +400,20 @@ mod tests {
         assert!(!key.verify_record("signal", b"t2", b"{}", Some(sig.as_bytes())));
         assert!(!key.verify_record("signal", b"t1", b"{ }", Some(sig.as_bytes())));
         assert!(!key.verify_record("signal", b"t1", b"{}", None));
+    }
+
+    #[test]
+    fn a_signed_context_carried_after_its_test_expired_is_not_honoured() {
+        let key = TestKey::new("k");
+        let mut old = test(); // expired in 2026-12-07 15:00
+        old.signature = Some(key.sign_test(&old).into());
+        assert!(key.verify_test(&old));
+        assert!(carried(Source::Http) && carried(Source::KafkaHeaders));
+        assert!(
+            !carried(Source::TestRecord),
+            "the worker skips and reports expired records"
+        );
+        assert!(expired(&old));
     }
 
     #[test]
