@@ -1042,6 +1042,31 @@ impl GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
+    /// A commit the broker refused (asynchronous commits report only here): the offsets are
+    /// committed again at the next tick. Left alone, a refused commit (tansu refuses some
+    /// across rebalances) kept a partition's committed offset behind until its next test — so
+    /// the orphaned-partitions watch saw tests waiting with no progress on a partition that was
+    /// done, and a restart ran its last tests again.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let Err(error) = result else {
+            return;
+        };
+        let refused: Vec<(i32, i64)> = offsets
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == self.tests_topic)
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some((e.partition(), offset)),
+                _ => None,
+            })
+            .collect();
+        lock(&self.tracker).commit_refused(&refused);
+        if COMMIT_REFUSED_LOG.ready() {
+            tracing::warn!(%error, partitions = ?refused,
+                "offset commit refused; committing again (logged at most once a minute)");
+        }
+    }
+
     /// Kafka's rebalance, with livecheck's bookkeeping around it:
     /// - revoke (eager protocol: every partition, before any assignment): commit what is done,
     ///   then every running test's lease is pending;
@@ -1443,6 +1468,9 @@ fn look_at_group(
     Ok((state, members.len(), described, out))
 }
 
+/// Refused commits are logged at most once a minute (they are retried every tick).
+static COMMIT_REFUSED_LOG: crate::throttle::Throttle = crate::throttle::Throttle::new();
+
 /// Commits what the tracker allows, now.
 fn commit_done<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
@@ -1459,7 +1487,19 @@ fn commit_done<C: ConsumerContext>(
         let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
     }
     if let Err(error) = consumer.commit(&tpl, mode) {
-        tracing::warn!(%error, "offset commit failed; will retry with later offsets");
+        // Not sent at all: commit these again at the next tick.
+        let refused: Vec<(i32, i64)> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some((e.partition(), offset)),
+                _ => None,
+            })
+            .collect();
+        lock(tracker).commit_refused(&refused);
+        if COMMIT_REFUSED_LOG.ready() {
+            tracing::warn!(%error, "offset commit failed; committing again (logged at most once a minute)");
+        }
     }
 }
 

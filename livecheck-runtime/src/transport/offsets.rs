@@ -265,6 +265,18 @@ impl OffsetTracker {
         out
     }
 
+    /// Commits the broker refused, (partition, offset): each is sent again by the next
+    /// [`take_commits`](Self::take_commits), unless a later one was taken meanwhile.
+    pub(crate) fn commit_refused(&mut self, refused: &[(i32, i64)]) {
+        for (partition, offset) in refused {
+            if let Some(state) = self.partitions.get_mut(partition) {
+                if state.committed == Some(*offset) {
+                    state.committed = None;
+                }
+            }
+        }
+    }
+
     /// Progress markers to write, (partition, highest offset started, highest attempt in
     /// flight), that changed since the last call.
     pub(crate) fn take_progress(&mut self) -> Vec<(i32, i64, u32)> {
@@ -311,6 +323,28 @@ mod tests {
         assert_eq!(t.take_commits(), [(0, 10)]);
         t.done(0, 10, g);
         assert_eq!(t.take_commits(), [(0, 13)]);
+        assert_eq!(t.take_commits(), []);
+    }
+
+    #[test]
+    fn a_refused_commit_is_sent_again() {
+        let mut t = OffsetTracker::default();
+        t.assign(&[0]);
+        let (g, _) = run(&mut t, 0, 10);
+        t.done(0, 10, g);
+        assert_eq!(t.take_commits(), [(0, 11)]);
+        assert_eq!(t.take_commits(), [], "sent once while it stands");
+        t.commit_refused(&[(0, 11)]);
+        assert_eq!(
+            t.take_commits(),
+            [(0, 11)],
+            "sent again after the broker refused it"
+        );
+        // A refusal of an older commit, after a later one was taken, changes nothing.
+        let (g, _) = run(&mut t, 0, 11);
+        t.done(0, 11, g);
+        assert_eq!(t.take_commits(), [(0, 12)]);
+        t.commit_refused(&[(0, 11)]);
         assert_eq!(t.take_commits(), []);
     }
 
