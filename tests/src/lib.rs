@@ -7,3 +7,22 @@ pub mod broker;
 pub mod cases;
 pub mod services;
 pub mod support;
+
+/// The Rust blocks of README.md and docs/*.md, compiled by `cargo test --workspace` as doc tests
+/// of this crate: an example in the docs that no longer compiles fails the tests. A block that
+/// needs a broker is `no_run`; one that cannot stand alone is `ignore`, with the reason beside it.
+#[cfg(doctest)]
+pub mod docs {
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../../docs/guide.md")]
+    pub struct Guide;
+    #[doc = include_str!("../../docs/kafka.md")]
+    pub struct Kafka;
+    #[doc = include_str!("../../docs/operations.md")]
+    pub struct Operations;
+    #[doc = include_str!("../../docs/architecture.md")]
+    pub struct Architecture;
+    #[doc = include_str!("../../docs/benchmarks.md")]
+    pub struct Benchmarks;
+}
