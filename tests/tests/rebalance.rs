@@ -265,6 +265,8 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
     assert_eq!(worker.wait_assigned(Duration::from_secs(30)).await, [0, 1]);
     let reports = plain_consumer(&broker, &config.topics.reports);
     let tests = plain_consumer(&broker, &config.topics.tests);
+    let bus = plain_consumer(&broker, &config.topics.bus);
+    let mut claims = OwnClaims::default();
     let service = service_client(&config);
 
     // Two-stage tests, running, holding their first signal.
@@ -396,6 +398,13 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
     })
     .await
     .expect("the member did not join");
+    // The join's rebalance must be over at the worker before the claim is written: its
+    // assignment reads [0, 1] through an eager rebalance, so the sign is the worker's own claim
+    // of partition 1 in a newer generation. A claim read while the worker was revoked, or
+    // before its new claim, is an earlier owner's and fences nothing (a CI run wrote it too
+    // early and waited for a fence in vain).
+    let before = claims.generation(&bus, 1, i64::MIN).await;
+    claims.generation(&bus, 1, before).await;
     let mut assignment = worker.transport.assignment();
     tokio::time::timeout(
         Duration::from_secs(30),
@@ -441,6 +450,49 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
         ids.len()
     );
     worker.stop().await;
+}
+
+/// The worker's own claims read back from the bus: the highest group generation it claimed
+/// each partition in.
+#[derive(Default)]
+struct OwnClaims {
+    generation: HashMap<i32, i64>,
+}
+
+impl OwnClaims {
+    /// Reads the bus until the worker has claimed `partition` in a generation above `above`;
+    /// returns that generation.
+    async fn generation(&mut self, bus: &StreamConsumer, partition: i32, above: i64) -> i64 {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let Some(&generation) = self.generation.get(&partition) {
+                    if generation > above {
+                        return generation;
+                    }
+                }
+                let message = bus.recv().await.expect("bus topic");
+                let Ok(signal) =
+                    livecheck::codec::Codec::decode_signal(message.payload().unwrap_or_default())
+                else {
+                    continue;
+                };
+                if signal.case_name == "__livecheck"
+                    && signal.signal_name == "claim"
+                    && signal.key != "another-worker"
+                {
+                    if let Some(generation) = signal.value["generation"].as_i64() {
+                        let seen = self
+                            .generation
+                            .entry(message.partition())
+                            .or_insert(i64::MIN);
+                        *seen = (*seen).max(generation);
+                    }
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no claim of partition {partition} above generation {above}"))
+    }
 }
 
 /// The member id of the test's own consumer in `group`, as the coordinator lists it.
