@@ -17,10 +17,10 @@
 //! [livecheck]: https://docs.rs/livecheck
 
 mod case;
-mod duration;
 mod errors;
 mod faust_record;
 mod signal;
+mod values;
 
 use proc_macro::TokenStream;
 

@@ -11,10 +11,13 @@ use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Expr, Ident, Lit, LitStr, Path, Token};
+use syn::{Expr, Ident, LitStr, Path, Token};
 
-use crate::duration::{duration_tokens, duration_value};
 use crate::errors::Errors;
+use crate::values::{
+    backoff_value, bool_value, crate_value, duration_tokens, duration_value, frequency_value,
+    int_value, name_value, path_value, positive_duration_value, probability_value,
+};
 
 /// Every option `#[case(...)]` accepts, in the order the "unknown option" error lists them.
 pub(crate) const OPTIONS: &[&str] = &[
@@ -312,161 +315,6 @@ impl CaseConfig {
                 options
             }
         }
-    }
-}
-
-/// Looks through the invisible groups `macro_rules!` puts around `$e:expr` and `$l:literal`.
-pub(crate) fn unwrap_group(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Group(group) => unwrap_group(&group.expr),
-        other => other,
-    }
-}
-
-fn lit(expr: &Expr) -> Option<&Lit> {
-    match unwrap_group(expr) {
-        Expr::Lit(lit) => Some(&lit.lit),
-        _ => None,
-    }
-}
-
-fn is_negative_number(expr: &Expr) -> bool {
-    match unwrap_group(expr) {
-        Expr::Unary(unary) => {
-            matches!(unary.op, syn::UnOp::Neg(_))
-                && matches!(lit(&unary.expr), Some(Lit::Int(_) | Lit::Float(_)))
-        }
-        _ => false,
-    }
-}
-
-fn name_value(expr: &Expr) -> syn::Result<LitStr> {
-    match lit(expr) {
-        Some(Lit::Str(s)) if s.value().trim().is_empty() => {
-            Err(syn::Error::new_spanned(s, "a case name cannot be empty"))
-        }
-        Some(Lit::Str(s)) => Ok(s.clone()),
-        _ => Err(syn::Error::new_spanned(
-            expr,
-            "expected a string literal: `name = \"...\"`",
-        )),
-    }
-}
-
-/// A number literal, integer or float, as f64.
-fn number_value(expr: &Expr) -> Option<syn::Result<f64>> {
-    match lit(expr)? {
-        Lit::Float(f) => Some(f.base10_parse()),
-        Lit::Int(i) => Some(i.base10_parse()),
-        _ => None,
-    }
-}
-
-fn probability_value(expr: &Expr) -> syn::Result<f64> {
-    let out_of_range = || {
-        syn::Error::new_spanned(
-            expr,
-            "`probability` must be between 0 and 1 (e.g. 0.5 triggers half of the time)",
-        )
-    };
-    if is_negative_number(expr) {
-        return Err(out_of_range());
-    }
-    let p = number_value(expr).ok_or_else(|| {
-        syn::Error::new_spanned(
-            expr,
-            "expected a number between 0 and 1: `probability = 0.5`",
-        )
-    })??;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(out_of_range())
-    }
-}
-
-fn backoff_value(expr: &Expr) -> syn::Result<f64> {
-    let too_small = || {
-        syn::Error::new_spanned(
-            expr,
-            "`url_error_delay_backoff` must be at least 1.0 (each retry waits that many times \
-             longer than the one before)",
-        )
-    };
-    if is_negative_number(expr) {
-        return Err(too_small());
-    }
-    let factor = number_value(expr).ok_or_else(|| {
-        syn::Error::new_spanned(expr, "expected a number: `url_error_delay_backoff = 1.5`")
-    })??;
-    if factor.is_finite() && factor >= 1.0 {
-        Ok(factor)
-    } else {
-        Err(too_small())
-    }
-}
-
-fn frequency_value(expr: &Expr) -> syn::Result<Duration> {
-    positive_duration_value(expr, "frequency")
-}
-
-fn positive_duration_value(expr: &Expr, option: &str) -> syn::Result<Duration> {
-    let value = duration_value(expr)?;
-    if value.is_zero() {
-        return Err(syn::Error::new_spanned(
-            expr,
-            format!("`{option}` must be greater than zero"),
-        ));
-    }
-    Ok(value)
-}
-
-fn bool_value(expr: &Expr) -> syn::Result<bool> {
-    match lit(expr) {
-        Some(Lit::Bool(b)) => Ok(b.value),
-        _ => Err(syn::Error::new_spanned(expr, "expected `true` or `false`")),
-    }
-}
-
-/// An unsigned integer literal of type `ty` (`usize` or `u32`), at least `min`, for `option`.
-fn int_value<N>(expr: &Expr, option: &str, ty: &str, min: N) -> syn::Result<N>
-where
-    N: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    match lit(expr) {
-        Some(Lit::Int(int)) => match int.base10_digits().parse::<N>() {
-            Ok(n) if n < min => Err(syn::Error::new_spanned(
-                int,
-                format!("`{option}` must be at least {min}"),
-            )),
-            Ok(n) => Ok(n),
-            Err(_) => Err(syn::Error::new_spanned(
-                int,
-                format!("`{option}` does not fit in a {ty}"),
-            )),
-        },
-        _ => Err(syn::Error::new_spanned(
-            expr,
-            format!("expected an unsigned integer literal ({ty})"),
-        )),
-    }
-}
-
-fn path_value(expr: &Expr, expected: &str) -> syn::Result<Path> {
-    match unwrap_group(expr) {
-        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(p.path.clone()),
-        _ => Err(syn::Error::new_spanned(expr, expected)),
-    }
-}
-
-/// `crate = ::path` or, as tokio and serde spell it, `crate = "::path"`.
-fn crate_value(expr: &Expr) -> syn::Result<Path> {
-    let expected = "expected a path to the livecheck crate: `crate = ::livecheck`";
-    match lit(expr) {
-        Some(Lit::Str(s)) => s
-            .parse::<Path>()
-            .map_err(|_| syn::Error::new_spanned(s, expected)),
-        _ => path_value(expr, expected),
     }
 }
 
