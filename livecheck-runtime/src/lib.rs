@@ -77,7 +77,6 @@ pub mod context;
 pub mod duration;
 pub mod error;
 mod execution;
-pub mod fake;
 pub mod faust;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
@@ -131,7 +130,7 @@ pub use duration::{parse_duration, IntoDuration};
 pub use error::{
     AssertionFailed, CaseError, Result, SendError, StartError, TriggerError, WaitError,
 };
-pub use fake::FakeRequest;
+pub use case::FakeRequest;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub use health::CaseStatus;

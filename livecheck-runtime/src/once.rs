@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::case::CaseConfig;
 use crate::client::Client;
 use crate::error::StartError;
-use crate::fake::FakeRequest;
+use crate::case::FakeRequest;
 use crate::http::UrlClient;
 use crate::model::{State, TestExecution, TestReport};
 use crate::transport::{

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::case::{registered_cases, CaseConfig};
 use crate::client::Client;
 use crate::error::StartError;
-use crate::fake::FakeRequest;
+use crate::case::FakeRequest;
 use crate::health::{CaseHealth, CaseStatus, ReportedTests, TestDetail};
 use crate::http::{ServiceHealth, UrlClient};
 use crate::model::{SignalEvent, TestExecution, TestReport};

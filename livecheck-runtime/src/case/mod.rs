@@ -1,5 +1,5 @@
-//! Cases: their options, the descriptor `#[case]` registers, and discovery of every registered
-//! case at start-up.
+//! Cases: their options, the descriptor `#[case]` registers, discovery of every registered
+//! case at start-up, and the fake requests a case's timer sends ([`FakeRequest`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +10,10 @@ use std::time::Duration;
 use crate::error::{ArgumentError, StartError};
 use crate::model::TestExecution;
 
+mod fake;
+
+pub use fake::FakeRequest;
+
 /// A boxed, sendable future, as stored in [`CaseDescriptor`].
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -17,7 +21,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub type RunFn = fn(&TestExecution) -> BoxFuture<crate::Result>;
 
 /// Sends one fake request for a case (the `fake_request = path` option).
-pub type FakeRequestFn = fn(crate::FakeRequest) -> BoxFuture<crate::Result>;
+pub type FakeRequestFn = fn(FakeRequest) -> BoxFuture<crate::Result>;
 
 /// Reaches a case's hooks (the `hooks = Type` option).
 pub type HooksFn = fn() -> &'static dyn crate::hooks::ErasedHooks;
