@@ -9,11 +9,11 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
+use super::consume::{next, read_record, Next};
 use super::headers::{header, MARKER_KIND, SIGNAL_KIND};
 use super::markers::MARKER_CASE;
-use super::stats::{consumer_error, count_skip, KafkaStats};
+use super::stats::KafkaStats;
 use super::tests_topic::{read_marker, GroupContext};
-use crate::codec::Codec;
 use crate::limits::Limits;
 use crate::model::SignalEvent;
 use crate::signing::{self, Source, HEADER_RECORD_SIGNATURE};
@@ -32,25 +32,9 @@ pub(super) struct BusReader {
 /// the deployment signs, its signature (`livecheck-signature`) before it is believed. `None`
 /// (counted, logged rarely) when it is skipped.
 fn read_signal<M: Message>(message: &M, limits: Limits, stats: &KafkaStats) -> Option<SignalEvent> {
-    let (partition, offset) = (message.partition(), message.offset());
+    let at = (message.partition(), message.offset());
     let payload = message.payload().unwrap_or_default();
-    if let Err(over) = limits.check_record(payload.len()) {
-        let what = format_args!("bus record at {partition}/{offset}: {over}");
-        stats.skips.skip("bus", over.reason(), what);
-        return None;
-    }
-    let signal = match Codec::decode_signal(payload) {
-        Ok(signal) => signal,
-        Err(error) => {
-            count_skip(&stats.undecodable_signals, "bus", partition, offset, &error);
-            return None;
-        }
-    };
-    if let Err(over) = limits.check_signal(&signal) {
-        let what = format_args!("bus record at {partition}/{offset}: {over}");
-        stats.skips.skip("bus", over.reason(), what);
-        return None;
-    }
+    let signal: SignalEvent = read_record(payload, at, limits, stats)?;
     if let Some(key) = signing::key() {
         let (kind, source) = if signal.case_name == MARKER_CASE {
             (MARKER_KIND, Source::Marker)
@@ -93,12 +77,12 @@ pub(super) async fn consume_bus(
                 reassign_bus(&consumer, &topic, replay, &current, &wanted).await;
                 current = wanted;
             }
-            message = consumer.recv(), if !current.is_empty() => match message {
-                Ok(message) if older_than(&message, replay) => {
+            next = next(&consumer, "bus", &stats), if !current.is_empty() => match next {
+                Next::Message(message) if older_than(&message, replay) => {
                     tracing::trace!(partition = message.partition(), offset = message.offset(),
                         "signal older than the replay window skipped");
                 }
-                Ok(message) => {
+                Next::Message(message) => {
                     let (partition, offset) = (message.partition(), message.offset());
                     let signal = match read_signal(&message, limits, &stats) {
                         Some(signal) => signal,
@@ -113,10 +97,7 @@ pub(super) async fn consume_bus(
                         break;
                     }
                 }
-                Err(error) => {
-                    consumer_error(&stats, "bus", &error);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                Next::End(_) => {}
             },
         }
     }

@@ -11,7 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
 use super::claims::{judge_claim, ClaimRead};
-use super::members::members_of;
+use super::members::list_members;
 use super::stats::KafkaStats;
 use super::tests_topic::GroupContext;
 use crate::execution::lock;
@@ -210,33 +210,8 @@ pub(super) async fn judge_claims(
                 None => break,
             },
         };
-        // tansu may leave a live group out of a listing now and then: a few looks.
-        let mut look = Err(String::new());
-        for attempt in 0..3 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            let (consumer, group) = (consumer.clone(), group.clone());
-            look = tokio::task::spawn_blocking(move || {
-                consumer
-                    .fetch_group_list(Some(&group), Duration::from_secs(5))
-                    .map(|list| {
-                        let state = list
-                            .groups()
-                            .iter()
-                            .find(|g| g.name() == group)
-                            .map_or_else(String::new, |g| g.state().to_owned());
-                        let members = members_of(&list, &group, &consumer.context().tests_topic);
-                        (state, members)
-                    })
-                    .map_err(|error| error.to_string())
-            })
-            .await
-            .unwrap_or_else(|error| Err(error.to_string()));
-            if look.as_ref().is_ok_and(|(_, members)| !members.is_empty()) {
-                break;
-            }
-        }
+        let topic = &consumer.context().tests_topic;
+        let look = list_members(&consumer, &group, topic).await;
         let context = consumer.context();
         let ours = lock(&context.membership).clone();
         let verdict = match look {

@@ -41,6 +41,7 @@ mod admin;
 mod bus;
 mod claims;
 mod config;
+mod consume;
 mod group_watch;
 mod handover;
 mod headers;

@@ -14,11 +14,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::config::Role;
+use super::consume::{next, read_record, Next};
 use super::headers::{header, HEADER_GROUP, HEADER_MEMBER, HEADER_PUBLISHER, REPORT_KIND};
-use super::members::{leader_of, members_of};
-use super::stats::{broker_error, consumer_error, count_skip, KafkaStats};
+use super::members::{leader_of, list_members};
+use super::stats::{broker_error, KafkaStats};
 use super::{receiver_stream, KafkaTransport};
 use crate::limits::Limits;
+use crate::model::TestReport;
 use crate::signing::{self, Source, HEADER_RECORD_SIGNATURE};
 use crate::text::Escaped;
 use crate::transport::{PublishedReport, ReportEvent, TransportError};
@@ -146,26 +148,20 @@ async fn consume_reports(
     loop {
         let message = tokio::select! {
             _ = shutdown.changed() => break,
-            message = consumer.recv() => message,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(rdkafka::error::KafkaError::PartitionEOF(partition)) => {
-                at_end.insert(partition);
-                if !caught_up && partitions.iter().all(|p| at_end.contains(p)) {
-                    caught_up = true;
-                    tracing::debug!(?partitions, "the group's recent reports are read");
-                    if out.send(ReportEvent::CaughtUp).await.is_err() {
-                        break;
+            next = next(&consumer, "report", &stats) => match next {
+                Next::Message(message) => message,
+                Next::End(partition) => {
+                    at_end.insert(partition);
+                    if !caught_up && partitions.iter().all(|p| at_end.contains(p)) {
+                        caught_up = true;
+                        tracing::debug!(?partitions, "the group's recent reports are read");
+                        if out.send(ReportEvent::CaughtUp).await.is_err() {
+                            break;
+                        }
                     }
+                    continue;
                 }
-                continue;
-            }
-            Err(error) => {
-                consumer_error(&stats, "report", &error);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+            },
         };
         let published_at = message
             .timestamp()
@@ -178,100 +174,96 @@ async fn consume_reports(
         let own = header(&message, HEADER_PUBLISHER) == Some(publisher.as_bytes());
         let (partition, offset) = (message.partition(), message.offset());
         let payload = message.payload().unwrap_or_default();
-        if let Err(over) = limits.check_record(payload.len()) {
-            let what = format_args!("report at {partition}/{offset}: {over}");
-            stats.skips.skip("reports", over.reason(), what);
+        let Some(report) = read_record::<TestReport>(payload, (partition, offset), limits, &stats)
+        else {
             continue;
-        }
-        match crate::codec::decode_report(payload) {
-            Ok(report) => {
-                if let Err(over) = limits.check_report(&report) {
-                    let what = format_args!("report at {partition}/{offset}: {over}");
-                    stats.skips.skip("reports", over.reason(), what);
+        };
+        if !own {
+            if let Some(key) = signing::key() {
+                let record_key = message.key().unwrap_or_default();
+                let signature = header(&message, HEADER_RECORD_SIGNATURE);
+                if !key.verify_record(REPORT_KIND, record_key, payload, signature) {
+                    let id = report.test.as_ref().map_or("", |t| t.id.as_str());
+                    signing::reject(Source::Report, id);
                     continue;
                 }
-                if !own {
-                    if let Some(key) = signing::key() {
-                        let record_key = message.key().unwrap_or_default();
-                        let signature = header(&message, HEADER_RECORD_SIGNATURE);
-                        if !key.verify_record(REPORT_KIND, record_key, payload, signature) {
-                            let id = report.test.as_ref().map_or("", |t| t.id.as_str());
-                            signing::reject(Source::Report, id);
-                            continue;
-                        }
-                    }
-                }
-                let writer = |name| {
-                    header(&message, name)
-                        .and_then(|raw| std::str::from_utf8(raw).ok())
-                        .map(str::to_owned)
-                };
-                let (writer_group, writer_member) = (writer(HEADER_GROUP), writer(HEADER_MEMBER));
-                drop(message);
-                if report.is_suite() && !own {
-                    let from = if writer_group.as_deref() != Some(group.as_str()) {
-                        Err("written by no worker of this group".to_owned())
-                    } else if let Some(member) = writer_member {
-                        if caught_up {
-                            let fresh = leader
-                                .as_ref()
-                                .filter(|(at, _)| at.elapsed() < LEADER_LOOK_FOR)
-                                .map(|(_, id)| id.clone());
-                            let current = match fresh {
-                                Some(id) => id,
-                                None => {
-                                    let id =
-                                        look_for_leader(&consumer, &group, &tests_topic, range)
-                                            .await;
-                                    // Only an answer is kept: the next report asks again.
-                                    leader = id.clone().map(|id| (Instant::now(), Some(id)));
-                                    id
-                                }
-                            };
-                            if current.as_deref() == Some(member.as_str()) {
-                                Ok(())
-                            } else {
-                                Err(format!(
-                                    "written by member {}, not the group's leader",
-                                    Escaped(signing::truncated(&member))
-                                ))
-                            }
-                        } else {
-                            Ok(()) // the look-back: one of this group's members
-                        }
-                    } else {
-                        Err("its writer is not named".to_owned())
-                    };
-                    if let Err(why) = from {
-                        stats.skips.skip(
-                            "reports",
-                            "not_from_leader",
-                            format_args!(
-                                "suite report of {} at {partition}/{offset} not adopted: {why}",
-                                Escaped(signing::truncated(&report.case_name))
-                            ),
-                        );
-                        continue;
-                    }
-                }
-                let report = PublishedReport::new(report, own, published_at);
-                if out
-                    .send(ReportEvent::Report(Box::new(report)))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                tracing::trace!(partition, offset, "report read back");
             }
-            Err(error) => count_skip(
-                &stats.undecodable_reports,
-                "reports",
-                message.partition(),
-                message.offset(),
-                &error,
-            ),
         }
+        let writer = |name| {
+            header(&message, name)
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .map(str::to_owned)
+        };
+        let (writer_group, writer_member) = (writer(HEADER_GROUP), writer(HEADER_MEMBER));
+        drop(message);
+        if report.is_suite() && !own {
+            let from = match suite_writer(&group, writer_group.as_deref(), writer_member) {
+                Ok(member) if caught_up => {
+                    let fresh = leader
+                        .as_ref()
+                        .filter(|(at, _)| at.elapsed() < LEADER_LOOK_FOR)
+                        .map(|(_, id)| id.clone());
+                    let current = match fresh {
+                        Some(id) => id,
+                        None => {
+                            let id = look_for_leader(&consumer, &group, &tests_topic, range).await;
+                            // Only an answer is kept: the next report asks again.
+                            leader = id.clone().map(|id| (Instant::now(), Some(id)));
+                            id
+                        }
+                    };
+                    written_by_leader(&member, current.as_deref())
+                }
+                Ok(_) => Ok(()), // the look-back: one of this group's members
+                Err(why) => Err(why),
+            };
+            if let Err(why) = from {
+                stats.skips.skip(
+                    "reports",
+                    "not_from_leader",
+                    format_args!(
+                        "suite report of {} at {partition}/{offset} not adopted: {why}",
+                        Escaped(signing::truncated(&report.case_name))
+                    ),
+                );
+                continue;
+            }
+        }
+        let report = PublishedReport::new(report, own, published_at);
+        if out
+            .send(ReportEvent::Report(Box::new(report)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        tracing::trace!(partition, offset, "report read back");
+    }
+}
+
+/// The member that wrote a peer's suite report, as its headers name it (`livecheck-group`,
+/// `livecheck-member`); why it is not one of `group`'s.
+fn suite_writer(
+    group: &str,
+    writer_group: Option<&str>,
+    writer_member: Option<String>,
+) -> Result<String, String> {
+    if writer_group != Some(group) {
+        return Err("written by no worker of this group".to_owned());
+    }
+    writer_member.ok_or_else(|| "its writer is not named".to_owned())
+}
+
+/// Whether `member`, the writer of a suite report, is the group's leader `current` (as the
+/// coordinator describes it, if it does); why not.
+fn written_by_leader(member: &str, current: Option<&str>) -> Result<(), String> {
+    if current == Some(member) {
+        Ok(())
+    } else {
+        Err(format!(
+            "written by member {}, not the group's leader",
+            Escaped(signing::truncated(member))
+        ))
     }
 }
 
@@ -285,29 +277,14 @@ async fn look_for_leader(
     tests_topic: &str,
     range: bool,
 ) -> Option<String> {
-    for attempt in 0..3 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let (consumer, group, topic) = (consumer.clone(), group.to_owned(), tests_topic.to_owned());
-        let look = tokio::task::spawn_blocking(move || {
-            consumer
-                .fetch_group_list(Some(&group), Duration::from_secs(5))
-                .map(|list| members_of(&list, &group, &topic))
-        })
-        .await;
-        match look {
-            Ok(Ok(members)) if !members.is_empty() => {
-                return leader_of(&members, range).map(str::to_owned);
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "the coordinator cannot say who leads");
-            }
-            Err(_) => {}
+    match list_members(consumer, group, tests_topic).await {
+        Ok((_, members)) if !members.is_empty() => leader_of(&members, range).map(str::to_owned),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::debug!(%error, "the coordinator cannot say who leads");
+            None
         }
     }
-    None
 }
 
 /// Assigns every partition of the report topic, each at its first report since `since` (or at
@@ -359,4 +336,32 @@ fn assign_reports(
         .assign(&tpl)
         .map_err(|e| broker_error("assign the report topic", e))?;
     Ok(partitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peers_suite_report_is_adopted_only_from_the_leader_of_this_group() {
+        let member = || Some("livecheck-a".to_owned());
+        assert_eq!(
+            suite_writer("livecheck", Some("livecheck"), member()),
+            Ok("livecheck-a".to_owned())
+        );
+        let stranger = suite_writer("livecheck", Some("other"), member()).unwrap_err();
+        assert!(stranger.contains("no worker of this group"), "{stranger}");
+        assert!(suite_writer("livecheck", None, member()).is_err());
+        let unnamed = suite_writer("livecheck", Some("livecheck"), None).unwrap_err();
+        assert!(unnamed.contains("not named"), "{unnamed}");
+
+        assert_eq!(
+            written_by_leader("livecheck-a", Some("livecheck-a")),
+            Ok(())
+        );
+        let follower = written_by_leader("livecheck-a", Some("livecheck-b")).unwrap_err();
+        assert!(follower.contains("not the group's leader"), "{follower}");
+        // A coordinator that does not say who leads vouches for nobody.
+        assert!(written_by_leader("livecheck-a", None).is_err());
+    }
 }

@@ -2,7 +2,6 @@
 //! callbacks that keep livecheck's bookkeeping, and the markers read back for it from the bus.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
@@ -11,12 +10,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
 use super::claims::ClaimRead;
+use super::consume::{next, read_record, Next};
 use super::handover::Handover;
 use super::headers::{header, trace_of};
 use super::markers::{commit_done, Markers, CLAIM, COMMIT_REFUSED_LOG, MARKER_CASE, PROGRESS};
 use super::members::{membership, Membership};
-use super::stats::{consumer_error, count_skip, KafkaStats};
-use crate::codec::Codec;
+use super::stats::KafkaStats;
 use crate::execution::lock;
 use crate::limits::Limits;
 use crate::model::{SignalEvent, TestExecution};
@@ -230,15 +229,10 @@ pub(super) async fn consume_tests(
     loop {
         let message = tokio::select! {
             _ = shutdown.changed() => break,
-            message = consumer.recv() => message,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                consumer_error(&stats, "tests", &error);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+            next = next(&consumer, "tests", &stats) => match next {
+                Next::Message(message) => message,
+                Next::End(_) => continue,
+            },
         };
         let (partition, offset) = (message.partition(), message.offset());
         let received = lock(&tracker).received(partition, offset);
@@ -254,66 +248,42 @@ pub(super) async fn consume_tests(
         // work is done on it. What is over a limit is skipped and acknowledged (its offset is
         // committed past: a restart does not read it again).
         let payload = message.payload().unwrap_or_default();
-        let checked = limits
-            .check_record(payload.len())
-            .map_err(Skip::Over)
-            .and_then(|()| Codec::decode_test(payload).map_err(Skip::Undecodable))
-            .and_then(|test| match limits.check_test(&test) {
-                Ok(()) => Ok(test),
-                Err(over) => Err(Skip::Over(over)),
-            });
         let size = payload.len();
-        match checked {
-            Ok(mut test) => {
-                // The bincode record has no trace nor signature: its headers carry them.
-                if test.traceparent.is_none() {
-                    if let Some((parent, state)) = trace_of(&message) {
-                        test.traceparent = Some(parent);
-                        test.tracestate = state;
-                    }
-                }
-                if test.signature.is_none() {
-                    test.signature = header(&message, HEADER_TEST_SIGNATURE)
-                        .and_then(|raw| std::str::from_utf8(raw).ok())
-                        .filter(|text| text.len() <= 128)
-                        .map(Box::from);
-                }
-                drop(message);
-                let permits = u32::try_from(size.clamp(1, TEST_BYTES_BUDGET)).unwrap_or(u32::MAX);
-                let held = tokio::select! {
-                    _ = shutdown.changed() => break,
-                    held = budget.clone().acquire_many_owned(permits) => held,
-                };
-                let (done, attempt) = (tracker.clone(), tracker.clone());
-                let delivery = Delivery::with_ack(test, move || {
-                    lock(&done).done(partition, offset, generation);
-                    drop(held);
-                })
-                .with_lease(lease, move || lock(&attempt).attempt(partition, offset));
-                if out.send(delivery).await.is_err() {
-                    break;
-                }
-            }
-            Err(Skip::Undecodable(error)) => {
-                count_skip(&stats.undecodable_tests, "tests", partition, offset, &error);
-                lock(&tracker).done(partition, offset, generation);
-            }
-            Err(Skip::Over(over)) => {
-                stats.skips.skip(
-                    "tests",
-                    over.reason(),
-                    format_args!("test at {partition}/{offset}: {over}"),
-                );
-                lock(&tracker).done(partition, offset, generation);
+        let Some(mut test) =
+            read_record::<TestExecution>(payload, (partition, offset), limits, &stats)
+        else {
+            lock(&tracker).done(partition, offset, generation);
+            continue;
+        };
+        // The bincode record has no trace nor signature: its headers carry them.
+        if test.traceparent.is_none() {
+            if let Some((parent, state)) = trace_of(&message) {
+                test.traceparent = Some(parent);
+                test.tracestate = state;
             }
         }
+        if test.signature.is_none() {
+            test.signature = header(&message, HEADER_TEST_SIGNATURE)
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .filter(|text| text.len() <= 128)
+                .map(Box::from);
+        }
+        drop(message);
+        let permits = u32::try_from(size.clamp(1, TEST_BYTES_BUDGET)).unwrap_or(u32::MAX);
+        let held = tokio::select! {
+            _ = shutdown.changed() => break,
+            held = budget.clone().acquire_many_owned(permits) => held,
+        };
+        let (done, attempt) = (tracker.clone(), tracker.clone());
+        let delivery = Delivery::with_ack(test, move || {
+            lock(&done).done(partition, offset, generation);
+            drop(held);
+        })
+        .with_lease(lease, move || lock(&attempt).attempt(partition, offset));
+        if out.send(delivery).await.is_err() {
+            break;
+        }
     }
-}
-
-/// Why a record is skipped.
-enum Skip {
-    Over(crate::limits::OverLimit),
-    Undecodable(crate::codec::DecodeError),
 }
 
 /// Reads a marker from bus partition `partition` (a progress marker of another instance, or
