@@ -13,7 +13,7 @@ use super::consume::{next, read_record, Next};
 use super::headers::{header, MARKER_KIND, SIGNAL_KIND};
 use super::markers::MARKER_CASE;
 use super::stats::KafkaStats;
-use super::tests_topic::{read_marker, GroupContext};
+use super::tests_topic::GroupContext;
 use crate::limits::Limits;
 use crate::model::SignalEvent;
 use crate::signing::{self, Source, HEADER_RECORD_SIGNATURE};
@@ -89,7 +89,7 @@ pub(super) async fn consume_bus(
                         None => continue,
                     };
                     drop(message);
-                    if read_marker(&signal, partition, tests.context(), &stats) {
+                    if tests.context().read_marker(&signal, partition, &stats) {
                         continue;
                     }
                     tracing::trace!(partition, offset, "signal read");

@@ -108,4 +108,47 @@ mod tests {
         assert_eq!(judge(&claim("forged", 7), "Stable", &without_us), Ok(()));
         assert!(judge(&claim("forged", 7), "PreparingRebalance", &without_us).is_err());
     }
+
+    #[test]
+    fn the_generation_is_judged_before_the_membership() {
+        let ours = Membership {
+            member: "livecheck-b".into(),
+            generation: 7,
+        };
+        let claim = ClaimRead {
+            partition: 0,
+            instance: "i".into(),
+            member: "livecheck-a".into(),
+            generation: 6,
+        };
+        // Even out of the stable group, a claim of an earlier generation fences nothing.
+        let without_us = [member("livecheck-a", &[0])];
+        let late = judge_claim(&claim, Some(&ours), "Stable", &without_us).unwrap_err();
+        assert!(late.contains("earlier owner"), "{late}");
+    }
+
+    #[test]
+    fn without_a_membership_of_its_own_a_worker_believes_the_listing() {
+        let claim = |member: &str| ClaimRead {
+            partition: 2,
+            instance: "i".into(),
+            member: member.into(),
+            generation: -1,
+        };
+        let listed = [member("livecheck-a", &[]), member("livecheck-c", &[])];
+        assert_eq!(
+            judge_claim(&claim("livecheck-a"), None, "Stable", &listed),
+            Ok(())
+        );
+        assert!(judge_claim(&claim("forged"), None, "Stable", &listed).is_err());
+        let empty = judge_claim(&claim("livecheck-a"), None, "Unknown", &[]).unwrap_err();
+        assert!(empty.contains("no member"), "{empty}");
+        let described = [member("livecheck-a", &[0, 1]), member("livecheck-c", &[2])];
+        let elsewhere = judge_claim(&claim("livecheck-a"), None, "Stable", &described).unwrap_err();
+        assert!(elsewhere.contains("elsewhere"), "{elsewhere}");
+        assert_eq!(
+            judge_claim(&claim("livecheck-c"), None, "Stable", &described),
+            Ok(())
+        );
+    }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::claims::{judge_claim, ClaimRead};
 use super::members::list_members;
-use super::stats::KafkaStats;
+use super::stats::{rarely, KafkaStats};
 use super::tests_topic::GroupContext;
 use crate::execution::lock;
 use crate::signing;
@@ -55,7 +55,7 @@ pub(super) async fn watch_group(
             }
             Ok(Err(error)) => {
                 failures += 1;
-                if failures == 1 || failures % 30 == 0 {
+                if rarely(failures, 30) {
                     tracing::warn!(%error, failures, "could not look at the consumer group");
                 }
                 continue;
@@ -72,19 +72,7 @@ pub(super) async fn watch_group(
             if orphaned.is_empty() {
                 tracing::info!(group, "orphaned partitions: none any more");
             } else {
-                let waiting: i64 = orphaned
-                    .iter()
-                    .filter_map(|p| partitions.get(p).and_then(|(_, lag, _)| *lag))
-                    .sum();
-                // The owner the coordinator claims, where it names one: its word, against
-                // the data (tests waiting, no progress).
-                let owners: Vec<String> = orphaned
-                    .iter()
-                    .map(|p| {
-                        let owner = partitions.get(p).and_then(|(owner, _, _)| owner.as_deref());
-                        format!("{p}: {}", owner.unwrap_or("no member"))
-                    })
-                    .collect();
+                let (waiting, owners) = orphans_said(&orphaned, &partitions);
                 tracing::error!(group, partitions = ?orphaned, tests_waiting = waiting,
                     coordinator_says = ?owners, state = %state, members,
                     "orphaned partitions: tests wait on them and nothing of them is committed or \
@@ -108,6 +96,24 @@ pub(super) async fn watch_group(
             orphaned,
         }));
     }
+}
+
+/// What the alarm about `orphaned` partitions says: the tests waiting on them, and the owner
+/// the coordinator claims for each, where it names one — its word, against the data (tests
+/// waiting, no progress).
+fn orphans_said(orphaned: &[i32], partitions: &Look) -> (i64, Vec<String>) {
+    let waiting = orphaned
+        .iter()
+        .filter_map(|p| partitions.get(p).and_then(|(_, lag, _)| *lag))
+        .sum();
+    let owners = orphaned
+        .iter()
+        .map(|p| {
+            let owner = partitions.get(p).and_then(|(owner, _, _)| owner.as_deref());
+            format!("{p}: {}", owner.unwrap_or("no member"))
+        })
+        .collect();
+    (waiting, owners)
 }
 
 /// The group's state, its member count, and each tests partition's owner and lag.
@@ -230,5 +236,43 @@ pub(super) async fn judge_claims(
                 ),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_orphan_alarm_counts_the_tests_waiting_and_names_the_claimed_owners() {
+        let mut look = Look::new();
+        look.insert(
+            0,
+            (
+                Some("livecheck-a (host)".to_owned()),
+                Some(5),
+                (Some(10), None),
+            ),
+        );
+        look.insert(1, (None, Some(7), (None, None)));
+        look.insert(2, (None, None, (None, None)));
+        look.insert(
+            3,
+            (
+                Some("livecheck-b (host)".to_owned()),
+                Some(100),
+                (None, None),
+            ),
+        );
+        let (waiting, owners) = orphans_said(&[0, 1, 2], &look);
+        assert_eq!(
+            waiting, 12,
+            "partition 3 is not orphaned; 2 has no known lag"
+        );
+        assert_eq!(
+            owners,
+            ["0: livecheck-a (host)", "1: no member", "2: no member"]
+        );
+        assert_eq!(orphans_said(&[], &look), (0, Vec::new()));
     }
 }

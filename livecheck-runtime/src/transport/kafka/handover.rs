@@ -28,7 +28,7 @@ pub(super) struct Handover {
     hold: Duration,
     /// Bumped at every (re)assignment, under the lock the rebalance callback holds while it
     /// assigns and pauses: a resume meant for an earlier assignment is dropped.
-    epoch: Mutex<u64>,
+    epoch: Mutex<Epochs>,
     /// The latest assignment's epoch and when its partitions resume.
     wake: watch::Sender<(u64, Option<Instant>)>,
 }
@@ -38,7 +38,7 @@ impl Handover {
         let (wake, rx) = watch::channel((0, None));
         let handover = Handover {
             hold,
-            epoch: Mutex::new(0),
+            epoch: Mutex::new(Epochs::default()),
             wake,
         };
         (Arc::new(handover), rx)
@@ -51,10 +51,10 @@ impl Handover {
         tpl: &TopicPartitionList,
         assign: impl FnOnce() -> KafkaResult<()>,
     ) -> KafkaResult<()> {
-        let mut epoch = lock(&self.epoch);
-        *epoch += 1;
+        let mut epochs = lock(&self.epoch);
+        let epoch = epochs.assigned();
         assign()?;
-        if self.hold.is_zero() || tpl.count() == 0 {
+        if !holds(self.hold, tpl.count()) {
             return Ok(());
         }
         if let Err(error) = consumer.pause(tpl) {
@@ -63,20 +63,20 @@ impl Handover {
         }
         tracing::debug!(hold = ?self.hold, partitions = tpl.count(), "handover: paused");
         self.wake
-            .send_replace((*epoch, Some(Instant::now() + self.hold)));
+            .send_replace((epoch, Some(Instant::now() + self.hold)));
         Ok(())
     }
 
     /// A revocation: a pending resume no longer applies.
     pub(super) fn revoked(&self) {
-        *lock(&self.epoch) += 1;
+        lock(&self.epoch).revoked();
     }
 
     /// The hold of assignment `epoch` is over: resumes what is assigned, unless a later
     /// assignment came meanwhile (it has a hold of its own).
     fn resume<C: ConsumerContext>(&self, consumer: &impl Consumer<C>, epoch: u64) {
-        let current = lock(&self.epoch);
-        if *current != epoch {
+        let epochs = lock(&self.epoch);
+        if !epochs.resumes(epoch) {
             return;
         }
         let resumed = consumer
@@ -89,6 +89,38 @@ impl Handover {
             }
         }
     }
+}
+
+/// The handover's count of (re)assignments and revocations: a hold's end applies only to the
+/// latest assignment.
+#[derive(Debug, Default)]
+struct Epochs {
+    latest: u64,
+}
+
+impl Epochs {
+    /// A (re)assignment: its epoch.
+    fn assigned(&mut self) -> u64 {
+        self.latest += 1;
+        self.latest
+    }
+
+    /// A revocation: the hold of any earlier assignment no longer ends in a resume.
+    fn revoked(&mut self) {
+        self.latest += 1;
+    }
+
+    /// Whether the end of the hold of assignment `epoch` resumes the partitions (no assignment
+    /// nor revocation came since).
+    fn resumes(&self, epoch: u64) -> bool {
+        self.latest == epoch
+    }
+}
+
+/// Whether an assignment of `partitions` partitions is held for `hold` (no hold, or nothing
+/// assigned: nothing to pause).
+fn holds(hold: Duration, partitions: usize) -> bool {
+    !hold.is_zero() && partitions > 0
 }
 
 /// Resumes the tests consumer's partitions when each handover ends (see [`Handover`]).
@@ -122,5 +154,38 @@ pub(super) async fn resume_after_handover<C: ConsumerContext + 'static>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_assignments_hold_ends_in_a_resume() {
+        let mut epochs = Epochs::default();
+        let first = epochs.assigned();
+        assert!(epochs.resumes(first));
+        let second = epochs.assigned();
+        assert!(
+            !epochs.resumes(first),
+            "a later assignment has a hold of its own"
+        );
+        assert!(epochs.resumes(second));
+        epochs.revoked();
+        assert!(
+            !epochs.resumes(second),
+            "revoked meanwhile: nothing to resume"
+        );
+        let third = epochs.assigned();
+        assert!(third > second && epochs.resumes(third));
+    }
+
+    #[test]
+    fn nothing_is_paused_without_a_hold_or_partitions() {
+        let hold = Duration::from_secs(6);
+        assert!(holds(hold, 2));
+        assert!(!holds(Duration::ZERO, 2));
+        assert!(!holds(hold, 0));
     }
 }

@@ -70,9 +70,9 @@ pub(super) struct Markers {
 /// The `case_name` of markers on the bus: no case has it (case names are paths).
 pub(super) const MARKER_CASE: &str = "__livecheck";
 /// The `signal_name` of a progress marker.
-pub(super) const PROGRESS: &str = "progress";
+const PROGRESS: &str = "progress";
 /// The `signal_name` of a claim.
-pub(super) const CLAIM: &str = "claim";
+const CLAIM: &str = "claim";
 
 impl Markers {
     /// Writes one marker to bus partition `partition`, without waiting for its delivery.
@@ -135,6 +135,66 @@ impl Markers {
     }
 }
 
+/// A record of the bus, as this worker takes it: a signal, or a marker (see [`read_marker`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum MarkerRead {
+    /// Not a marker: a signal.
+    NotMarker,
+    /// A marker this worker does nothing with: another group's, its own progress, a progress
+    /// or own claim missing a field, a kind it does not know.
+    Ignored,
+    /// Another instance's progress on the partition.
+    Progress { started_upto: i64, attempt: u32 },
+    /// This instance's own claim, of its assignment `assignment`, read back.
+    OwnClaim { assignment: u64 },
+    /// Another instance's claim, with the member and generation it names (`None` where it
+    /// names none: not believed).
+    Claim {
+        member: Option<String>,
+        generation: Option<i64>,
+    },
+}
+
+/// What `signal` is to instance `instance` of consumer group `group`: markers of other groups
+/// (a `run --once`, a second deployment on the same topics) are not about this group's
+/// partitions; a worker's own progress is nothing to it.
+pub(super) fn read_marker(signal: &SignalEvent, group: &str, instance: &str) -> MarkerRead {
+    if signal.case_name != MARKER_CASE {
+        return MarkerRead::NotMarker;
+    }
+    if signal.value["group"].as_str() != Some(group) {
+        return MarkerRead::Ignored;
+    }
+    let mine = signal.key == instance;
+    match &*signal.signal_name {
+        PROGRESS if !mine => {
+            let started_upto = signal.value["started_upto"].as_i64();
+            let attempt = signal.value["attempt"]
+                .as_u64()
+                .and_then(|a| u32::try_from(a).ok());
+            match (started_upto, attempt) {
+                (Some(started_upto), Some(attempt)) => MarkerRead::Progress {
+                    started_upto,
+                    attempt,
+                },
+                _ => MarkerRead::Ignored,
+            }
+        }
+        CLAIM if mine => match signal.value["assignment"].as_u64() {
+            Some(assignment) => MarkerRead::OwnClaim { assignment },
+            None => MarkerRead::Ignored,
+        },
+        CLAIM => MarkerRead::Claim {
+            member: signal.value["member"]
+                .as_str()
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+            generation: signal.value["generation"].as_i64(),
+        },
+        _ => MarkerRead::Ignored,
+    }
+}
+
 /// Commits what the tracker allows and writes progress markers, every 100 ms, and commits once
 /// more (synchronously) at shutdown.
 ///
@@ -161,4 +221,92 @@ pub(super) async fn commit_loop<C: ConsumerContext + 'static>(
         commit_done(&*consumer, &topic, &tracker, CommitMode::Sync)
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(name: &str, key: &str, value: serde_json::Value) -> SignalEvent {
+        SignalEvent {
+            signal_name: name.into(),
+            case_name: MARKER_CASE.into(),
+            key: key.into(),
+            value,
+        }
+    }
+
+    fn read(signal: &SignalEvent) -> MarkerRead {
+        read_marker(signal, "livecheck", "me")
+    }
+
+    #[test]
+    fn a_signal_is_no_marker_and_another_groups_marker_is_ignored() {
+        let mut signal = marker(PROGRESS, "other", serde_json::json!({"group": "livecheck"}));
+        signal.case_name = "orders.Checkout".into();
+        assert_eq!(read(&signal), MarkerRead::NotMarker);
+        let value = serde_json::json!({"group": "once", "started_upto": 3, "attempt": 1});
+        assert_eq!(read(&marker(PROGRESS, "other", value)), MarkerRead::Ignored);
+        let value = serde_json::json!({"started_upto": 3, "attempt": 1});
+        assert_eq!(read(&marker(PROGRESS, "other", value)), MarkerRead::Ignored);
+        let value = serde_json::json!({"group": "livecheck"});
+        assert_eq!(read(&marker("lease", "other", value)), MarkerRead::Ignored);
+    }
+
+    #[test]
+    fn progress_counts_only_from_another_instance_and_whole() {
+        let value = serde_json::json!({"group": "livecheck", "started_upto": 12, "attempt": 2});
+        assert_eq!(
+            read(&marker(PROGRESS, "other", value.clone())),
+            MarkerRead::Progress {
+                started_upto: 12,
+                attempt: 2
+            }
+        );
+        assert_eq!(read(&marker(PROGRESS, "me", value)), MarkerRead::Ignored);
+        let no_attempt = serde_json::json!({"group": "livecheck", "started_upto": 12});
+        assert_eq!(
+            read(&marker(PROGRESS, "other", no_attempt)),
+            MarkerRead::Ignored
+        );
+        let huge =
+            serde_json::json!({"group": "livecheck", "started_upto": 1, "attempt": 1u64 << 40});
+        assert_eq!(read(&marker(PROGRESS, "other", huge)), MarkerRead::Ignored);
+    }
+
+    #[test]
+    fn claims_are_told_apart_by_instance_and_keep_what_they_name() {
+        let own = serde_json::json!({"group": "livecheck", "assignment": 4, "generation": 7, "member": "m"});
+        assert_eq!(
+            read(&marker(CLAIM, "me", own)),
+            MarkerRead::OwnClaim { assignment: 4 }
+        );
+        let own_without = serde_json::json!({"group": "livecheck", "generation": 7});
+        assert_eq!(read(&marker(CLAIM, "me", own_without)), MarkerRead::Ignored);
+        let other = serde_json::json!({"group": "livecheck", "assignment": 1, "generation": 7, "member": "m"});
+        assert_eq!(
+            read(&marker(CLAIM, "other", other)),
+            MarkerRead::Claim {
+                member: Some("m".into()),
+                generation: Some(7)
+            }
+        );
+        // Without a membership a worker claims with no member and generation -1.
+        let unnamed = serde_json::json!({"group": "livecheck", "assignment": 1, "generation": -1, "member": null});
+        let read_unnamed = MarkerRead::Claim {
+            member: None,
+            generation: Some(-1),
+        };
+        assert_eq!(read(&marker(CLAIM, "other", unnamed)), read_unnamed);
+        let empty = serde_json::json!({"group": "livecheck", "generation": -1, "member": ""});
+        assert_eq!(read(&marker(CLAIM, "other", empty)), read_unnamed);
+        let no_generation = serde_json::json!({"group": "livecheck", "member": "m"});
+        assert_eq!(
+            read(&marker(CLAIM, "other", no_generation)),
+            MarkerRead::Claim {
+                member: Some("m".into()),
+                generation: None
+            }
+        );
+    }
 }

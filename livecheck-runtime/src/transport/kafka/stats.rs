@@ -51,7 +51,7 @@ pub(super) fn broker_error(
 /// every consumer loop fail many times a second; the client reconnects by itself).
 pub(super) fn consumer_error(stats: &KafkaStats, consumer: &str, error: &dyn std::fmt::Display) {
     let n = stats.consumer_errors.fetch_add(1, Ordering::Relaxed) + 1;
-    if n == 1 || n % 100 == 0 {
+    if rarely(n, 100) {
         tracing::warn!(consumer, errors = n, %error, "consumer error (the client retries)");
     } else {
         tracing::debug!(consumer, %error, "consumer error (the client retries)");
@@ -67,10 +67,29 @@ pub(super) fn count_skip(
 ) {
     let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
     // One warning, then one per hundred: a flood of bad messages must not flood the log.
-    if n == 1 || n % 100 == 0 {
+    if rarely(n, 100) {
         tracing::warn!(topic, partition, offset, skipped = n, %error,
             "undecodable message skipped");
     } else {
         tracing::debug!(topic, partition, offset, %error, "undecodable message skipped");
+    }
+}
+
+/// Whether the `n`th of a run of failures is logged as a warning: the first, then one in
+/// `every` (a broker outage makes a loop fail many times a second).
+pub(super) fn rarely(n: u64, every: u64) -> bool {
+    n == 1 || n % every == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_failure_then_one_in_every_is_said() {
+        let said: Vec<u64> = (1..=250).filter(|&n| rarely(n, 100)).collect();
+        assert_eq!(said, [1, 100, 200]);
+        let said: Vec<u64> = (1..=61).filter(|&n| rarely(n, 30)).collect();
+        assert_eq!(said, [1, 30, 60]);
     }
 }

@@ -13,7 +13,7 @@ use super::claims::ClaimRead;
 use super::consume::{next, read_record, Next};
 use super::handover::Handover;
 use super::headers::{header, trace_of};
-use super::markers::{commit_done, Markers, CLAIM, COMMIT_REFUSED_LOG, MARKER_CASE, PROGRESS};
+use super::markers::{commit_done, read_marker, MarkerRead, Markers, COMMIT_REFUSED_LOG};
 use super::members::{membership, Membership};
 use super::stats::KafkaStats;
 use crate::execution::lock;
@@ -44,15 +44,7 @@ impl ClientContext for GroupContext {}
 
 impl GroupContext {
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
-        let mut partitions: Vec<i32> = tpl
-            .elements()
-            .iter()
-            .filter(|e| e.topic() == self.tests_topic)
-            .map(|e| e.partition())
-            .collect();
-        partitions.sort_unstable();
-        partitions.dedup();
-        partitions
+        partitions_of(tpl, &self.tests_topic)
     }
 
     /// Settles the leases on the partitions now owned, and returns where kept partitions resume.
@@ -95,6 +87,61 @@ impl GroupContext {
         // saw a test come back and TIMEOUT for a signal read before the fence).
         self.assigned
             .send_modify(|assigned| assigned.retain(|&p| p != partition));
+    }
+}
+
+impl GroupContext {
+    /// Reads a marker from bus partition `partition` (a progress marker of another instance,
+    /// or a claim; see [`read_marker`]); true if `signal` was one.
+    pub(super) fn read_marker(
+        &self,
+        signal: &SignalEvent,
+        partition: i32,
+        stats: &KafkaStats,
+    ) -> bool {
+        let read = read_marker(signal, &self.markers.group, &self.markers.instance);
+        let (member, generation) = match read {
+            MarkerRead::NotMarker => return false,
+            MarkerRead::Ignored => return true,
+            MarkerRead::Progress {
+                started_upto,
+                attempt,
+            } => {
+                lock(&self.tracker).note_progress(partition, &signal.key, started_upto, attempt);
+                return true;
+            }
+            MarkerRead::OwnClaim { assignment } => {
+                lock(&self.tracker).note_own_claim(partition, assignment);
+                return true;
+            }
+            MarkerRead::Claim { member, generation } => (member, generation),
+        };
+        // Claims read before this worker's own are earlier owners': nothing to judge.
+        if !lock(&self.tracker).claimed_here(partition) {
+            return true;
+        }
+        let (Some(member), Some(generation)) = (member, generation) else {
+            stats.skips.skip(
+                "bus",
+                "claim_not_believed",
+                format_args!("claim of partition {partition} names no member and generation"),
+            );
+            return true;
+        };
+        let claim = ClaimRead {
+            partition,
+            instance: signal.key.clone(),
+            member,
+            generation,
+        };
+        if self.claims.try_send(claim).is_err() {
+            stats.skips.skip(
+                "bus",
+                "claim_not_believed",
+                format_args!("claim of partition {partition}: too many claims waiting"),
+            );
+        }
+        true
     }
 }
 
@@ -147,12 +194,8 @@ impl ConsumerContext for GroupContext {
         );
         let result = match err {
             Code::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let mut partitions = self.partitions(tpl);
-                if cooperative {
-                    partitions.extend(self.assigned.borrow().iter().copied());
-                    partitions.sort_unstable();
-                    partitions.dedup();
-                }
+                let held = self.assigned.borrow().clone();
+                let partitions = owned_after_assign(&held, self.partitions(tpl), cooperative);
                 for (partition, next) in self.settle(partitions, membership(consumer.client())) {
                     if let Some(mut element) = tpl.find_partition(&self.tests_topic, partition) {
                         let _ = element.set_offset(Offset::Offset(next));
@@ -172,20 +215,17 @@ impl ConsumerContext for GroupContext {
                 commit_done(consumer, &self.tests_topic, &self.tracker, CommitMode::Sync);
                 tracing::info!("partitions revoked");
                 self.leader.send_replace(false);
-                if cooperative {
-                    let revoked = self.partitions(tpl);
-                    let kept: Vec<i32> = self
-                        .assigned
-                        .borrow()
-                        .iter()
-                        .copied()
-                        .filter(|p| !revoked.contains(p))
-                        .collect();
-                    self.settle(kept, membership(consumer.client()));
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    lock(&self.tracker).revoke_all();
-                    consumer.unassign()
+                // Not borrowed across `settle`, which sends on the same watch.
+                let held = self.assigned.borrow().clone();
+                match after_revoke(&held, &self.partitions(tpl), cooperative) {
+                    Revocation::Keep(kept) => {
+                        self.settle(kept, membership(consumer.client()));
+                        consumer.incremental_unassign(tpl)
+                    }
+                    Revocation::All => {
+                        lock(&self.tracker).revoke_all();
+                        consumer.unassign()
+                    }
                 }
             }
             other => {
@@ -199,6 +239,53 @@ impl ConsumerContext for GroupContext {
             tracing::warn!(%error, "partition (un)assignment failed");
         }
     }
+}
+
+/// The partitions of `topic` in `tpl`, sorted, once each.
+fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    let mut partitions: Vec<i32> = tpl
+        .elements()
+        .iter()
+        .filter(|e| e.topic() == topic)
+        .map(|e| e.partition())
+        .collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    partitions
+}
+
+/// The partitions of the tests topic this worker owns after an assignment of `assigned`, while
+/// it held `held`: the eager protocol assigns the whole set, the cooperative one
+/// (`-X partition.assignment.strategy=cooperative-sticky`) adds to what is held.
+fn owned_after_assign(held: &[i32], mut assigned: Vec<i32>, cooperative: bool) -> Vec<i32> {
+    if cooperative {
+        assigned.extend(held.iter().copied());
+        assigned.sort_unstable();
+        assigned.dedup();
+    }
+    assigned
+}
+
+/// What a revocation does to this worker's partitions of the tests topic.
+#[derive(Debug, PartialEq, Eq)]
+enum Revocation {
+    /// The cooperative protocol revokes only some: the rest are kept (and settled again).
+    Keep(Vec<i32>),
+    /// The eager protocol revokes every partition before it assigns any: all are let go.
+    All,
+}
+
+/// What the revocation of `revoked` does while this worker holds `held`.
+fn after_revoke(held: &[i32], revoked: &[i32], cooperative: bool) -> Revocation {
+    if !cooperative {
+        return Revocation::All;
+    }
+    Revocation::Keep(
+        held.iter()
+            .copied()
+            .filter(|p| !revoked.contains(p))
+            .collect(),
+    )
 }
 
 /// What the tests consumer needs beside its consumer and channel.
@@ -286,66 +373,49 @@ pub(super) async fn consume_tests(
     }
 }
 
-/// Reads a marker from bus partition `partition` (a progress marker of another instance, or
-/// a claim); true if `signal` was one.
-pub(super) fn read_marker(
-    signal: &SignalEvent,
-    partition: i32,
-    group: &GroupContext,
-    stats: &KafkaStats,
-) -> bool {
-    if signal.case_name != MARKER_CASE {
-        return false;
-    }
-    if signal.value["group"].as_str() != Some(&group.markers.group) {
-        return true;
-    }
-    let mine = signal.key == group.markers.instance;
-    match &*signal.signal_name {
-        PROGRESS if !mine => {
-            let started_upto = signal.value["started_upto"].as_i64();
-            let attempt = signal.value["attempt"]
-                .as_u64()
-                .and_then(|a| u32::try_from(a).ok());
-            if let (Some(started_upto), Some(attempt)) = (started_upto, attempt) {
-                lock(&group.tracker).note_progress(partition, &signal.key, started_upto, attempt);
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_tests_topics_partitions_count_once_each() {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in [
+            ("livecheck", 3),
+            ("livecheck-bus", 0),
+            ("livecheck", 1),
+            ("livecheck", 3),
+        ] {
+            tpl.add_partition(topic, partition);
         }
-        CLAIM if mine => {
-            if let Some(assignment) = signal.value["assignment"].as_u64() {
-                lock(&group.tracker).note_own_claim(partition, assignment);
-            }
-        }
-        CLAIM => {
-            // Claims read before this worker's own are earlier owners': nothing to judge.
-            if !lock(&group.tracker).claimed_here(partition) {
-                return true;
-            }
-            let member = signal.value["member"].as_str().filter(|m| !m.is_empty());
-            let generation = signal.value["generation"].as_i64();
-            let (Some(member), Some(generation)) = (member, generation) else {
-                stats.skips.skip(
-                    "bus",
-                    "claim_not_believed",
-                    format_args!("claim of partition {partition} names no member and generation"),
-                );
-                return true;
-            };
-            let claim = ClaimRead {
-                partition,
-                instance: signal.key.clone(),
-                member: member.to_owned(),
-                generation,
-            };
-            if group.claims.try_send(claim).is_err() {
-                stats.skips.skip(
-                    "bus",
-                    "claim_not_believed",
-                    format_args!("claim of partition {partition}: too many claims waiting"),
-                );
-            }
-        }
-        _ => {}
+        assert_eq!(partitions_of(&tpl, "livecheck"), [1, 3]);
+        assert_eq!(partitions_of(&tpl, "other"), Vec::<i32>::new());
     }
-    true
+
+    #[test]
+    fn an_eager_assignment_is_the_whole_set_a_cooperative_one_adds() {
+        assert_eq!(owned_after_assign(&[0, 5], vec![2, 1], false), [2, 1]);
+        assert_eq!(
+            owned_after_assign(&[0, 5], vec![2, 1, 5], true),
+            [0, 1, 2, 5]
+        );
+        assert_eq!(owned_after_assign(&[], vec![], true), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn a_cooperative_revocation_keeps_the_rest_an_eager_one_revokes_all() {
+        assert_eq!(
+            after_revoke(&[0, 1, 2], &[1], true),
+            Revocation::Keep(vec![0, 2])
+        );
+        assert_eq!(
+            after_revoke(&[0, 1], &[0, 1], true),
+            Revocation::Keep(vec![])
+        );
+        assert_eq!(
+            after_revoke(&[0, 1], &[7], true),
+            Revocation::Keep(vec![0, 1])
+        );
+        assert_eq!(after_revoke(&[0, 1, 2], &[1], false), Revocation::All);
+    }
 }
