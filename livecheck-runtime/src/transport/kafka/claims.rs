@@ -19,7 +19,8 @@ pub(super) struct ClaimRead {
 /// How many claims may wait for the coordinator's word; more are not believed (a flood).
 pub(super) const CLAIMS_WAITING: usize = 64;
 
-/// Whether the coordinator's `members` vouch for `claim` (see [`judge_claims`](super::group_watch::judge_claims)); why not.
+/// Whether the coordinator's `members` vouch for `claim` (see
+/// [`judge_claims`](super::group_watch::judge_claims)); why not.
 pub(super) fn judge_claim(
     claim: &ClaimRead,
     ours: Option<&Membership>,

@@ -176,9 +176,10 @@ impl KafkaConfig {
     /// How long a worker holds the tests it reads after a partition assignment before it runs
     /// them: the consumer's `session.timeout.ms`, and at least twice its
     /// `heartbeat.interval.ms` (6 s by default) — time for an earlier owner the broker did not
-    /// fence to hear of the rebalance and stop (see [`Handover`](super::handover::Handover)). A member that has not heard
-    /// from the coordinator for a session is out of the group by then; two heartbeats (3 s)
-    /// proved too short on tansu (an old owner still ran tests 3.6 s on).
+    /// fence to hear of the rebalance and stop (see [`Handover`](super::handover::Handover)).
+    /// A member that has not heard from the coordinator for a session is out of the group by
+    /// then; two heartbeats (3 s) proved too short on tansu (an old owner still ran tests 3.6 s
+    /// on).
     pub(super) fn handover(&self) -> Duration {
         let config = self.client_config(Role::Consumer { group: "" });
         let ms = |key: &str, default: u64| {

@@ -276,14 +276,14 @@ mod tests {
 
     #[test]
     fn claims_are_told_apart_by_instance_and_keep_what_they_name() {
-        let own = serde_json::json!({"group": "livecheck", "assignment": 4, "generation": 7, "member": "m"});
+        let own = serde_json::json!({"group": "livecheck", "assignment": 4, "member": "m"});
         assert_eq!(
             read(&marker(CLAIM, "me", own)),
             MarkerRead::OwnClaim { assignment: 4 }
         );
         let own_without = serde_json::json!({"group": "livecheck", "generation": 7});
         assert_eq!(read(&marker(CLAIM, "me", own_without)), MarkerRead::Ignored);
-        let other = serde_json::json!({"group": "livecheck", "assignment": 1, "generation": 7, "member": "m"});
+        let other = serde_json::json!({"group": "livecheck", "generation": 7, "member": "m"});
         assert_eq!(
             read(&marker(CLAIM, "other", other)),
             MarkerRead::Claim {
@@ -292,7 +292,7 @@ mod tests {
             }
         );
         // Without a membership a worker claims with no member and generation -1.
-        let unnamed = serde_json::json!({"group": "livecheck", "assignment": 1, "generation": -1, "member": null});
+        let unnamed = serde_json::json!({"group": "livecheck", "generation": -1, "member": null});
         let read_unnamed = MarkerRead::Claim {
             member: None,
             generation: Some(-1),

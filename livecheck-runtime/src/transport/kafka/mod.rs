@@ -14,14 +14,13 @@
 //!   group judges as one ([`crate::worker`]). A report carries a `livecheck-publisher` header
 //!   naming the transport that published it, so a worker knows its own.
 //! - An undecodable message is logged, counted ([`Transport::counters`]) and skipped.
-
 //!
-//! One concern a file: `config` (settings), `produce` (the producer), `admin`
-//! (topics), `tests_topic` (the tests consumer and its rebalance callbacks), `handover`,
-//! `markers` (progress markers, claims, commits), `members` and `claims` (the group as the
-//! coordinator describes it, and the claims it vouches for), `group_watch` (the group watch and the
-//! claim judge), `consume` (what every consumer loop shares), `bus`, `reports`, and `headers`
-//! (the propagation helpers services call).
+//! One concern a file: `config` (settings), `produce` (the producer), `admin` (topics),
+//! `tests_topic` (the tests consumer and its rebalance callbacks), `handover`, `markers`
+//! (progress markers, claims, commits), `members` and `claims` (the group as the coordinator
+//! describes it, and the claims it vouches for), `group_watch` (the orphan watch and the claim
+//! judge), `consume` (what every consumer loop shares), `bus`, `reports`, `stats` (counters and
+//! errors), and `headers` (the propagation helpers services call).
 
 use std::fmt;
 use std::sync::atomic::Ordering;

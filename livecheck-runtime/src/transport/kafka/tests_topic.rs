@@ -67,7 +67,8 @@ impl GroupContext {
 
 impl GroupContext {
     /// A claim of another instance, read back from the bus after this worker's own and vouched
-    /// for by the coordinator (see `offsets`, [`judge_claims`](super::group_watch::judge_claims)): fences the partition here.
+    /// for by the coordinator (see `offsets`,
+    /// [`judge_claims`](super::group_watch::judge_claims)): fences the partition here.
     pub(super) fn claim_read(&self, partition: i32, instance: &str) {
         if !lock(&self.tracker).fence(partition) {
             return;
