@@ -120,6 +120,7 @@ pub use livecheck_macros::case;
 #[doc(inline)]
 pub use livecheck_macros::faust_record;
 
+pub use case::FakeRequest;
 pub use case::{AutoId, Case, CaseConfig, CaseDescriptor, CaseOptions, IntoTestId};
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
@@ -130,7 +131,6 @@ pub use duration::{parse_duration, IntoDuration};
 pub use error::{
     AssertionFailed, CaseError, Result, SendError, StartError, TriggerError, WaitError,
 };
-pub use case::FakeRequest;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub use health::CaseStatus;

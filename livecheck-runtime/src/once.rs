@@ -27,9 +27,9 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::case::CaseConfig;
+use crate::case::FakeRequest;
 use crate::client::Client;
 use crate::error::StartError;
-use crate::case::FakeRequest;
 use crate::http::UrlClient;
 use crate::model::{State, TestExecution, TestReport};
 use crate::transport::{

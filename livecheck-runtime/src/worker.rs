@@ -21,10 +21,10 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::case::FakeRequest;
 use crate::case::{registered_cases, CaseConfig};
 use crate::client::Client;
 use crate::error::StartError;
-use crate::case::FakeRequest;
 use crate::health::{CaseHealth, CaseStatus, ReportedTests, TestDetail};
 use crate::http::{ServiceHealth, UrlClient};
 use crate::model::{SignalEvent, TestExecution, TestReport};

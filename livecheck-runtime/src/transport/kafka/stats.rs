@@ -79,7 +79,7 @@ pub(super) fn count_skip(
 /// Whether the `n`th of a run of failures is logged as a warning: the first, then one in
 /// `every` (a broker outage makes a loop fail many times a second).
 pub(super) fn rarely(n: u64, every: u64) -> bool {
-    n == 1 || n % every == 0
+    n == 1 || n.is_multiple_of(every)
 }
 
 #[cfg(test)]
