@@ -9,7 +9,7 @@
 pub async fn even_number(n: u32) -> lc::Result {
     let seen = NUMBER_SEEN.wait().timeout("10 secs").await?;
     assert_eq!(seen, n);
-    lc::ensure!(n % 2 == 0, "{n} is odd");
+    lc::ensure!(n.is_multiple_of(2), "{n} is odd");
     Ok(())
 }
 
