@@ -3,8 +3,9 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
@@ -47,11 +48,8 @@ fn on_group_report(shared: &Shared, published: PublishedReport) {
     let at = published.published_at.unwrap_or(now);
     // Believed only when it agrees with the clock: a report from the future would stay the
     // newest failure (or stall) for good, whatever passes after it.
-    let skew =
-        chrono::Duration::from_std(shared.settings.max_clock_skew).unwrap_or(chrono::Duration::MAX);
-    let ahead = now.checked_add_signed(skew).unwrap_or(now);
     let issued = report.test.as_ref().map(|t| t.timestamp);
-    if at > ahead || issued.is_some_and(|issued| issued > ahead) {
+    if dated_ahead(now, shared.settings.max_clock_skew, at, issued) {
         let n = shared.stats.future_reports.fetch_add(1, Ordering::Relaxed) + 1;
         if FUTURE_REPORT_LOG.ready() {
             tracing::warn!(case, skipped = n, published = %at, issued = ?issued,
@@ -71,6 +69,19 @@ fn on_group_report(shared: &Shared, published: PublishedReport) {
             shared.judge(case, |health| health.on_report(&report, at));
         }
     }
+}
+
+/// Whether a report published at `at`, of a test issued at `issued`, is dated further ahead of
+/// `now` than `max_skew` ([`WorkerSettings::max_clock_skew`](super::WorkerSettings::max_clock_skew)).
+pub(super) fn dated_ahead(
+    now: DateTime<Utc>,
+    max_skew: Duration,
+    at: DateTime<Utc>,
+    issued: Option<DateTime<Utc>>,
+) -> bool {
+    let skew = chrono::Duration::from_std(max_skew).unwrap_or(chrono::Duration::MAX);
+    let ahead = now.checked_add_signed(skew).unwrap_or(now);
+    at > ahead || issued.is_some_and(|issued| issued > ahead)
 }
 
 /// Waits (at most `report_replay_wait`) until the group's recent reports are read, so the

@@ -91,7 +91,7 @@ pub(super) fn handle_test(
 
 /// Why a test is skipped for its age, if it is older than `max_age` (see
 /// [`WorkerSettings::max_test_age`](super::WorkerSettings::max_test_age)).
-fn too_old(test: &TestExecution, max_age: Option<Duration>) -> Option<&'static str> {
+pub(super) fn too_old(test: &TestExecution, max_age: Option<Duration>) -> Option<&'static str> {
     let max_age = chrono::Duration::from_std(max_age?).ok()?;
     (chrono::Utc::now() - test.timestamp > max_age).then_some(
         "test older than the worker's max_test_age when it arrived: a backlog (e.g. a new \

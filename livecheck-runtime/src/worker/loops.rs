@@ -73,7 +73,7 @@ pub(super) async fn suite_loop(
 pub(super) async fn maintenance_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.settings.health_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut peak = 0;
+    let mut peak = MemoryPeak::default();
     loop {
         tick.tick().await;
         shared.store.expire();
@@ -81,17 +81,35 @@ pub(super) async fn maintenance_loop(shared: Arc<Shared>) {
         // allocator's free lists, not given back to the system, unless asked: ask once the
         // worker holds a quarter of its peak (docs/benchmarks.md).
         let live = shared.stats.in_flight.load(Ordering::Relaxed) + shared.store.len();
-        peak = peak.max(live);
-        if shared.settings.release_memory && peak >= 10_000 && live <= peak / 4 {
+        if peak.release_due(live, shared.settings.release_memory) {
             // It walks every arena (milliseconds after a big burst): not on a runtime thread.
             drop(tokio::task::spawn_blocking(release_free_memory));
-            peak = live;
         }
         let mut names: Vec<_> = shared.health.keys().copied().collect();
         names.sort_unstable();
         for name in names {
             shared.judge(name, CaseHealth::check);
         }
+    }
+}
+
+/// The most tests and signals the worker held since memory was last given back.
+#[derive(Debug, Default)]
+pub(super) struct MemoryPeak {
+    peak: usize,
+}
+
+impl MemoryPeak {
+    /// Whether, holding `live` tests and signals now, the allocator's free memory is to be
+    /// given back (if `enabled`): once the worker holds a quarter of a peak of 10,000 or more.
+    /// The peak then starts over from `live`.
+    pub(super) fn release_due(&mut self, live: usize, enabled: bool) -> bool {
+        self.peak = self.peak.max(live);
+        let due = enabled && self.peak >= 10_000 && live <= self.peak / 4;
+        if due {
+            self.peak = live;
+        }
+        due
     }
 }
 

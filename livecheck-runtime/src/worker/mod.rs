@@ -29,6 +29,8 @@ mod settings;
 mod shared;
 mod spawn;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::Arc;

@@ -34,26 +34,19 @@ pub(super) enum Published {
 pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> Published {
     let size = |r: &TestReport| crate::codec::encode_report(r).len();
     let mut limit = shared.settings.max_report_bytes;
-    let texts = [&report.error, &report.traceback]
-        .into_iter()
-        .flatten()
-        .map(String::len)
-        .sum::<usize>();
     let mut cut: Option<TestReport> = None;
-    // What no cut can shrink (the test id, the names) is already too large to leave room:
-    // the minimal report at once, not a cut per step down to it.
-    let uncuttable = report.case_name.len()
-        + report
-            .test
-            .as_ref()
-            .map_or(0, |t| t.id.len() + t.case_name.len());
-    let mut minimal = uncuttable > MIN_REPORT_LIMIT / 2;
-    if minimal {
-        cut = Some(minimal_report(report));
-    } else if texts > limit / 2 {
-        let mut smaller = report.clone();
-        smaller.truncate_to(limit, size);
-        cut = Some(smaller);
+    let mut minimal = false;
+    match first_cut(report, limit) {
+        FirstCut::Whole => {}
+        FirstCut::Truncated => {
+            let mut smaller = report.clone();
+            smaller.truncate_to(limit, size);
+            cut = Some(smaller);
+        }
+        FirstCut::Minimal => {
+            minimal = true;
+            cut = Some(minimal_report(report));
+        }
     }
     loop {
         let current = cut.as_ref().unwrap_or(report);
@@ -85,7 +78,7 @@ pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) 
                 return Published::Out;
             }
             Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT && !minimal => {
-                limit = limit.min(size(current) / 2).max(MIN_REPORT_LIMIT);
+                limit = smaller_limit(limit, size(current));
                 let mut smaller = cut.take().unwrap_or_else(|| report.clone());
                 smaller.truncate_to(limit, size);
                 cut = Some(smaller);
@@ -127,6 +120,46 @@ pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) 
     }
 }
 
+/// How a report first goes to the broker, before any refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FirstCut {
+    /// As it is.
+    Whole,
+    /// Truncated to the limit: its texts (error, traceback) alone come near it.
+    Truncated,
+    /// As a minimal report: what no cut can shrink (its test's id, the names) leaves no room.
+    Minimal,
+}
+
+/// How `report` first goes out under `limit` bytes ([`FirstCut`]).
+pub(super) fn first_cut(report: &TestReport, limit: usize) -> FirstCut {
+    let texts = [&report.error, &report.traceback]
+        .into_iter()
+        .flatten()
+        .map(String::len)
+        .sum::<usize>();
+    // What no cut can shrink (the test id, the names) is already too large to leave room:
+    // the minimal report at once, not a cut per step down to it.
+    let uncuttable = report.case_name.len()
+        + report
+            .test
+            .as_ref()
+            .map_or(0, |t| t.id.len() + t.case_name.len());
+    if uncuttable > MIN_REPORT_LIMIT / 2 {
+        FirstCut::Minimal
+    } else if texts > limit / 2 {
+        FirstCut::Truncated
+    } else {
+        FirstCut::Whole
+    }
+}
+
+/// The next limit when the broker refused a report of `size` bytes cut to `limit`: half its
+/// size at most, never below [`MIN_REPORT_LIMIT`].
+pub(super) fn smaller_limit(limit: usize, size: usize) -> usize {
+    limit.min(size / 2).max(MIN_REPORT_LIMIT)
+}
+
 /// At most 64 bytes of a record's text, for a log line.
 fn cut_text(text: &str) -> &str {
     crate::signing::truncated(text)
@@ -135,7 +168,7 @@ fn cut_text(text: &str) -> &str {
 /// The smallest report that still says what happened: case, state, test (its id shortened
 /// with a hash when long, its timestamps kept, no arguments), attempt and trace; the error
 /// says that the report was replaced.
-fn minimal_report(report: &TestReport) -> TestReport {
+pub(super) fn minimal_report(report: &TestReport) -> TestReport {
     TestReport {
         case_name: shorten(&report.case_name),
         state: report.state,
@@ -166,7 +199,7 @@ fn minimal_report(report: &TestReport) -> TestReport {
 
 /// `text` if at most 128 bytes, else its first 64 bytes, `…sha256:` and the first 32 hex
 /// digits of its SHA-256: still told apart from others, and searchable.
-fn shorten(text: &str) -> String {
+pub(super) fn shorten(text: &str) -> String {
     if text.len() <= 128 {
         return text.to_owned();
     }
@@ -179,4 +212,4 @@ fn shorten(text: &str) -> String {
 }
 
 /// The smallest size a report is cut down to when the broker refuses larger ones.
-const MIN_REPORT_LIMIT: usize = 8 * 1024;
+pub(super) const MIN_REPORT_LIMIT: usize = 8 * 1024;
