@@ -116,7 +116,7 @@ impl WorkerHandle {
     }
 
     /// Records the transport skipped as untrusted input, `(topic, reason, count)` (see
-    /// [`Transport::skipped`]).
+    /// [`Transport::skipped`](crate::transport::Transport::skipped)).
     pub fn transport_skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
         self.0.transport.skipped()
     }
