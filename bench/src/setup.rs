@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use livecheck::worker::SpawnedWorker;
 use livecheck::{CaseConfig, Client, Observer, State, TestReport, Worker, WorkerHandle};
 use livecheck::{TestExecution, WorkerSettings};
 use livecheck_tests::broker::Broker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Partitions of every topic the benchmark creates: `KafkaConfig`'s default.
 pub(crate) const PARTITIONS: i32 = 8;
@@ -251,8 +250,7 @@ impl Reports {
 pub(crate) struct RunningWorker {
     /// Its view (counters, stored signals).
     pub(crate) handle: WorkerHandle,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    worker: SpawnedWorker,
 }
 
 impl RunningWorker {
@@ -275,16 +273,7 @@ impl RunningWorker {
             .observer(reports)
             .build()
             .map_err(|e| e.to_string())?;
-        let handle = worker.handle();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(error) = worker.run(shutdown).await {
-                eprintln!("worker failed: {error}");
-            }
-        });
+        let worker = worker.spawn();
         let mut assignment = transport.assignment();
         tokio::time::timeout(
             Duration::from_secs(60),
@@ -294,19 +283,15 @@ impl RunningWorker {
         .map_err(|_| "the worker got no partitions within 60 s".to_owned())?
         .map_err(|_| "the transport is gone".to_owned())?;
         Ok(RunningWorker {
-            handle,
-            stop: Some(stop),
-            task: Some(task),
+            handle: worker.handle().clone(),
+            worker,
         })
     }
 
     /// Stops the worker (running tests get its grace period).
-    pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+    pub(crate) async fn stop(self) {
+        if let Err(error) = self.worker.stop().await {
+            eprintln!("worker failed: {error}");
         }
     }
 }

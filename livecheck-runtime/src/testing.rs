@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::case::{Case, CaseConfig, CaseOptions};
 use crate::client::Client;
@@ -43,7 +43,7 @@ use crate::health::CaseStatus;
 use crate::model::TestReport;
 use crate::signal::Signal;
 use crate::transport::MemoryTransport;
-use crate::worker::{Observer, Worker, WorkerBuilder, WorkerHandle, WorkerSettings};
+use crate::worker::{Observer, SpawnedWorker, Worker, WorkerBuilder, WorkerHandle, WorkerSettings};
 
 /// How long (in tokio time, usually paused) `report_for` and friends wait before panicking.
 const REPORT_WAIT: Duration = Duration::from_secs(24 * 3600);
@@ -55,8 +55,7 @@ pub struct TestKit {
     handle: WorkerHandle,
     reports: mpsc::UnboundedReceiver<TestReport>,
     unclaimed: VecDeque<TestReport>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    worker: Option<SpawnedWorker>,
 }
 
 impl fmt::Debug for TestKit {
@@ -146,24 +145,13 @@ impl TestKitBuilder {
         let worker = builder.build().expect("invalid cases for the test kit");
         let handle = worker.handle();
         let client = worker.client();
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let stop = async {
-                let _ = stop.await;
-            };
-            worker
-                .run(stop)
-                .await
-                .expect("the test kit's worker failed");
-        });
         TestKit {
             client,
             transport: self.transport,
             handle,
             reports,
             unclaimed: VecDeque::new(),
-            shutdown: Some(shutdown),
-            task: Some(task),
+            worker: Some(worker.spawn()),
         }
     }
 }
@@ -274,19 +262,16 @@ impl TestKit {
 
     /// Stops the worker, letting running tests finish.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.stop().await;
         }
     }
 }
 
 impl Drop for TestKit {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
         }
     }
 }

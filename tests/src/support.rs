@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
+use livecheck::worker::SpawnedWorker;
 use livecheck::{CaseConfig, Client, Worker, WorkerHandle, WorkerSettings};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
@@ -37,8 +37,7 @@ pub struct RunningWorker {
     pub handle: WorkerHandle,
     /// Its transport.
     pub transport: Arc<KafkaTransport>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    worker: SpawnedWorker,
 }
 
 impl RunningWorker {
@@ -55,21 +54,11 @@ impl RunningWorker {
             })
             .build()
             .expect("worker");
-        let handle = worker.handle();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            worker
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("worker run");
-        });
+        let worker = worker.spawn();
         RunningWorker {
-            handle,
+            handle: worker.handle().clone(),
             transport,
-            stop: Some(stop),
-            task: Some(task),
+            worker,
         }
     }
 
@@ -84,13 +73,11 @@ impl RunningWorker {
         assigned
     }
 
-    /// Stops the worker gracefully.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+    /// Stops the worker gracefully. A failed run (e.g. the transport's close on a stopped
+    /// broker) is printed, not a failure of the test: the tests judge what the worker did.
+    pub async fn stop(self) {
+        if let Err(error) = self.worker.stop().await {
+            eprintln!("worker run: {error}");
         }
     }
 }

@@ -337,10 +337,7 @@ async fn tests_older_than_max_test_age_are_skip_without_running() {
             .observer(Collect(tx))
             .build()
             .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
+        let worker = worker.spawn();
         // An hour-old test (a backlog), then a fresh one; both get their signal.
         for (id, age) in [
             ("old", chrono::Duration::hours(1)),
@@ -380,8 +377,7 @@ async fn tests_older_than_max_test_age_are_skip_without_running() {
             }
             None => assert_eq!(by_id["old"].state, State::Pass, "Faust's: run until expiry"),
         }
-        let _ = stop.send(());
-        task.await.unwrap().unwrap();
+        worker.stop().await.unwrap();
     }
 }
 

@@ -19,6 +19,7 @@ use livecheck::alerts::{Webhook, WebhookConfig};
 use livecheck::metrics::Metrics;
 use livecheck::status::StatusServer;
 use livecheck::transport::kafka::{KafkaConfig, KafkaTransport};
+use livecheck::worker::SpawnedWorker;
 use livecheck::{
     Case, CaseConfig, Observer, State, TestReport, Worker, WorkerHandle, WorkerSettings,
 };
@@ -60,8 +61,7 @@ struct Member {
     server: StatusServer,
     webhook: Webhook,
     own: Own,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    worker: SpawnedWorker,
 }
 
 impl Member {
@@ -87,23 +87,13 @@ impl Member {
         let server = StatusServer::start("127.0.0.1:0".parse().unwrap(), handle.clone(), metrics)
             .await
             .expect("status server");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            worker
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("worker run");
-        });
         Member {
             handle,
             transport,
             server,
             webhook,
             own,
-            stop,
-            task,
+            worker: worker.spawn(),
         }
     }
 
@@ -129,8 +119,7 @@ impl Member {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("worker task");
+        self.worker.stop().await.expect("worker run");
         self.server.stop().await;
     }
 }

@@ -19,6 +19,7 @@ use livecheck::alerts::{Webhook, WebhookConfig};
 use livecheck::metrics::Metrics;
 use livecheck::status::{StatusOptions, StatusServer};
 use livecheck::transport::kafka::KafkaConfig;
+use livecheck::worker::SpawnedWorker;
 use livecheck::{
     Case, CaseConfig, Client, MemoryTransport, Observer, SignalEvent, State, TestExecution,
     TestReport, Worker, WorkerHandle,
@@ -96,8 +97,7 @@ struct Running {
     server: StatusServer,
     reports: mpsc::UnboundedReceiver<TestReport>,
     seen: Vec<TestReport>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    worker: SpawnedWorker,
 }
 
 impl Running {
@@ -126,21 +126,14 @@ impl Running {
         .await
         .expect("status server");
         assert!(server.local_addr().ip().is_loopback());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
-            worker.run(stopped).await.expect("worker run");
-        });
+        let worker = worker.spawn();
         Running {
             handle,
             client,
             server,
             reports,
             seen: Vec::new(),
-            stop,
-            task,
+            worker,
         }
     }
 
@@ -211,8 +204,7 @@ impl Running {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("worker task");
+        self.worker.stop().await.expect("worker run");
         self.server.stop().await;
     }
 }
@@ -1218,13 +1210,7 @@ async fn status_page_screenshots() {
     )
     .await
     .expect("status server");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let stopped = async {
-            let _ = stopped.await;
-        };
-        worker.run(stopped).await.expect("worker run");
-    });
+    let worker = worker.spawn();
     let base = server.url();
     let api = move |name: &'static str| {
         let url = format!("{base}api/cases/{name}");
@@ -1374,8 +1360,7 @@ async fn status_page_screenshots() {
         "{recovered}"
     );
 
-    let _ = stop.send(());
-    task.await.expect("worker task");
+    worker.stop().await.expect("worker run");
     server.stop().await;
 }
 

@@ -1172,10 +1172,7 @@ async fn a_hung_test_frees_its_slot_and_is_acknowledged() {
         ],
     );
     let client = worker.client();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(worker.run(async {
-        let _ = stopped.await;
-    }));
+    let worker = worker.spawn();
     let start = Instant::now();
     client.scope(hangs.trigger("hung", false)).await.unwrap();
     client.scope(VALUE.send_to("next", &1)).await.unwrap();
@@ -1199,8 +1196,7 @@ async fn a_hung_test_frees_its_slot_and_is_acknowledged() {
             ("next".to_owned(), State::Pass, 5)
         ]
     );
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    worker.stop().await.unwrap();
     assert_eq!(*transport.acked.lock().unwrap(), ["hung", "next"]);
 }
 
@@ -1230,10 +1226,7 @@ async fn a_report_that_cannot_be_cut_to_fit_is_replaced_or_dropped_and_frees_its
             one_slot_worker(&transport, [livecheck::Case::descriptor(&waits)]);
         let handle = worker.handle();
         let client = worker.client();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
+        let worker = worker.spawn();
         let huge = "x".repeat(600_000);
         for id in [huge.as_str(), "next"] {
             client.scope(VALUE.send_to(id, &1)).await.unwrap();
@@ -1258,8 +1251,7 @@ async fn a_report_that_cannot_be_cut_to_fit_is_replaced_or_dropped_and_frees_its
             assert_eq!(handle.stats().reports_dropped, 1);
         }
         assert_eq!(seen[1].test.as_ref().unwrap().id, "next");
-        let _ = stop.send(());
-        task.await.unwrap().unwrap();
+        worker.stop().await.unwrap();
         let acked = transport.acked.lock().unwrap().clone();
         assert_eq!(acked.len(), 2, "both acknowledged");
         assert_eq!(acked[1], "next");
@@ -1279,10 +1271,7 @@ async fn a_peer_report_from_the_future_does_not_count() {
         .unwrap();
     let handle = worker.handle();
     let client = worker.client();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(worker.run(async {
-        let _ = stopped.await;
-    }));
+    let worker = worker.spawn();
     let ahead = chrono::Utc::now() + chrono::Duration::days(3650);
     for i in 0..35 {
         let now = chrono::Utc::now();
@@ -1329,6 +1318,5 @@ async fn a_peer_report_from_the_future_does_not_count() {
     .expect("the case follows its healthy test");
     assert_eq!(handle.stats().future_reports, 35);
     assert_eq!(handle.stats().peer_reports, 0);
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    worker.stop().await.unwrap();
 }

@@ -1,0 +1,123 @@
+//! [`WorkerHandle`]: a read-only view of a running worker, for status pages and tests.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::case::CaseConfig;
+use crate::health::{CaseStatus, TestDetail};
+use crate::transport::TransportCounters;
+
+use super::shared::{lock, Shared};
+use super::stats::WorkerStats;
+
+/// A read-only view of a running worker, for status pages and tests.
+#[derive(Clone)]
+pub struct WorkerHandle(pub(super) Arc<Shared>);
+
+impl fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("cases", &self.0.cases.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerHandle {
+    /// The health of every case, sorted by name.
+    pub fn statuses(&self) -> Vec<CaseStatus> {
+        let mut all: Vec<_> = self.0.health.values().map(|h| lock(h).status()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The health of one case.
+    pub fn status(&self, case: &str) -> Option<CaseStatus> {
+        self.0.health.get(case).map(|h| lock(h).status())
+    }
+
+    /// One of the newest tests of `case` ([`RECENT_TESTS`](crate::health::RECENT_TESTS) of
+    /// them are kept), by id: its report and its log lines.
+    pub fn test_detail(&self, case: &str, id: &str) -> Option<TestDetail> {
+        self.0
+            .health
+            .get(case)
+            .and_then(|h| lock(h).test_detail(id))
+    }
+
+    /// The cases this worker runs, sorted by name.
+    pub fn cases(&self) -> Vec<CaseConfig> {
+        let mut all: Vec<_> = self.0.cases.values().copied().collect();
+        all.sort_by_key(|c| c.name());
+        all
+    }
+
+    /// The worker's counters now.
+    pub fn stats(&self) -> WorkerStats {
+        #[allow(unused_mut)]
+        let mut stats = self.0.stats.snapshot();
+        #[cfg(feature = "otel")]
+        if let Some(otel) = &self.0.otel {
+            stats.spans_exported = otel.counters.exported.load(Ordering::Relaxed);
+            stats.spans_dropped = otel.counters.dropped.load(Ordering::Relaxed);
+        }
+        stats
+    }
+
+    /// Whether the worker has subscribed and is consuming.
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::Relaxed)
+    }
+
+    /// Signals held in the store (resolved, or being waited for).
+    pub fn stored_signals(&self) -> usize {
+        self.0.store.len()
+    }
+
+    /// Whether the transport has given this worker something to consume (for Kafka: partitions
+    /// of the tests topic). A worker is ready to serve once [`is_ready`](Self::is_ready) and
+    /// this both hold.
+    pub fn is_assigned(&self) -> bool {
+        self.0.transport.is_assigned()
+    }
+
+    /// Whether this worker is the leader now (runs the fake-request timers, publishes suite
+    /// reports).
+    pub fn is_leader(&self) -> bool {
+        self.0.is_leader()
+    }
+
+    /// Tests whose report the group published that this worker remembers (bounded by
+    /// [`WorkerSettings::reported_tests`](super::WorkerSettings::reported_tests)).
+    pub fn reported_tests(&self) -> usize {
+        lock(&self.0.reported).len()
+    }
+
+    /// The consumer group as the transport sees it (Kafka): owners and lag of each partition of
+    /// the tests topic, and the partitions nobody consumes.
+    pub fn group(&self) -> Option<crate::transport::GroupView> {
+        self.0.transport.group()
+    }
+
+    /// The brokers the transport was configured with (Kafka), if any.
+    pub fn brokers(&self) -> Option<String> {
+        self.0.transport.brokers()
+    }
+
+    /// The partitions of the tests topic this worker consumes now (Kafka), if the transport
+    /// has partitions.
+    pub fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        self.0.transport.assigned_partitions()
+    }
+
+    /// The transport's counters (undecodable messages skipped, consumer errors).
+    pub fn transport_counters(&self) -> TransportCounters {
+        self.0.transport.counters()
+    }
+
+    /// Records the transport skipped as untrusted input, `(topic, reason, count)` (see
+    /// [`Transport::skipped`](crate::transport::Transport::skipped)).
+    pub fn transport_skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.0.transport.skipped()
+    }
+}
