@@ -286,6 +286,8 @@ pub enum Command {
 pub struct RunArgs {
     /// Trigger each selected case once, wait for its report, print a summary and exit: 0 if
     /// every case passed, 1 otherwise (for CI).
+    ///
+    /// LIVECHECK_ONCE=true also makes `livecheck` with no subcommand a `run --once`.
     #[arg(long, env = "LIVECHECK_ONCE",
           value_parser = clap::builder::BoolishValueParser::new(), hide_env_values = true)]
     pub once: bool,

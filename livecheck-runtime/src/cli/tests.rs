@@ -368,3 +368,56 @@ fn defaults_are_loopback_with_the_status_page_on() {
     assert!(!options.no_web);
     assert!(options.alert_webhook.is_none());
 }
+
+/// `LIVECHECK_ONCE=true` with no subcommand is `run --once`, the other flags of `run` read from
+/// their variables (it used to start a worker that ran until stopped). The variables are set in
+/// a child process — this test binary again, running this test alone — since setting them here
+/// would reach the tests running beside it.
+#[test]
+fn the_once_variable_without_a_subcommand_is_run_once() {
+    const CHILD: &str = "LIVECHECK_CLI_TEST_CHILD";
+    const NAME: &str = "cli::tests::the_once_variable_without_a_subcommand_is_run_once";
+    if std::env::var_os(CHILD).is_some() {
+        let options = parse_options(["livecheck"]).expect("the flags parse");
+        match options.command {
+            Some(Command::Run(args)) => {
+                assert!(args.once);
+                assert_eq!(args.retries, 2);
+                assert_eq!(args.timeout, Duration::from_secs(90));
+            }
+            other => panic!("not run --once: {other:?}"),
+        }
+        // `cases` is still `cases`.
+        let options = parse_options(["livecheck", "cases"]).expect("the flags parse");
+        assert!(
+            matches!(options.command, Some(Command::Cases)),
+            "{options:?}"
+        );
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env(super::usage::ONCE_ENV, "true")
+        .env("LIVECHECK_RETRIES", "2")
+        .env("LIVECHECK_TIMEOUT", "90s")
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the test did not run: {stdout}"
+    );
+    // The variable the decision reads is the one of `run --once`.
+    let run = Options::command()
+        .find_subcommand("run")
+        .and_then(|run| run.get_arguments().find(|a| a.get_id() == "once"))
+        .and_then(|once| once.get_env())
+        .map(|env| env.to_string_lossy().into_owned());
+    assert_eq!(run.as_deref(), Some(super::usage::ONCE_ENV));
+}

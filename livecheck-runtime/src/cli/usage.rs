@@ -1,10 +1,11 @@
-//! Reading the command line: [`parse_options`], and the one line a mistake is told in.
+//! Reading the command line: [`parse_options`], the command a binary runs when none is given,
+//! and the one line a mistake is told in.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use super::flags::Options;
+use super::flags::{Command, Options, RunArgs};
 use super::values::{parse_properties_env, PROPERTIES_ENV};
 
 /// Parses the flags as `livecheck` does: `--help` and `--version` print and exit 0; a mistake
@@ -18,6 +19,9 @@ where
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
     let mut options = Options::try_parse_from(&args).map_err(|error| report(&error, &args))?;
+    if options.command.is_none() {
+        options.command = default_command().map_err(|error| report(&error, &args))?;
+    }
     if let Some(text) = std::env::var_os(PROPERTIES_ENV) {
         let Some(text) = text.to_str() else {
             eprintln!("livecheck: {PROPERTIES_ENV} is not UTF-8");
@@ -53,6 +57,29 @@ fn report(error: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The variable of `run --once`.
+pub(super) const ONCE_ENV: &str = "LIVECHECK_ONCE";
+
+/// The command when none is given: the worker (`None`), or `run --once` when [`ONCE_ENV`] says
+/// so. Then the flags of `run` are read from their variables as `livecheck run` reads them
+/// (`LIVECHECK_TIMEOUT`, `LIVECHECK_JUNIT`, ...): `LIVECHECK_ONCE=true livecheck` is
+/// `livecheck run --once`, not a worker that runs until it is stopped. Without `LIVECHECK_ONCE`
+/// the variables of `run` are not read (a worker ignores them, as before).
+fn default_command() -> Result<Option<Command>, clap::Error> {
+    if std::env::var_os(ONCE_ENV).is_none() {
+        return Ok(None);
+    }
+    let args = run_args_from_env()?;
+    Ok(args.once.then_some(Command::Run(args)))
+}
+
+/// The flags of `run` from their variables and defaults alone: no argument is given.
+pub(super) fn run_args_from_env() -> Result<RunArgs, clap::Error> {
+    use clap::{Args, FromArgMatches};
+    let command = RunArgs::augment_args(clap::Command::new("livecheck run"));
+    RunArgs::from_arg_matches(&command.try_get_matches_from(["livecheck run"])?)
 }
 
 /// The one line of a parse error; when the bad value came from an environment variable (its
