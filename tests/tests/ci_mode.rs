@@ -224,6 +224,38 @@ fn run_once_on_the_demo_passes_with_a_junit_file_that_parses() {
     assert_eq!(report["signal_latency"].as_object().unwrap().len(), 4);
 }
 
+/// `LIVECHECK_ONCE=true` with no subcommand is `run --once`, with the flags of `run` from their
+/// variables; it used to start a worker that ran until stopped.
+#[test]
+fn livecheck_once_without_the_run_subcommand_is_a_one_shot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(DEMO);
+    command
+        .current_dir(dir.path())
+        .env_remove("LIVECHECK_BROKERS")
+        .env_remove("ORDERS_BREAK")
+        .env("ORDERS_BIND", "127.0.0.1:0")
+        .env("LIVECHECK_ONCE", "true")
+        .env("LIVECHECK_TIMEOUT", "90s")
+        .env("LIVECHECK_JUNIT", "out.xml");
+    let done = run_bounded(command, dir.path(), Duration::from_secs(120));
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}\n{}",
+        done.stdout,
+        done.stderr
+    );
+    assert!(
+        done.stdout
+            .contains("1 passed, 0 flaky, 0 failed, 0 skipped"),
+        "{}",
+        done.stdout
+    );
+    let junit = parse_xml(&std::fs::read_to_string(dir.path().join("out.xml")).unwrap());
+    only_testcase(&junit, "0");
+}
+
 #[test]
 fn run_once_on_a_broken_demo_exits_1_with_the_failure_in_the_junit_file() {
     let dir = tempfile::tempdir().unwrap();

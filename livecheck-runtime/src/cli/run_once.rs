@@ -1,9 +1,8 @@
-//! `livecheck run --once`: the flags of `run`, and the one-shot run as the command line makes
-//! it — the broker (given, or embedded), a consumer group of the run's own placed at the end of
-//! the tests topic, the binary's set-up hook, the run ([`crate::once::OnceRun`]), its summary on
-//! stdout, its files and its exit code.
+//! `livecheck run --once`: the one-shot run as the command line makes it — the broker (given,
+//! or embedded), a consumer group of the run's own placed at the end of the tests topic, the
+//! binary's set-up hook, the run ([`crate::once::OnceRun`]), its summary on stdout, its files
+//! and its exit code. The flags are [`RunArgs`].
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,67 +13,17 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
-use super::{
-    connect, spawn_setup, CliError, Connection, ConsoleReports, Options, SetupReady, Signals,
-    Started,
-};
+use super::connect::{connect, keep_for_the_process, Connection};
+use super::console::ConsoleReports;
+use super::error::CliError;
+use super::flags::{Options, RunArgs};
+use super::setup::{spawn_setup, SetupReady, Started};
+use super::signals::Signals;
 use crate::case::{CaseConfig, CaseDescriptor};
 use crate::client::Client;
-use crate::once::{junit, OnceRun, OnceSettings, Verdict};
+use crate::once::{junit, OnceRun, OnceSettings, Summary, Verdict};
 use crate::transport::kafka::{KafkaConfig, KafkaTransport};
 use crate::worker::WorkerSettings;
-
-/// Flags of `livecheck run`.
-#[derive(Debug, Clone, Default, clap::Args)]
-#[non_exhaustive]
-pub struct RunArgs {
-    /// Trigger each selected case once, wait for its report, print a summary and exit: 0 if
-    /// every case passed, 1 otherwise (for CI).
-    #[arg(long, env = "LIVECHECK_ONCE",
-          value_parser = clap::builder::BoolishValueParser::new(), hide_env_values = true)]
-    pub once: bool,
-    /// With --once: write a JUnit XML report here.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "LIVECHECK_JUNIT",
-        requires = "once",
-        hide_env_values = true
-    )]
-    pub junit: Option<PathBuf>,
-    /// With --once: write the verdicts and every report (JSON, as on the report topic) here.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "LIVECHECK_JSON",
-        requires = "once",
-        hide_env_values = true
-    )]
-    pub json: Option<PathBuf>,
-    /// With --once: the whole run's time limit; cases without a verdict by then are TIMEOUT.
-    #[arg(long, value_name = "DURATION", env = "LIVECHECK_TIMEOUT", default_value = "5m",
-          value_parser = parse_timeout, requires = "once", hide_env_values = true)]
-    pub timeout: Duration,
-    /// With --once: run a failed case again up to N times; a case that passes on a retry is
-    /// FLAKY.
-    #[arg(
-        long,
-        value_name = "N",
-        env = "LIVECHECK_RETRIES",
-        default_value_t = 0,
-        requires = "once",
-        hide_env_values = true
-    )]
-    pub retries: u32,
-    /// With --once: a FLAKY case fails the run (exit code 1) instead of a warning.
-    #[arg(long, env = "LIVECHECK_FAIL_ON_FLAKY",
-          value_parser = clap::builder::BoolishValueParser::new(), requires = "once", hide_env_values = true)]
-    pub fail_on_flaky: bool,
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    super::parse_positive_duration(s)
-}
 
 /// `livecheck run --once`: the broker (given, or embedded), a consumer group of the run's own
 /// that starts at the end of the tests topic, the binary's set-up hook, the run, its summary on
@@ -161,10 +110,16 @@ where
     if options.brokers.is_some() {
         delete_groups(&kafka).await;
     }
-    super::keep_for_the_process(embedded);
+    keep_for_the_process(embedded);
+    finish(&summary, &args)
+}
+
+/// The summary on stdout, the files asked for, a word on stderr about flaky cases or a run of
+/// nothing, and the exit code: 0 if the run passed ([`Summary::passed`]), else 1.
+fn finish(summary: &Summary, args: &RunArgs) -> Result<ExitCode, CliError> {
     println!("{}", summary.render());
     if let Some(path) = &args.junit {
-        write_file(path, junit::to_xml(&summary))?;
+        write_file(path, junit::to_xml(summary))?;
     }
     if let Some(path) = &args.json {
         let json = summary.to_json(args.fail_on_flaky);

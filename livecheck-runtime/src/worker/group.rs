@@ -81,7 +81,9 @@ pub(super) fn dated_ahead(
 ) -> bool {
     let skew = chrono::Duration::from_std(max_skew).unwrap_or(chrono::Duration::MAX);
     // A skew beyond the calendar's end lets every date through (it used to mean no skew).
-    let ahead = now.checked_add_signed(skew).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let ahead = now
+        .checked_add_signed(skew)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     at > ahead || issued.is_some_and(|issued| issued > ahead)
 }
 

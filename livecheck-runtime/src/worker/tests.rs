@@ -268,7 +268,12 @@ fn a_peer_report_dated_beyond_the_skew_is_ahead() {
     assert!(!dated_ahead(now, skew, now - minute, None));
     assert!(dated_ahead(now, skew, now + minute * 3, None));
     // A skew too large for the calendar trusts every date.
-    assert!(!dated_ahead(now, Duration::MAX, now + minute * 3, Some(now + minute * 3)));
+    assert!(!dated_ahead(
+        now,
+        Duration::MAX,
+        now + minute * 3,
+        Some(now + minute * 3)
+    ));
 }
 
 #[tokio::test]
