@@ -310,8 +310,8 @@ impl WorkerHandle {
         self.0.health.get(case).map(|h| lock(h).status())
     }
 
-    /// One of the newest tests of `case` ([`RECENT_TESTS`](crate::health::RECENT_TESTS) of
-    /// them are kept), by id: its report and its log lines.
+    /// One of the newest tests of `case` (20 of them are kept), by id: its report and its log
+    /// lines.
     pub fn test_detail(&self, case: &str, id: &str) -> Option<TestDetail> {
         self.0
             .health
@@ -1152,7 +1152,7 @@ fn on_group_report(shared: &Shared, published: PublishedReport) {
                 return;
             }
             shared.stats.peer_reports.fetch_add(1, Ordering::Relaxed);
-            shared.judge(case, |health| health.on_report(&report, at));
+            shared.judge(case, |health| health.on_peer_report(&report, at));
         }
     }
 }
