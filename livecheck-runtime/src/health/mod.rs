@@ -2,7 +2,7 @@
 //! of workers. Every worker feeds every test report of the group (its own, and the others' read
 //! back from the report topic) into its [`CaseHealth`], so each worker holds the group's view;
 //! only the leader publishes the suite reports that view makes due (the worker decides,
-//! [`CaseHealth::take_due`] says what).
+//! `CaseHealth::take_due` says what).
 //!
 //! What is judged, against Faust's `faust/livecheck/case.py`:
 //! - `max_consecutive_failures` failures (FAIL, ERROR, TIMEOUT) in a row → suite FAIL, as
@@ -61,8 +61,10 @@ use crate::case::CaseOptions;
 use crate::model::{State, TestReport};
 
 pub(crate) use reported::ReportedTests;
+#[cfg(feature = "ops")]
 pub(crate) use status::time;
 pub use status::{CaseStatus, RecentTest, SignalHealth, TestDetail, TrendMinute};
+#[cfg(feature = "ops")]
 pub(crate) use view::RECENT_TESTS;
 
 use stats::Stats;

@@ -1,7 +1,7 @@
 //! What the status page shows: since when, the newest tests, timeouts per signal, the trend.
 
 use super::*;
-use crate::health::view::{MINUTE_SAMPLES, RECENT_ERROR_CHARS, RECENT_REPORT_BYTES};
+use crate::health::view::{MINUTE_SAMPLES, RECENT_ERROR_CHARS, RECENT_REPORT_BYTES, RECENT_TESTS};
 
 // The status page's "since": it moves when the state shown changes, not when the same
 // outcome comes again; the suite failure has a "since" of its own.
