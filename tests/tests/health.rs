@@ -2,7 +2,7 @@
 //! reports once per transition, recovery only on evidence, and the group's judgement (reports
 //! of other workers fed in with `MemoryTransport::publish_peer_report`). Written from Faust's
 //! `faust/livecheck/case.py` (faust-streaming/faust); the unit tests beside the code
-//! (livecheck-runtime/src/health.rs) hold the tables.
+//! (livecheck-runtime/src/health/tests/) hold the tables.
 
 use std::time::Duration;
 
@@ -163,6 +163,33 @@ async fn failures_far_apart_add_up_and_time_alone_recovers_nothing() {
     assert!(status.suite_failed);
     assert_eq!(status.consecutive_failures, 3);
     assert_eq!(status.state, State::Fail);
+}
+
+// One clock: on tokio's paused clock, tests 20 s apart are 20 s apart on the status page too
+// (the interval between tests was taken from the wall clock, which the paused clock does not
+// move: a median of microseconds).
+#[tokio::test(start_paused = true)]
+async fn tests_20_s_apart_have_a_frequency_of_20_s() {
+    let mut kit = TestKit::builder()
+        .case_with(verdict, |o| {
+            o.warn_stalled_after = Duration::from_secs(3600)
+        })
+        .start();
+    for i in 0..5 {
+        if i > 0 {
+            sleep(Duration::from_secs(20)).await;
+        }
+        kit.run(verdict.trigger(format!("p{i}"), true))
+            .await
+            .unwrap();
+        kit.report_for(&format!("p{i}")).await;
+    }
+    let median = kit
+        .status(VERDICT)
+        .unwrap()
+        .frequency_median_seconds
+        .unwrap();
+    assert!((20.0..20.5).contains(&median), "{median}");
 }
 
 // case.py:337-365: a case with no test stalls (here warn_stalled_after after the worker's start;

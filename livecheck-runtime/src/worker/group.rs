@@ -66,7 +66,7 @@ fn on_group_report(shared: &Shared, published: PublishedReport) {
                 return;
             }
             shared.stats.peer_reports.fetch_add(1, Ordering::Relaxed);
-            shared.judge(case, |health| health.on_report(&report, at));
+            shared.judge(case, |health| health.on_peer_report(&report, at));
         }
     }
 }

@@ -36,8 +36,8 @@ impl WorkerHandle {
         self.0.health.get(case).map(|h| lock(h).status())
     }
 
-    /// One of the newest tests of `case` ([`RECENT_TESTS`](crate::health::RECENT_TESTS) of
-    /// them are kept), by id: its report and its log lines.
+    /// One of the newest tests of `case` (20 of them are kept), by id: its report and its log
+    /// lines.
     pub fn test_detail(&self, case: &str, id: &str) -> Option<TestDetail> {
         self.0
             .health
