@@ -10,7 +10,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use livecheck::transport::kafka::attach_test_headers;
+use livecheck::propagation::kafka::attach_test_headers;
 use livecheck::TestExecution;
 use rdkafka::message::OwnedHeaders;
 

@@ -64,55 +64,42 @@
 #[allow(unused_extern_crates)]
 extern crate self as livecheck;
 
-#[cfg(feature = "ops")]
-#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
-pub mod alerts;
-pub mod case;
+// The tiers, each in its folder (docs/architecture.md): `wire` (what travels), `service` (what
+// a service links), `transport` (Kafka and in-memory), `worker` (runs cases, keeps their
+// health), `ops` (status page, metrics, alerts, OpenTelemetry) and `cli`. Their modules are
+// public at the root, where users have always found them.
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
-pub mod client;
-pub mod codec;
-pub mod context;
-pub mod duration;
-pub mod error;
-mod execution;
-pub mod faust;
-#[cfg(feature = "worker")]
-#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
-pub mod health;
-pub mod hooks;
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub mod http;
-pub mod limits;
+mod lock;
 #[cfg(feature = "ops")]
-#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
-pub mod metrics;
-pub mod model;
-#[cfg(feature = "worker")]
-#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
-pub mod once;
-#[cfg(feature = "otel")]
-#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
-pub mod otel;
-mod runner;
-pub mod signal;
-pub mod signing;
-#[cfg(feature = "ops")]
-#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
-pub mod status;
-mod store;
+mod ops;
+mod service;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 pub mod text;
 mod throttle;
-pub mod trace;
 pub mod transport;
+mod wire;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub mod worker;
+
+#[cfg(feature = "ops")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
+pub use ops::{alerts, metrics, status};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use service::http;
+pub use service::{case, client, context, hooks, propagation, signal};
+pub use wire::{codec, duration, error, faust, limits, model, signing, trace};
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub use worker::otel;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub use worker::{health, once};
 
 #[doc(inline)]
 pub use livecheck_macros::case;
@@ -245,9 +232,9 @@ macro_rules! signal {
 /// What the macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::case::{BoxFuture, CaseDescriptor, CaseOptions, CaseRegistration};
-    pub use crate::hooks::{instance as hooks, ErasedHooks};
-    pub use crate::runner::log;
+    pub use crate::service::case::{BoxFuture, CaseDescriptor, CaseOptions, CaseRegistration};
+    pub use crate::service::hooks::{instance as hooks, ErasedHooks};
+    pub use crate::service::runner::log;
     pub use inventory;
     pub use livecheck_macros::signal_impl;
 
@@ -256,8 +243,8 @@ pub mod __private {
     #[cold]
     #[track_caller]
     pub fn assertion_failed(message: String) -> ! {
-        crate::runner::install_panic_hook();
-        std::panic::panic_any(crate::error::AssertionFailed::new(message))
+        crate::service::runner::install_panic_hook();
+        std::panic::panic_any(crate::wire::error::AssertionFailed::new(message))
     }
 
     /// `assert_eq!`/`assert_ne!` failed: the message the std macros write.
@@ -280,9 +267,9 @@ pub mod __private {
         assertion_failed(message)
     }
 
-    use crate::client::Client;
-    use crate::error::{ArgumentError, CaseError, IntoCaseResult, TriggerError};
-    use crate::model::TestExecution;
+    use crate::service::client::Client;
+    use crate::wire::error::{ArgumentError, CaseError, IntoCaseResult, TriggerError};
+    use crate::wire::model::TestExecution;
 
     /// Reads a parameter of the case fn from a test execution.
     pub fn argument<T: serde::de::DeserializeOwned>(
@@ -290,7 +277,7 @@ pub mod __private {
         index: usize,
         name: &'static str,
     ) -> Result<T, ArgumentError> {
-        crate::case::argument(test, index, name)
+        crate::service::case::argument(test, index, name)
     }
 
     /// A run that fails at once (arguments that do not decode).
@@ -310,7 +297,7 @@ pub mod __private {
 
     /// The id of a test being triggered.
     #[inline]
-    pub fn test_id(id: impl crate::case::IntoTestId) -> String {
+    pub fn test_id(id: impl crate::service::case::IntoTestId) -> String {
         id.into_test_id()
     }
 
@@ -323,7 +310,7 @@ pub mod __private {
         match test {
             Some(test) => {
                 let test = std::sync::Arc::new(test);
-                crate::context::with_test(test.clone(), scope(Some(test))).await
+                crate::service::context::with_test(test.clone(), scope(Some(test))).await
             }
             None => scope(None).await,
         }
@@ -348,8 +335,8 @@ pub mod __private {
         let expires =
             chrono::Duration::from_std(case.options.test_expires).unwrap_or(chrono::Duration::MAX);
         // The trace of the request being handled, else a new one (crate::trace).
-        let (traceparent, tracestate) = crate::context::ambient_trace()
-            .unwrap_or_else(|| (crate::trace::TraceParent::new_root(), None));
+        let (traceparent, tracestate) = crate::service::context::ambient_trace()
+            .unwrap_or_else(|| (crate::wire::trace::TraceParent::new_root(), None));
         let mut test = TestExecution {
             id,
             case_name: case.name.to_owned(),
@@ -362,7 +349,7 @@ pub mod __private {
             signature: None,
         };
         // Whoever starts a test signs it, where the deployment has a key (crate::signing).
-        if let Some(key) = crate::signing::key() {
+        if let Some(key) = crate::wire::signing::key() {
             test.signature = Some(key.sign_test(&test).into());
         }
         // Queued, not delivered: a service never waits on the broker (issue 9, point 6). A test

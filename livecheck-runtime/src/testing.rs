@@ -36,13 +36,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::case::{Case, CaseConfig, CaseOptions};
-use crate::client::Client;
-use crate::error::SendError;
-use crate::health::CaseStatus;
-use crate::model::TestReport;
-use crate::signal::Signal;
+use crate::service::case::{Case, CaseConfig, CaseOptions};
+use crate::service::client::Client;
+use crate::service::signal::Signal;
 use crate::transport::MemoryTransport;
+use crate::wire::error::SendError;
+use crate::wire::model::TestReport;
+use crate::worker::health::CaseStatus;
 use crate::worker::{Observer, SpawnedWorker, Worker, WorkerBuilder, WorkerHandle, WorkerSettings};
 
 /// How long (in tokio time, usually paused) `report_for` and friends wait before panicking.
@@ -121,7 +121,7 @@ impl TestKitBuilder {
     /// spans' times are the wall clock's, their length the test's runtime in tokio time.
     #[cfg(feature = "otel")]
     #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
-    pub fn otlp(mut self, export: crate::otel::OtlpExport) -> Self {
+    pub fn otlp(mut self, export: crate::worker::otel::OtlpExport) -> Self {
         self.builder = self.builder.otlp(export);
         self
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use livecheck::http::TestContextLayer;
+use livecheck::propagation::http::TestContextLayer;
 use livecheck::testing::TestKit;
 use livecheck::State;
 
@@ -58,7 +58,7 @@ async fn the_test_travels_on_requests_and_handlers_see_it() {
         )
         .layer(TestContextLayer);
     let base = serve(router).await;
-    let client = livecheck::http::client();
+    let client = livecheck::propagation::http::client();
 
     let inside = livecheck::with_test(test("t-42"), async {
         let current = client.get(format!("{base}/current")).send().await.unwrap();
@@ -78,7 +78,7 @@ async fn the_test_travels_on_requests_and_handlers_see_it() {
     assert_eq!(current.text().await.unwrap(), "none");
 
     // Malformed headers are ignored: the handler runs outside any test.
-    let raw = livecheck::http::client()
+    let raw = livecheck::propagation::http::client()
         .get(format!("{base}/current"))
         .header("LiveCheck-Test-Id", "x")
         .header("LiveCheck-Test-Name", "c")
@@ -176,7 +176,7 @@ async fn the_trace_of_a_test_travels_on_its_requests() {
         )
         .layer(TestContextLayer);
     let base = serve(router).await;
-    let client = livecheck::http::client();
+    let client = livecheck::propagation::http::client();
     let traced = livecheck::TestExecution {
         traceparent: Some(PARENT.parse().unwrap()),
         tracestate: Some("congo=t61rcWkgMzE".into()),

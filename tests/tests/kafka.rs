@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use livecheck::codec::Codec;
-use livecheck::transport::kafka::{attach_test_headers, handle_message, test_from_message};
+use livecheck::propagation::kafka::{attach_test_headers, handle_message, test_from_message};
 use livecheck::{Case, CaseConfig, State};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
@@ -321,7 +321,7 @@ async fn second_stage_signals_arrive_and_tests_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traceparent_entering_through_http_leaves_on_the_next_record_and_reaches_the_report() {
     use axum::routing::post;
-    use livecheck::http::TestContextLayer;
+    use livecheck::propagation::http::TestContextLayer;
     use livecheck::trace::TraceParent;
 
     const INCOMING: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";

@@ -393,7 +393,7 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     };
     run.client
         .transport()
-        .publish_signal(&signal)
+        .publish_signal(&signal, None)
         .unwrap()
         .await
         .unwrap();

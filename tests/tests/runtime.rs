@@ -1092,8 +1092,9 @@ impl livecheck::Transport for RecordAcks {
     fn publish_signal(
         &self,
         signal: &livecheck::SignalEvent,
+        within: Option<&livecheck::TestExecution>,
     ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
-        self.inner.publish_signal(signal)
+        self.inner.publish_signal(signal, within)
     }
 
     fn publish_report<'a>(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use livecheck::transport::kafka::{attach_test_headers, handle_message};
+use livecheck::propagation::kafka::{attach_test_headers, handle_message};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};

@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State as AxumState};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use livecheck::http::TestContextLayer;
-use livecheck::transport::kafka::attach_test_headers;
+use livecheck::propagation::http::TestContextLayer;
+use livecheck::propagation::kafka::attach_test_headers;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Deserialize;
@@ -51,7 +51,7 @@ impl State {
             client,
             store,
             producer,
-            http: livecheck::http::client(),
+            http: livecheck::propagation::http::client(),
             base,
         })))
     }

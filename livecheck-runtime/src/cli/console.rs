@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::case::CaseDescriptor;
-use crate::model::TestReport;
+use crate::service::case::CaseDescriptor;
+use crate::wire::model::TestReport;
 use crate::worker::Observer;
 
 /// `livecheck cases`: each case, with its options and where it is defined.
@@ -63,7 +63,7 @@ pub(crate) fn format_report_line(report: &TestReport) -> String {
             Escaped(&test.id),
             report
                 .runtime
-                .map(|r| crate::duration::humanize(Duration::from_secs_f64(r)))
+                .map(|r| crate::wire::duration::humanize(Duration::from_secs_f64(r)))
                 .unwrap_or_default(),
             error
         ),

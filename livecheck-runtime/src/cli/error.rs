@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use crate::alerts::AlertError;
-use crate::error::StartError;
-use crate::status::StatusError;
+use crate::ops::alerts::AlertError;
+use crate::ops::status::StatusError;
 use crate::transport::TransportError;
+use crate::wire::error::StartError;
 
 /// Why the `livecheck` command stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum CliError {
     },
     /// The test key (`LIVECHECK_TEST_KEY` / `LIVECHECK_TEST_KEY_FILE`) cannot be read.
     #[error("{0}")]
-    Key(crate::signing::KeyError),
+    Key(crate::wire::signing::KeyError),
 }
 
 // By hand, not `#[from]`: the message carries the cause, so it is not also a `source()`.

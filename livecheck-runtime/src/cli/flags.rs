@@ -15,10 +15,10 @@ use super::values::{
     parse_duration_arg, parse_max_age, parse_positive_duration, parse_property, parse_timeout,
     parse_trace_url, parse_webhook, MaxTestAge, Property,
 };
-use crate::alerts::WebhookConfig;
-use crate::codec::Codec;
-use crate::limits::Limits;
+use crate::ops::alerts::WebhookConfig;
 use crate::transport::kafka::{KafkaConfig, Topics};
+use crate::wire::codec::Codec;
+use crate::wire::limits::Limits;
 
 /// The default `--web-bind`: loopback only; expose it on purpose.
 pub const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
@@ -352,10 +352,10 @@ impl Options {
     /// The OpenTelemetry export `--otlp-endpoint` asks for, else the one the `OTEL_*`
     /// variables name, if any.
     #[cfg(feature = "otel")]
-    pub(crate) fn otlp_export(&self) -> Option<crate::otel::OtlpExport> {
+    pub(crate) fn otlp_export(&self) -> Option<crate::worker::otel::OtlpExport> {
         match &self.otlp_endpoint {
-            Some(endpoint) => Some(crate::otel::OtlpExport::endpoint(endpoint)),
-            None => crate::otel::OtlpExport::from_env(),
+            Some(endpoint) => Some(crate::worker::otel::OtlpExport::endpoint(endpoint)),
+            None => crate::worker::otel::OtlpExport::from_env(),
         }
     }
 

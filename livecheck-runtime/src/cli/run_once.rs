@@ -19,10 +19,10 @@ use super::error::CliError;
 use super::flags::{Options, RunArgs};
 use super::setup::{spawn_setup, SetupReady, Started};
 use super::signals::Signals;
-use crate::case::{CaseConfig, CaseDescriptor};
-use crate::client::Client;
-use crate::once::{junit, OnceRun, OnceSettings, Summary, Verdict};
+use crate::service::case::{CaseConfig, CaseDescriptor};
+use crate::service::client::Client;
 use crate::transport::kafka::{KafkaConfig, KafkaTransport};
+use crate::worker::once::{junit, OnceRun, OnceSettings, Summary, Verdict};
 use crate::worker::WorkerSettings;
 
 /// `livecheck run --once`: the broker (given, or embedded), a consumer group of the run's own

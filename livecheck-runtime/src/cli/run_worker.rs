@@ -12,10 +12,10 @@ use super::error::CliError;
 use super::flags::Options;
 use super::setup::{spawn_setup, SetupReady, SetupWatch, Started};
 use super::signals::Signals;
-use crate::alerts::{redacted, Webhook};
-use crate::case::{CaseConfig, CaseDescriptor};
-use crate::metrics::Metrics;
-use crate::status::{StatusOptions, StatusServer};
+use crate::ops::alerts::{redacted, Webhook};
+use crate::ops::metrics::Metrics;
+use crate::ops::status::{StatusOptions, StatusServer};
+use crate::service::case::{CaseConfig, CaseDescriptor};
 use crate::transport::kafka::{KafkaConfig, KafkaTransport};
 use crate::worker::{Worker, WorkerSettings};
 
@@ -42,7 +42,7 @@ where
 {
     let signals = Signals::install();
     // A key that cannot be read stops the worker at start, not at its first test.
-    crate::signing::TestKey::from_env().map_err(CliError::Key)?;
+    crate::wire::signing::TestKey::from_env().map_err(CliError::Key)?;
     let cases: Vec<CaseConfig> = cases.into_iter().map(CaseConfig::from).collect();
     let Connection { brokers, embedded } = connect(&options).await?;
     let kafka = kafka_config(&options, &brokers, &cases);

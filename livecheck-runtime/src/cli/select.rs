@@ -2,7 +2,7 @@
 
 use super::error::CliError;
 use super::flags::Options;
-use crate::case::{registered_cases, CaseDescriptor};
+use crate::service::case::{registered_cases, CaseDescriptor};
 
 impl Options {
     /// The registered cases that `--case` selects (all of them without it) and `--exclude`

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::client::Client;
+use crate::service::client::Client;
 use crate::transport::embedded::EmbeddedCluster;
 use crate::transport::kafka::KafkaConfig;
 

@@ -9,9 +9,9 @@ use super::logging::use_colour;
 use super::setup::spawn_setup;
 use super::usage::one_line;
 use super::*;
-use crate::client::Client;
-use crate::model::TestReport;
+use crate::service::client::Client;
 use crate::transport::kafka::KafkaConfig;
+use crate::wire::model::TestReport;
 
 #[test]
 fn globs_match_case_names() {

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::alerts::WebhookConfig;
+use crate::ops::alerts::WebhookConfig;
 
 /// The environment variable of `-X`: librdkafka properties, one `KEY=VALUE` per line (a value
 /// may hold commas and `=`; blank lines and lines starting with `#` are skipped).
@@ -39,7 +39,7 @@ pub(super) fn parse_max_age(s: &str) -> Result<MaxTestAge, String> {
 }
 
 pub(super) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
-    match crate::duration::parse_duration(s) {
+    match crate::wire::duration::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("must be more than 0".into()),
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
@@ -71,7 +71,7 @@ pub fn parse_properties_env(text: &str) -> Result<Vec<Property>, String> {
 }
 
 pub(super) fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    crate::duration::parse_duration(s).map_err(|e| e.to_string())
+    crate::wire::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// `--trace-url`: an http(s) URL with `{trace_id}` in it.

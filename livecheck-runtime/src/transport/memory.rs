@@ -10,7 +10,7 @@ use super::{
     Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription, Transport,
     TransportCounters, TransportError, TransportFuture, CLOSED,
 };
-use crate::model::{SignalEvent, TestExecution, TestReport};
+use crate::wire::model::{SignalEvent, TestExecution, TestReport};
 
 /// An in-memory transport: one worker subscribes; reports can be watched with
 /// [`MemoryTransport::reports`]. Reports published here come back to the subscriber as its own
@@ -100,7 +100,11 @@ impl Transport for MemoryTransport {
         }
     }
 
-    fn publish_signal(&self, signal: &SignalEvent) -> Result<Queued, TransportError> {
+    fn publish_signal(
+        &self,
+        signal: &SignalEvent,
+        _within: Option<&TestExecution>,
+    ) -> Result<Queued, TransportError> {
         match self.signals.send(signal.clone()) {
             Ok(()) => Ok(Queued::delivered()),
             Err(_) => {

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
-use crate::model::{SignalEvent, TestExecution, TestReport};
+pub use crate::wire::error::TransportError;
+use crate::wire::model::{SignalEvent, TestExecution, TestReport};
 
 #[cfg(feature = "embedded")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
@@ -58,11 +59,16 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// The message could not be queued (it is dropped, and counted).
     fn publish_test(&self, test: &TestExecution) -> Result<Queued, TransportError>;
     /// Queues a signal, keyed by its test id, without waiting on the broker; await the
-    /// [`Queued`] to wait for delivery.
+    /// [`Queued`] to wait for delivery. `within` is the test the signal is sent in, if any: its
+    /// trace travels with the signal where the transport has headers.
     ///
     /// # Errors
     /// The message could not be queued (it is dropped, and counted).
-    fn publish_signal(&self, signal: &SignalEvent) -> Result<Queued, TransportError>;
+    fn publish_signal(
+        &self,
+        signal: &SignalEvent,
+        within: Option<&TestExecution>,
+    ) -> Result<Queued, TransportError>;
     /// Publishes a report and waits until the broker has it (at-least-once: the worker
     /// acknowledges the test only then).
     fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()>;
@@ -322,33 +328,4 @@ impl fmt::Debug for Ack {
             .field("lease", &self.lease)
             .finish()
     }
-}
-
-/// A transport failure.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The transport is shut down.
-    #[error("transport closed")]
-    Closed,
-    /// Subscribed twice where only one subscription is allowed.
-    #[error("transport already has a subscriber")]
-    AlreadySubscribed,
-    /// A value does not encode.
-    #[error("encode: {0}")]
-    Encode(String),
-    /// The broker or client failed.
-    #[error("{context}: {cause}")]
-    Broker {
-        /// What was being done.
-        context: String,
-        /// The client's error (in the message; not a `source()`).
-        cause: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The broker refused a message larger than it accepts (`message.max.bytes`).
-    #[error("message too large for the broker")]
-    TooLarge,
-    /// A configuration mistake found at start-up.
-    #[error("configuration: {0}")]
-    Config(String),
 }

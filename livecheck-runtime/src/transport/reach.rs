@@ -16,7 +16,7 @@ use super::kafka::KafkaConfig;
 /// No broker given answered a metadata request in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot reach the Kafka brokers {brokers} (waited {}): {cause}",
-        crate::duration::humanize(*waited))]
+        crate::wire::duration::humanize(*waited))]
 #[non_exhaustive]
 pub struct Unreachable {
     /// The bootstrap servers tried.

@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::case::{registered_cases, CaseConfig};
-use crate::client::Client;
-use crate::error::StartError;
-use crate::health::{CaseHealth, ReportedTests};
-use crate::http::UrlClient;
-use crate::store::SignalStore;
+use crate::service::case::{registered_cases, CaseConfig};
+use crate::service::client::Client;
+use crate::service::http::UrlClient;
+use crate::service::store::SignalStore;
 use crate::transport::Transport;
+use crate::wire::error::StartError;
+use crate::worker::health::{CaseHealth, ReportedTests};
 
 use super::case_link::CaseLink;
 use super::shared::Shared;
@@ -26,7 +26,7 @@ pub struct WorkerBuilder {
     settings: WorkerSettings,
     observers: Vec<Arc<dyn Observer>>,
     #[cfg(feature = "otel")]
-    otlp: Option<crate::otel::OtlpExport>,
+    otlp: Option<crate::worker::otel::OtlpExport>,
 }
 
 impl fmt::Debug for WorkerBuilder {
@@ -92,7 +92,7 @@ impl WorkerBuilder {
     /// ```
     #[cfg(feature = "otel")]
     #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
-    pub fn otlp(mut self, export: crate::otel::OtlpExport) -> Self {
+    pub fn otlp(mut self, export: crate::worker::otel::OtlpExport) -> Self {
         self.otlp = Some(export);
         self
     }
@@ -101,7 +101,7 @@ impl WorkerBuilder {
     pub fn build(self) -> Result<Worker, StartError> {
         let cases = match self.cases {
             Some(cases) => {
-                crate::case::check_unique(cases.iter().map(|c| c.descriptor))?;
+                crate::service::case::check_unique(cases.iter().map(|c| c.descriptor))?;
                 cases
             }
             None => registered_cases()?
@@ -113,7 +113,7 @@ impl WorkerBuilder {
         let otel = self
             .otlp
             .as_ref()
-            .map(crate::otel::Export::new)
+            .map(crate::worker::otel::Export::new)
             .transpose()
             .map_err(StartError::Otel)?;
         if cases.is_empty() {

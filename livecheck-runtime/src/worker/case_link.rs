@@ -3,9 +3,9 @@
 use std::future::Future;
 use std::sync::{Arc, Weak};
 
-use crate::case::CaseConfig;
-use crate::health::CaseHealth;
-use crate::http::ServiceHealth;
+use crate::service::case::CaseConfig;
+use crate::service::http::ServiceHealth;
+use crate::worker::health::CaseHealth;
 
 use super::shared::Shared;
 

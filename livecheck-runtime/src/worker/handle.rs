@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::case::CaseConfig;
-use crate::health::{CaseStatus, TestDetail};
+use crate::service::case::CaseConfig;
 use crate::transport::TransportCounters;
+use crate::worker::health::{CaseStatus, TestDetail};
 
 use super::shared::{lock, Shared};
 use super::stats::WorkerStats;

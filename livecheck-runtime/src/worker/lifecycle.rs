@@ -9,11 +9,11 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::case::CaseConfig;
-use crate::model::{TestExecution, TestReport};
-use crate::runner;
+use crate::service::case::CaseConfig;
+use crate::service::runner;
 use crate::text::Escaped;
 use crate::transport::{Ack, Lease, Ownership};
+use crate::wire::model::{TestExecution, TestReport};
 
 use super::publish::{publish, Published};
 use super::shared::{lock, Shared};
@@ -56,7 +56,7 @@ pub(super) fn handle_test(
     let id = test.id.clone().into_boxed_str();
     // `Client::scope` without its borrow of the client.
     let run = (!moved).then(|| {
-        crate::context::CLIENT.scope(
+        crate::service::context::CLIENT.scope(
             shared.client.transport().clone(),
             runner::execute(&case, test, skip, shared.store.clone(), http),
         )

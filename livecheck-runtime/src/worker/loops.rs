@@ -9,12 +9,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::case::CaseConfig;
-use crate::case::FakeRequest;
-use crate::health::CaseHealth;
-use crate::http::UrlClient;
-use crate::model::SignalEvent;
+use crate::service::case::CaseConfig;
+use crate::service::case::FakeRequest;
+use crate::service::http::UrlClient;
 use crate::text::Escaped;
+use crate::wire::model::SignalEvent;
+use crate::worker::health::CaseHealth;
 
 use super::publish::publish;
 use super::shared::{Shared, SuiteMessage};

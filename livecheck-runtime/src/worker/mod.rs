@@ -20,9 +20,14 @@ mod builder;
 mod case_link;
 mod group;
 mod handle;
+pub mod health;
 mod lifecycle;
 mod loops;
 mod observer;
+pub mod once;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 mod publish;
 mod run;
 mod settings;
@@ -35,7 +40,7 @@ mod tests;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::client::Client;
+use crate::service::client::Client;
 
 pub use builder::WorkerBuilder;
 pub use handle::WorkerHandle;

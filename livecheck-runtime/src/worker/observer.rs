@@ -1,6 +1,6 @@
 //! [`Observer`]: what a worker shows of its work to code of the process (metrics, alerts, tests).
 
-use crate::model::{TestExecution, TestReport};
+use crate::wire::model::{TestExecution, TestReport};
 
 /// Sees what a worker does: every test start and every report, test or suite.
 ///

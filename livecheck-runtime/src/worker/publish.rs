@@ -3,9 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::model::{TestExecution, TestReport};
 use crate::text::Escaped;
 use crate::transport::TransportError;
+use crate::wire::model::{TestExecution, TestReport};
 
 use super::shared::Shared;
 
@@ -32,7 +32,7 @@ pub(super) enum Published {
 /// with an ERROR. Each step is one cut (linear in the report's size), never a loop that
 /// re-serialises without end.
 pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> Published {
-    let size = |r: &TestReport| crate::codec::encode_report(r).len();
+    let size = |r: &TestReport| crate::wire::codec::encode_report(r).len();
     let mut limit = shared.settings.max_report_bytes;
     let mut cut: Option<TestReport> = None;
     let mut minimal = false;
@@ -73,8 +73,11 @@ pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) 
                 }
                 // The case's `on_suite_fail` and `post_report` hooks, once it is out.
                 let case = shared.cases.get(current.case_name.as_str());
-                crate::hooks::report_published(case.and_then(|c| c.descriptor.hooks), current)
-                    .await;
+                crate::service::hooks::report_published(
+                    case.and_then(|c| c.descriptor.hooks),
+                    current,
+                )
+                .await;
                 return Published::Out;
             }
             Err(TransportError::TooLarge) if limit > MIN_REPORT_LIMIT && !minimal => {
@@ -162,7 +165,7 @@ pub(super) fn smaller_limit(limit: usize, size: usize) -> usize {
 
 /// At most 64 bytes of a record's text, for a log line.
 fn cut_text(text: &str) -> &str {
-    crate::signing::truncated(text)
+    crate::wire::signing::truncated(text)
 }
 
 /// The smallest report that still says what happened: case, state, test (its id shortened
@@ -208,7 +211,7 @@ pub(super) fn shorten(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("{}…sha256:{hex}", crate::signing::truncated(text))
+    format!("{}…sha256:{hex}", crate::wire::signing::truncated(text))
 }
 
 /// The smallest size a report is cut down to when the broker refuses larger ones.

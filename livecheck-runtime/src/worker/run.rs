@@ -10,9 +10,9 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::error::StartError;
 use crate::text::Escaped;
 use crate::transport::Subscription;
+use crate::wire::error::StartError;
 
 use super::group::{report_loop, wait_for_replay};
 use super::lifecycle::handle_test;
@@ -25,7 +25,7 @@ static UNKNOWN_CASE_LOG: crate::throttle::Throttle = crate::throttle::Throttle::
 
 /// At most 64 bytes of a record's text, for a log line.
 fn cut(text: &str) -> &str {
-    crate::signing::truncated(text)
+    crate::wire::signing::truncated(text)
 }
 
 impl Worker {
@@ -50,7 +50,7 @@ impl Worker {
             test_concurrency = shared.settings.test_concurrency,
             "worker started"
         );
-        if crate::signing::is_enabled() {
+        if crate::wire::signing::is_enabled() {
             tracing::info!(
                 "test context is signed: unsigned tests, signals and reports are not trusted"
             );
@@ -60,7 +60,7 @@ impl Worker {
                  request a test with LiveCheck-Test-* headers, and anyone who can write to the \
                  topics can deliver signals and reports. Strip those headers at your edge, or \
                  set {} on services and workers (docs/kafka.md, \"Signed test context\")",
-                crate::signing::KEY_ENV
+                crate::wire::signing::KEY_ENV
             );
         }
 
@@ -110,7 +110,7 @@ impl Worker {
             let (test, ack) = delivery.into_parts();
             shared.stats.tests_received.fetch_add(1, Ordering::Relaxed);
             // With a key, a test nobody with the key started is not run (crate::signing).
-            if !crate::signing::admit(crate::signing::Source::TestRecord, &test) {
+            if !crate::wire::signing::admit(crate::wire::signing::Source::TestRecord, &test) {
                 shared.stats.untrusted_tests.fetch_add(1, Ordering::Relaxed);
                 ack.ack();
                 continue;
@@ -150,7 +150,7 @@ impl Worker {
             running = running.len(),
             "stopping: fake requests stopped, no new test taken; waiting up to {} for the \
              running tests",
-            crate::duration::humanize(grace)
+            crate::wire::duration::humanize(grace)
         );
         let drained = tokio::time::timeout(grace, async {
             while running.join_next().await.is_some() {}
@@ -161,7 +161,7 @@ impl Worker {
                 left = running.len(),
                 "tests still running after {}: stopped unreported (not acknowledged, so the \
                  next worker of the group runs them again)",
-                crate::duration::humanize(grace)
+                crate::wire::duration::humanize(grace)
             );
             running.abort_all();
         }

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::case::CaseConfig;
-use crate::client::Client;
-use crate::health::{CaseHealth, ReportedTests};
-use crate::http::UrlClient;
-use crate::model::TestReport;
-use crate::store::SignalStore;
+use crate::service::case::CaseConfig;
+use crate::service::client::Client;
+use crate::service::http::UrlClient;
+use crate::service::store::SignalStore;
 use crate::transport::Transport;
+use crate::wire::model::TestReport;
+use crate::worker::health::{CaseHealth, ReportedTests};
 
 use super::stats::Counters;
 use super::{Observer, WorkerSettings};
@@ -43,7 +43,7 @@ pub(super) struct Shared {
     pub(super) replayed: watch::Sender<bool>,
     /// The export of a span per test, if configured.
     #[cfg(feature = "otel")]
-    pub(super) otel: Option<crate::otel::Export>,
+    pub(super) otel: Option<crate::worker::otel::Export>,
 }
 
 pub(super) enum SuiteMessage {

@@ -7,8 +7,8 @@ use std::fmt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::client::Client;
-use crate::error::StartError;
+use crate::service::client::Client;
+use crate::wire::error::StartError;
 
 use super::{Worker, WorkerHandle};
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Semaphore};
 
-use crate::case::{Case, CaseConfig};
-use crate::model::{State, TestExecution, TestReport};
+use crate::service::case::{Case, CaseConfig};
 use crate::transport::{Delivery, Lease, MemoryTransport, Ownership};
+use crate::wire::model::{State, TestExecution, TestReport};
 
 use super::group::dated_ahead;
 use super::lifecycle::{handle_test, too_old};
@@ -204,7 +204,7 @@ fn a_minimal_report_keeps_what_happened_and_drops_the_rest() {
     assert!(kept.id.len() < 200 && kept.id.contains("…sha256:"));
     assert!(kept.test_args.is_empty());
     assert!(minimal.error.unwrap().contains("minimal report"));
-    assert!(crate::codec::encode_report(&minimal_report(&report)).len() < MIN_REPORT_LIMIT);
+    assert!(crate::wire::codec::encode_report(&minimal_report(&report)).len() < MIN_REPORT_LIMIT);
 }
 
 #[test]

@@ -1270,7 +1270,7 @@ pub(crate) async fn attack_live_test(scene: &Scene, client: &livecheck::Client) 
     .is_some();
     let url = format!("{}/order/create/", scene.base);
     let real = livecheck::with_test(test, async {
-        livecheck::http::client()
+        livecheck::propagation::http::client()
             .post(url)
             .json(&order(&id, "sell"))
             .timeout(Duration::from_secs(15))

@@ -51,7 +51,7 @@ pub(crate) async fn start(break_execution: bool) -> Demo {
 
 /// Places `n` sell orders through the API; returns their ids.
 pub(crate) async fn place_orders(base: &str, n: usize) -> Vec<String> {
-    let client = livecheck::http::client();
+    let client = livecheck::propagation::http::client();
     let mut ids = Vec::new();
     for _ in 0..n {
         let response = client

@@ -14,10 +14,10 @@ use super::headers::{header, MARKER_KIND, SIGNAL_KIND};
 use super::markers::MARKER_CASE;
 use super::stats::KafkaStats;
 use super::tests_topic::GroupContext;
-use crate::limits::Limits;
-use crate::model::SignalEvent;
-use crate::signing::{self, Source, HEADER_RECORD_SIGNATURE};
 use crate::transport::Delivery;
+use crate::wire::limits::Limits;
+use crate::wire::model::SignalEvent;
+use crate::wire::signing::{self, Source, HEADER_RECORD_SIGNATURE};
 
 /// What the bus consumer needs beside its consumer and channels.
 pub(super) struct BusReader {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 
-use crate::codec::Codec;
-use crate::limits::Limits;
+use crate::wire::codec::Codec;
+use crate::wire::limits::Limits;
 
 /// Topic names (`#[non_exhaustive]`: [`Topics::new`] or [`Topics::default`], then fields set).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 
 use super::stats::{consumer_error, count_skip, KafkaStats};
-use crate::codec::{decode_report, Codec, DecodeError};
-use crate::limits::{Limits, OverLimit};
-use crate::model::{SignalEvent, TestExecution, TestReport};
+use crate::wire::codec::{decode_report, Codec, DecodeError};
+use crate::wire::limits::{Limits, OverLimit};
+use crate::wire::model::{SignalEvent, TestExecution, TestReport};
 
 /// What a consumer read next.
 pub(super) enum Next<'c> {

@@ -14,12 +14,12 @@ use super::claims::{judge_claim, ClaimRead};
 use super::members::list_members;
 use super::stats::{rarely, KafkaStats};
 use super::tests_topic::GroupContext;
-use crate::execution::lock;
-use crate::signing;
+use crate::lock::lock;
 use crate::text::Escaped;
 use crate::transport::group::{
     assigned_partitions, GroupView, Look, OrphanJudge, PartitionView, THIS_WORKER,
 };
+use crate::wire::signing;
 
 /// Looks at the group every `every` (see [`GroupView`]): who owns which partition of the tests
 /// topic, the lag of each, and which are orphaned — said loudly, once when it starts and once

@@ -1,18 +1,15 @@
-//! Kafka headers: the propagation helpers services call ([`test_headers`],
-//! [`attach_test_headers`], [`test_from_message`], [`handle_message`]), and the headers
-//! livecheck's own records carry.
-
-use std::future::Future;
+//! Kafka headers: a test as `LiveCheck-Test-*` headers and back ([`test_headers`],
+//! [`test_from_message`]; services use them through [`crate::propagation::kafka`]), and the
+//! headers livecheck's own records carry.
 
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
-use crate::context::current_test;
-use crate::model::{
+use crate::wire::model::{
     HeaderTime, TestExecution, HEADER_TEST_EXPIRES, HEADER_TEST_ID, HEADER_TEST_NAME,
     HEADER_TEST_TIMESTAMP,
 };
-use crate::signing::{self, Source, HEADER_TEST_SIGNATURE};
-use crate::trace::{TraceParent, TRACEPARENT, TRACESTATE};
+use crate::wire::signing::{self, Source, HEADER_TEST_SIGNATURE};
+use crate::wire::trace::{TraceParent, TRACEPARENT, TRACESTATE};
 
 /// Header naming the transport that published a report.
 pub(super) const HEADER_PUBLISHER: &str = "livecheck-publisher";
@@ -42,26 +39,9 @@ pub fn test_headers(test: &TestExecution) -> OwnedHeaders {
     insert_test_headers(OwnedHeaders::new_with_capacity(7), test)
 }
 
-/// Adds the current test's headers (if the task is working for a test) to an outgoing record's
-/// headers, so the next service sees the test too.
-///
-/// ```no_run
-/// # use rdkafka::message::OwnedHeaders;
-/// # use rdkafka::producer::FutureRecord;
-/// let headers = livecheck::transport::kafka::attach_test_headers(OwnedHeaders::new());
-/// let record: FutureRecord<'_, str, str> =
-///     FutureRecord::to("orders").key("o1").payload("...").headers(headers);
-/// ```
-pub fn attach_test_headers(headers: OwnedHeaders) -> OwnedHeaders {
-    match current_test() {
-        Some(test) => insert_test_headers(headers, &test),
-        None => headers,
-    }
-}
-
 /// Adds the four headers of `test` and its signature (if signed), borrowing its fields: no
 /// `String` is built (this runs for every record a service sends in a test), then its trace's.
-fn insert_test_headers(headers: OwnedHeaders, test: &TestExecution) -> OwnedHeaders {
+pub(crate) fn insert_test_headers(headers: OwnedHeaders, test: &TestExecution) -> OwnedHeaders {
     let timestamp = HeaderTime::new(test.timestamp);
     let expires = HeaderTime::new(test.expires);
     let headers = [
@@ -108,7 +88,7 @@ pub(super) fn insert_trace_headers(
 /// The trace a message carries in its `traceparent` / `tracestate` headers, if valid.
 pub(super) fn trace_of<M: Message>(message: &M) -> Option<(TraceParent, Option<Box<str>>)> {
     let headers = message.headers()?;
-    crate::trace::from_headers(|name| {
+    crate::wire::trace::from_headers(|name| {
         headers
             .iter()
             .find(|h| h.key.eq_ignore_ascii_case(name))
@@ -134,25 +114,5 @@ pub fn test_from_message<M: Message>(message: &M) -> Option<TestExecution> {
             tracing::debug!(%error, topic = message.topic(), "malformed livecheck headers ignored");
             None
         }
-    }
-}
-
-/// Runs `handler` with the test of `message` (if it carries one) as the current test: signals
-/// sent in it are keyed by that test, and records built with [`attach_test_headers`] carry it on.
-pub async fn handle_message<M: Message, F: Future>(message: &M, handler: F) -> F::Output {
-    match test_from_message(message) {
-        Some(test) => crate::context::with_test(test, handler).await,
-        None => handler.await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headers_attach_only_inside_a_test() {
-        let headers = attach_test_headers(OwnedHeaders::new());
-        assert_eq!(headers.count(), 0);
     }
 }

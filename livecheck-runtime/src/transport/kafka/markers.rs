@@ -13,12 +13,12 @@ use tokio::sync::watch;
 use super::headers::MARKER_KIND;
 use super::members::Membership;
 use super::produce::ProduceContext;
-use crate::codec::Codec;
-use crate::execution::lock;
-use crate::model::SignalEvent;
-use crate::signing::{self, HEADER_RECORD_SIGNATURE};
+use crate::lock::lock;
 use crate::transport::offsets::OffsetTracker;
 use crate::transport::Queued;
+use crate::wire::codec::Codec;
+use crate::wire::model::SignalEvent;
+use crate::wire::signing::{self, HEADER_RECORD_SIGNATURE};
 
 /// Refused commits are logged at most once a minute (they are retried every tick).
 pub(super) static COMMIT_REFUSED_LOG: crate::throttle::Throttle = crate::throttle::Throttle::new();

@@ -20,7 +20,7 @@
 //! (progress markers, claims, commits), `members` and `claims` (the group as the coordinator
 //! describes it, and the claims it vouches for), `group_watch` (the orphan watch and the claim
 //! judge), `consume` (what every consumer loop shares), `bus`, `reports`, `stats` (counters and
-//! errors), and `headers` (the propagation helpers services call).
+//! errors), and `headers` (a test as Kafka headers and back).
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -43,7 +43,7 @@ mod config;
 mod consume;
 mod group_watch;
 mod handover;
-mod headers;
+pub(crate) mod headers;
 mod markers;
 mod members;
 mod produce;
@@ -52,7 +52,7 @@ mod stats;
 mod tests_topic;
 
 pub use config::{KafkaConfig, Topics};
-pub use headers::{attach_test_headers, handle_message, test_from_message, test_headers};
+pub(crate) use headers::{insert_test_headers, test_headers};
 
 use self::bus::{consume_bus, BusReader};
 use self::claims::CLAIMS_WAITING;
@@ -65,16 +65,15 @@ use self::members::Membership;
 use self::produce::{produce_error, ProduceContext};
 use self::stats::{broker_error, KafkaStats};
 use self::tests_topic::{consume_tests, GroupContext, TestsReader, TEST_BYTES_BUDGET};
-use crate::codec::encode_report;
-use crate::context::current_test;
-use crate::execution::lock;
-use crate::model::{SignalEvent, TestExecution, TestReport};
-use crate::signing::{self, HEADER_RECORD_SIGNATURE};
+use crate::lock::lock;
 use crate::transport::group::GroupView;
 use crate::transport::offsets::OffsetTracker;
 use crate::transport::{
     Queued, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
 };
+use crate::wire::codec::encode_report;
+use crate::wire::model::{SignalEvent, TestExecution, TestReport};
+use crate::wire::signing::{self, HEADER_RECORD_SIGNATURE};
 
 /// The Kafka transport; also what a service's [`Client`](crate::Client) uses to trigger tests
 /// and send signals.
@@ -149,13 +148,17 @@ impl Transport for KafkaTransport {
             .map_err(|error| self.refused(topic, error))
     }
 
-    fn publish_signal(&self, signal: &SignalEvent) -> Result<Queued, TransportError> {
+    fn publish_signal(
+        &self,
+        signal: &SignalEvent,
+        within: Option<&TestExecution>,
+    ) -> Result<Queued, TransportError> {
         let topic = &self.config.topics.bus;
         let payload = self.config.codec.encode_signal(signal);
         // A signal sent in a test carries the test's trace, like the service's own records.
-        let mut headers = current_test()
+        let mut headers = within
             .filter(|test| test.traceparent.is_some())
-            .map(|test| insert_trace_headers(OwnedHeaders::new_with_capacity(3), &test));
+            .map(|test| insert_trace_headers(OwnedHeaders::new_with_capacity(3), test));
         // Signed where the deployment has a key: a worker takes no unsigned signal then.
         if let Some(key) = signing::key() {
             let signature = key.sign_record(SIGNAL_KIND, signal.key.as_bytes(), &payload);

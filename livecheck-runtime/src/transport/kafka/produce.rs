@@ -11,9 +11,9 @@ use rdkafka::ClientContext;
 use super::headers::{HEADER_GROUP, HEADER_MEMBER, HEADER_PUBLISHER, REPORT_KIND};
 use super::stats::{broker_error, KafkaStats};
 use super::KafkaTransport;
-use crate::execution::lock;
-use crate::signing::{self, HEADER_RECORD_SIGNATURE};
+use crate::lock::lock;
 use crate::transport::{Acknowledger, Queued, TransportError, QUEUE_FULL, UNDELIVERED};
+use crate::wire::signing::{self, HEADER_RECORD_SIGNATURE};
 
 /// The producer's delivery reports: each goes to the [`Queued`] of its message (if anybody
 /// awaits it), and failures are counted, for fire-and-forget messages too.

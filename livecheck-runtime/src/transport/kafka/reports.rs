@@ -19,11 +19,11 @@ use super::headers::{header, HEADER_GROUP, HEADER_MEMBER, HEADER_PUBLISHER, REPO
 use super::members::{leader_of, list_members};
 use super::stats::{broker_error, KafkaStats};
 use super::{receiver_stream, KafkaTransport};
-use crate::limits::Limits;
-use crate::model::TestReport;
-use crate::signing::{self, Source, HEADER_RECORD_SIGNATURE};
 use crate::text::Escaped;
 use crate::transport::{PublishedReport, ReportEvent, TransportError};
+use crate::wire::limits::Limits;
+use crate::wire::model::TestReport;
+use crate::wire::signing::{self, Source, HEADER_RECORD_SIGNATURE};
 
 impl KafkaTransport {
     /// Starts reading the report topic back (every partition, from `report_replay` ago) into

@@ -16,13 +16,13 @@ use super::headers::{header, trace_of};
 use super::markers::{commit_done, read_marker, MarkerRead, Markers, COMMIT_REFUSED_LOG};
 use super::members::{membership, Membership};
 use super::stats::KafkaStats;
-use crate::execution::lock;
-use crate::limits::Limits;
-use crate::model::{SignalEvent, TestExecution};
-use crate::signing::{self, HEADER_TEST_SIGNATURE};
+use crate::lock::lock;
 use crate::text::Escaped;
 use crate::transport::offsets::{OffsetTracker, Received};
 use crate::transport::Delivery;
+use crate::wire::limits::Limits;
+use crate::wire::model::{SignalEvent, TestExecution};
+use crate::wire::signing::{self, HEADER_TEST_SIGNATURE};
 
 /// Rebalance callbacks of the tests consumer: track offsets and leases, tell the bus which
 /// partitions to read, and who leads.
