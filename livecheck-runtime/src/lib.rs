@@ -232,8 +232,12 @@ macro_rules! signal {
 /// What the macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::service::case::{BoxFuture, CaseDescriptor, CaseOptions, CaseRegistration};
-    pub use crate::service::hooks::{instance as hooks, ErasedHooks};
+    pub use crate::service::case::registry::{registered_cases, BoxFuture, CaseRegistration};
+    pub use crate::service::case::trigger::{
+        encode_arg, run_in_scope, should_trigger, test_id, trigger,
+    };
+    pub use crate::service::case::{CaseDescriptor, CaseOptions};
+    pub use crate::service::hooks::erased::{instance as hooks, ErasedHooks};
     pub use crate::service::runner::log;
     pub use inventory;
     pub use livecheck_macros::signal_impl;
@@ -267,8 +271,7 @@ pub mod __private {
         assertion_failed(message)
     }
 
-    use crate::service::client::Client;
-    use crate::wire::error::{ArgumentError, CaseError, IntoCaseResult, TriggerError};
+    use crate::wire::error::{ArgumentError, CaseError, IntoCaseResult};
     use crate::wire::model::TestExecution;
 
     /// Reads a parameter of the case fn from a test execution.
@@ -284,79 +287,6 @@ pub mod __private {
     pub fn ready_err(error: impl Into<CaseError>) -> BoxFuture<crate::Result> {
         let error = error.into();
         Box::pin(async move { Err(error) })
-    }
-
-    /// Serializes an argument of `trigger`.
-    pub fn encode_arg<T: serde::Serialize + ?Sized>(
-        case: &'static str,
-        param: &'static str,
-        value: &T,
-    ) -> Result<serde_json::Value, TriggerError> {
-        serde_json::to_value(value).map_err(|cause| TriggerError::Encode { case, param, cause })
-    }
-
-    /// The id of a test being triggered.
-    #[inline]
-    pub fn test_id(id: impl crate::service::case::IntoTestId) -> String {
-        id.into_test_id()
-    }
-
-    /// Runs a `maybe_trigger_scope` block: with the test as the current one, if there is one.
-    pub async fn run_in_scope<F, Fut>(test: Option<TestExecution>, scope: F) -> Fut::Output
-    where
-        F: FnOnce(Option<std::sync::Arc<TestExecution>>) -> Fut,
-        Fut: std::future::Future,
-    {
-        match test {
-            Some(test) => {
-                let test = std::sync::Arc::new(test);
-                crate::service::context::with_test(test.clone(), scope(Some(test))).await
-            }
-            None => scope(None).await,
-        }
-    }
-
-    /// Whether `maybe_trigger` schedules a test: a uniform draw below the probability.
-    #[inline]
-    pub fn should_trigger(case: &'static CaseDescriptor) -> bool {
-        let p = case.options.probability;
-        p >= 1.0 || (p > 0.0 && rand::random::<f64>() < p)
-    }
-
-    /// Queues a test execution of `case` for publishing; never waits on the broker.
-    pub async fn trigger(
-        case: &'static CaseDescriptor,
-        id: String,
-        args: Vec<serde_json::Value>,
-    ) -> Result<TestExecution, TriggerError> {
-        let client = Client::current().ok_or(TriggerError::NoClient)?;
-        // Microseconds: what the wire formats (and Faust) carry, so a test reads back equal.
-        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
-        let expires =
-            chrono::Duration::from_std(case.options.test_expires).unwrap_or(chrono::Duration::MAX);
-        // The trace of the request being handled, else a new one (crate::trace).
-        let (traceparent, tracestate) = crate::service::context::ambient_trace()
-            .unwrap_or_else(|| (crate::wire::trace::TraceParent::new_root(), None));
-        let mut test = TestExecution {
-            id,
-            case_name: case.name.to_owned(),
-            timestamp: now,
-            test_args: args,
-            test_kwargs: serde_json::Map::new(),
-            expires: now.checked_add_signed(expires).unwrap_or(now),
-            traceparent: Some(traceparent),
-            tracestate,
-            signature: None,
-        };
-        // Whoever starts a test signs it, where the deployment has a key (crate::signing).
-        if let Some(key) = crate::wire::signing::key() {
-            test.signature = Some(key.sign_test(&test).into());
-        }
-        // Queued, not delivered: a service never waits on the broker (issue 9, point 6). A test
-        // that cannot be queued is dropped, counted and logged by the transport; the request
-        // goes on untested, as when `maybe_trigger` does not draw it.
-        let _ = client.transport().publish_test(&test);
-        Ok(test)
     }
 
     /// Converts what a case fn returned.

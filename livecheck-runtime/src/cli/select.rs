@@ -2,7 +2,8 @@
 
 use super::error::CliError;
 use super::flags::Options;
-use crate::service::case::{registered_cases, CaseDescriptor};
+use crate::service::case::registry::registered_cases;
+use crate::service::case::CaseDescriptor;
 
 impl Options {
     /// The registered cases that `--case` selects (all of them without it) and `--exclude`

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use crate::service::case::CaseConfig;
 use crate::service::context::{current_execution, in_scope, Scope};
 use crate::service::execution::{lock, Execution};
-use crate::service::hooks::{fire, HookEvent};
+use crate::service::hooks::erased::{fire, HookEvent};
 #[cfg(feature = "http")]
 use crate::service::http::UrlClient;
 use crate::service::store::SignalStore;

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::service::case::{registered_cases, CaseConfig};
+use crate::service::case::registry::registered_cases;
+use crate::service::case::CaseConfig;
 use crate::service::client::Client;
 use crate::service::http::UrlClient;
 use crate::service::store::SignalStore;
@@ -101,7 +102,7 @@ impl WorkerBuilder {
     pub fn build(self) -> Result<Worker, StartError> {
         let cases = match self.cases {
             Some(cases) => {
-                crate::service::case::check_unique(cases.iter().map(|c| c.descriptor))?;
+                crate::service::case::registry::check_unique(cases.iter().map(|c| c.descriptor))?;
                 cases
             }
             None => registered_cases()?

@@ -73,7 +73,7 @@ pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) 
                 }
                 // The case's `on_suite_fail` and `post_report` hooks, once it is out.
                 let case = shared.cases.get(current.case_name.as_str());
-                crate::service::hooks::report_published(
+                crate::service::hooks::erased::report_published(
                     case.and_then(|c| c.descriptor.hooks),
                     current,
                 )

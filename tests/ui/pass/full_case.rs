@@ -108,6 +108,6 @@ fn main() {
     assert_eq!(ORDER_SENT_TO_DB.case_name(), "orders.test_order");
     assert_eq!(ORDER_EXECUTED.case_name(), "orders.test_order");
 
-    let registered = livecheck::case::registered_cases().unwrap();
+    let registered = livecheck::__private::registered_cases().unwrap();
     assert!(registered.iter().any(|c| std::ptr::eq(*c, case)));
 }

@@ -1,30 +1,19 @@
 //! Cases: their options, the descriptor `#[case]` registers, discovery of every registered
-//! case at start-up, and the fake requests a case's timer sends ([`FakeRequest`]).
+//! case at start-up (`registry`), triggering (`trigger`), and the fake requests a case's timer
+//! sends ([`FakeRequest`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use crate::wire::error::{ArgumentError, StartError};
+use crate::wire::error::ArgumentError;
 use crate::wire::model::TestExecution;
 
 mod fake;
+pub(crate) mod registry;
+pub(crate) mod trigger;
 
 pub use fake::FakeRequest;
-
-/// A boxed, sendable future, as stored in [`CaseDescriptor`].
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// Runs one test of a case: decodes the arguments from the execution and calls the case fn.
-pub type RunFn = fn(&TestExecution) -> BoxFuture<crate::Result>;
-
-/// Sends one fake request for a case (the `fake_request = path` option).
-pub type FakeRequestFn = fn(FakeRequest) -> BoxFuture<crate::Result>;
-
-/// Reaches a case's hooks (the `hooks = Type` option).
-pub type HooksFn = fn() -> &'static dyn crate::service::hooks::ErasedHooks;
+pub(crate) use registry::{FakeRequestFn, HooksFn, RunFn};
 
 /// The bound on a test's run time when the case sets no `max_runtime`, unless `test_expires`
 /// is shorter.
@@ -126,10 +115,13 @@ pub struct CaseDescriptor {
     /// Names of the case fn's parameters, in order (to read named arguments).
     pub params: &'static [&'static str],
     /// Runs one test.
+    #[doc(hidden)]
     pub run: RunFn,
     /// Sends a fake request, every `frequency`.
+    #[doc(hidden)]
     pub fake_request: Option<FakeRequestFn>,
     /// The case's hooks, if any.
+    #[doc(hidden)]
     pub hooks: Option<HooksFn>,
     /// Source file of the definition.
     pub file: &'static str,
@@ -258,12 +250,6 @@ impl IntoTestId for &uuid::Uuid {
     }
 }
 
-/// A case as `inventory` collects it.
-#[derive(Debug)]
-pub struct CaseRegistration(pub &'static CaseDescriptor);
-
-inventory::collect!(CaseRegistration);
-
 /// Implemented by the handle `#[case]` generates; names the case and reaches its descriptor.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a livecheck case",
@@ -275,34 +261,6 @@ pub trait Case {
     const NAME: &'static str;
     /// The case's descriptor.
     fn descriptor(&self) -> &'static CaseDescriptor;
-}
-
-/// Every case linked into this binary, sorted by name; two cases with one name are an error.
-pub fn registered_cases() -> Result<Vec<&'static CaseDescriptor>, StartError> {
-    check_unique(inventory::iter::<CaseRegistration>.into_iter().map(|r| r.0))
-}
-
-pub(crate) fn check_unique(
-    cases: impl IntoIterator<Item = &'static CaseDescriptor>,
-) -> Result<Vec<&'static CaseDescriptor>, StartError> {
-    let mut by_name: BTreeMap<&'static str, &'static CaseDescriptor> = BTreeMap::new();
-    for case in cases {
-        if let Some(first) = by_name.insert(case.name, case) {
-            // Registration order is unspecified: name the two places in a stable order.
-            let mut places = [
-                format!("{}:{}", first.file, first.line),
-                format!("{}:{}", case.file, case.line),
-            ];
-            places.sort();
-            let [first, second] = places;
-            return Err(StartError::DuplicateCase {
-                name: case.name.to_owned(),
-                first,
-                second,
-            });
-        }
-    }
-    Ok(by_name.into_values().collect())
 }
 
 /// Reads parameter `index` (named `name`) of a test: the positional argument if there is one,
@@ -318,41 +276,4 @@ pub(crate) fn argument<T: serde::de::DeserializeOwned>(
         .or_else(|| test.test_kwargs.get(name))
         .ok_or(ArgumentError::Missing { index, name })?;
     T::deserialize(value).map_err(|cause| ArgumentError::Decode { index, name, cause })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn noop(_: &TestExecution) -> BoxFuture<crate::Result> {
-        Box::pin(async { Ok(()) })
-    }
-
-    static A: CaseDescriptor = CaseDescriptor {
-        name: "a",
-        options: CaseOptions::DEFAULT,
-        params: &[],
-        run: noop,
-        fake_request: None,
-        hooks: None,
-        file: "x.rs",
-        line: 1,
-    };
-    static A2: CaseDescriptor = CaseDescriptor { line: 9, ..A };
-    static B: CaseDescriptor = CaseDescriptor { name: "b", ..A };
-
-    #[test]
-    fn sorted_and_unique() {
-        let names: Vec<_> = check_unique([&B, &A])
-            .unwrap()
-            .iter()
-            .map(|c| c.name)
-            .collect();
-        assert_eq!(names, ["a", "b"]);
-        let err = check_unique([&A, &B, &A2]).unwrap_err().to_string();
-        assert!(
-            err.contains("\"a\"") && err.contains("x.rs:1") && err.contains("x.rs:9"),
-            "{err}"
-        );
-    }
 }
