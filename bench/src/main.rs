@@ -99,13 +99,13 @@ struct Options {
     #[arg(long, default_value_t = 100)]
     soak_rate: u32,
     /// Soak run: how long tests are triggered ("30m", "2m", seconds).
-    #[arg(long, default_value = "30m", value_parser = livecheck::parse_duration)]
+    #[arg(long, default_value = "30m", value_parser = livecheck::duration::parse_duration)]
     soak_duration: Duration,
     /// Soak run: how often the worker's RSS is read.
-    #[arg(long, default_value = "30s", value_parser = livecheck::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = livecheck::duration::parse_duration)]
     soak_sample: Duration,
     /// Soak run: the case's `test_expires`.
-    #[arg(long, default_value = "3h", value_parser = livecheck::parse_duration)]
+    #[arg(long, default_value = "3h", value_parser = livecheck::duration::parse_duration)]
     soak_expires: Duration,
     /// Tests of Faust's throughput run.
     #[arg(long, default_value_t = 3000)]

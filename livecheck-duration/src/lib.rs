@@ -1,8 +1,9 @@
 //! The one duration grammar of livecheck.
 //!
 //! `#[livecheck::case(...)]` options (at compile time), `Wait::timeout("30s")`,
-//! `livecheck::parse_duration` and the command line's duration flags (at run time) all parse
-//! with [`parse_duration`], so a duration copied from one place to another means the same thing.
+//! `livecheck::duration::parse_duration` and the command line's duration flags (at run time) all
+//! parse with [`parse_duration`], so a duration copied from one place to another means the same
+//! thing.
 //!
 //! # Grammar
 //!

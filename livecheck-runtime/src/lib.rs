@@ -113,8 +113,8 @@ pub use case::{AutoId, Case, CaseConfig, CaseDescriptor, CaseOptions, IntoTestId
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub use cli::{main, main_with};
 pub use client::Client;
-pub use context::{current_test, propagate, spawn, with_test, with_trace};
-pub use duration::{parse_duration, IntoDuration};
+pub use context::{current_test, propagate, with_test, with_trace};
+pub use duration::IntoDuration;
 pub use error::{
     AssertionFailed, CaseError, Result, SendError, StartError, TriggerError, WaitError,
 };

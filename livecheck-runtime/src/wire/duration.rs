@@ -27,12 +27,12 @@ pub use livecheck_duration::{DurationError, DurationErrorKind};
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(livecheck::parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-/// assert_eq!(livecheck::parse_duration("250ms").unwrap(), Duration::from_millis(250));
-/// assert_eq!(livecheck::parse_duration("1 hour").unwrap(), Duration::from_secs(3600));
-/// assert_eq!(livecheck::parse_duration("2.5").unwrap(), Duration::from_millis(2500));
-/// assert!(livecheck::parse_duration("ten seconds").is_err());
-/// assert!(livecheck::parse_duration("1e3").is_err());
+/// assert_eq!(livecheck::duration::parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+/// assert_eq!(livecheck::duration::parse_duration("250ms").unwrap(), Duration::from_millis(250));
+/// assert_eq!(livecheck::duration::parse_duration("1 hour").unwrap(), Duration::from_secs(3600));
+/// assert_eq!(livecheck::duration::parse_duration("2.5").unwrap(), Duration::from_millis(2500));
+/// assert!(livecheck::duration::parse_duration("ten seconds").is_err());
+/// assert!(livecheck::duration::parse_duration("1e3").is_err());
 /// ```
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     livecheck_duration::parse_duration(input)
