@@ -92,8 +92,8 @@ use proc_macro::TokenStream;
 /// handle is still generated). It runs as a hidden associated fn of the handle, unchanged but for
 /// its assertions:
 /// `assert!`, `assert_eq!`, `assert_ne!` and their `debug_` forms (bare, or by their `std::` or
-/// `core::` path) become `livecheck::assert!` and so on, which fail the test (FAIL) rather than
-/// error it (ERROR).
+/// `core::` path) become `livecheck::assertions::assert!` and so on, which fail the test (FAIL)
+/// rather than error it (ERROR).
 #[proc_macro_attribute]
 pub fn case(args: TokenStream, item: TokenStream) -> TokenStream {
     case::expand(args.into(), item.into()).into()

@@ -1,22 +1,25 @@
-//! livecheck's assertion macros: `assert!`, `assert_eq!`, `assert_ne!` and their `debug_`
-//! forms, which behave as std's but panic with an [`AssertionFailed`](crate::AssertionFailed)
-//! payload, so a failed assertion is reported FAIL and any other panic ERROR, by kind, never by
-//! the text of the message.
+//! livecheck's assertion macros: [`assert!`], [`assert_eq!`], [`assert_ne!`] and their
+//! `debug_` forms, which behave as std's but panic with an
+//! [`AssertionFailed`](crate::AssertionFailed) payload, so a failed assertion is reported FAIL
+//! and any other panic ERROR, by kind, never by the text of the message.
 //!
 //! `#[livecheck::case]` rewrites the std macros in a case's body to these; call them by path
-//! (`livecheck::assert_eq!`) in helpers the body calls.
+//! (`livecheck::assertions::assert_eq!`) in helpers the body calls, or import them
+//! (`use livecheck::assertions::assert_eq;`) where a helper wants them by their bare name.
 //!
-//! They are defined in a module of their own: a `macro_rules!` is in scope, by its bare name,
-//! in the rest of the module that defines it, and the runtime's own code keeps std's.
+//! They live here, not at the crate's root, so that `use livecheck::*` never replaces std's
+//! `assert!`. (A `#[macro_export]` macro is defined at the root: each is defined there under a
+//! hidden name, `__livecheck_assert` and so on, and re-exported here under std's.)
 
 /// Asserts that a boolean expression is `true`, as [`std::assert!`] does; a failure is a FAIL
 /// report, not an ERROR.
 ///
 /// ```should_panic
-/// livecheck::assert!(1 + 1 == 3, "arithmetic broke: {}", 1 + 1);
+/// livecheck::assertions::assert!(1 + 1 == 3, "arithmetic broke: {}", 1 + 1);
 /// ```
+#[doc(hidden)]
 #[macro_export]
-macro_rules! assert {
+macro_rules! __livecheck_assert {
     ($cond:expr $(,)?) => {
         if !$cond {
             $crate::__private::assertion_failed(::std::string::String::from(::core::concat!(
@@ -36,10 +39,11 @@ macro_rules! assert {
 /// same message; a failure is a FAIL report, not an ERROR.
 ///
 /// ```should_panic
-/// livecheck::assert_eq!(1 + 1, 3);
+/// livecheck::assertions::assert_eq!(1 + 1, 3);
 /// ```
+#[doc(hidden)]
 #[macro_export]
-macro_rules! assert_eq {
+macro_rules! __livecheck_assert_eq {
     ($left:expr, $right:expr $(,)?) => {
         match (&$left, &$right) {
             (left_val, right_val) => {
@@ -74,10 +78,11 @@ macro_rules! assert_eq {
 /// the same message; a failure is a FAIL report, not an ERROR.
 ///
 /// ```should_panic
-/// livecheck::assert_ne!(2, 2, "must differ");
+/// livecheck::assertions::assert_ne!(2, 2, "must differ");
 /// ```
+#[doc(hidden)]
 #[macro_export]
-macro_rules! assert_ne {
+macro_rules! __livecheck_assert_ne {
     ($left:expr, $right:expr $(,)?) => {
         match (&$left, &$right) {
             (left_val, right_val) => {
@@ -108,35 +113,51 @@ macro_rules! assert_ne {
     };
 }
 
-/// [`assert!`](crate::assert!) in builds with debug assertions, nothing otherwise, as
+/// [`assert!`] in builds with debug assertions, nothing otherwise, as
 /// [`std::debug_assert!`].
+#[doc(hidden)]
 #[macro_export]
-macro_rules! debug_assert {
+macro_rules! __livecheck_debug_assert {
     ($($arg:tt)*) => {
         if ::core::cfg!(debug_assertions) {
-            $crate::assert!($($arg)*);
+            $crate::__livecheck_assert!($($arg)*);
         }
     };
 }
 
-/// [`assert_eq!`](crate::assert_eq!) in builds with debug assertions, nothing otherwise, as
+/// [`assert_eq!`] in builds with debug assertions, nothing otherwise, as
 /// [`std::debug_assert_eq!`].
+#[doc(hidden)]
 #[macro_export]
-macro_rules! debug_assert_eq {
+macro_rules! __livecheck_debug_assert_eq {
     ($($arg:tt)*) => {
         if ::core::cfg!(debug_assertions) {
-            $crate::assert_eq!($($arg)*);
+            $crate::__livecheck_assert_eq!($($arg)*);
         }
     };
 }
 
-/// [`assert_ne!`](crate::assert_ne!) in builds with debug assertions, nothing otherwise, as
+/// [`assert_ne!`] in builds with debug assertions, nothing otherwise, as
 /// [`std::debug_assert_ne!`].
+#[doc(hidden)]
 #[macro_export]
-macro_rules! debug_assert_ne {
+macro_rules! __livecheck_debug_assert_ne {
     ($($arg:tt)*) => {
         if ::core::cfg!(debug_assertions) {
-            $crate::assert_ne!($($arg)*);
+            $crate::__livecheck_assert_ne!($($arg)*);
         }
     };
 }
+
+#[doc(inline)]
+pub use crate::__livecheck_assert as assert;
+#[doc(inline)]
+pub use crate::__livecheck_assert_eq as assert_eq;
+#[doc(inline)]
+pub use crate::__livecheck_assert_ne as assert_ne;
+#[doc(inline)]
+pub use crate::__livecheck_debug_assert as debug_assert;
+#[doc(inline)]
+pub use crate::__livecheck_debug_assert_eq as debug_assert_eq;
+#[doc(inline)]
+pub use crate::__livecheck_debug_assert_ne as debug_assert_ne;

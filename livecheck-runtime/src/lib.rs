@@ -202,7 +202,7 @@ macro_rules! log {
     };
 }
 
-mod assertions;
+pub mod assertions;
 
 /// Declares typed signals, each bound to a case.
 ///

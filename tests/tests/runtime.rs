@@ -38,7 +38,7 @@ enum Behaviour {
 /// A helper outside the case's body: its assertions are livecheck's only when it says so.
 fn helper(livecheck_assert: bool) {
     if livecheck_assert {
-        livecheck::assert_eq!(1 + 1, 3, "in a helper");
+        livecheck::assertions::assert_eq!(1 + 1, 3, "in a helper");
     } else {
         assert_eq!(1 + 1, 3, "in a helper");
     }
@@ -257,10 +257,10 @@ async fn every_outcome_has_its_state_and_report() {
             State::Fail,
             "in a helper",
             "at ",
-            Some("livecheck::assert_eq!"),
+            Some("livecheck::assertions::assert_eq!"),
         ),
         // std's own macro outside the body is an ordinary panic: the kind decides, and a
-        // panic's text is never read (use `livecheck::assert*` in helpers).
+        // panic's text is never read (use `livecheck::assertions::assert*` in helpers).
         (
             HelperStdAssert,
             State::Error,

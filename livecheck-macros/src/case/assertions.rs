@@ -15,8 +15,9 @@ const ASSERTIONS: &[&str] = &[
 ];
 
 /// Rewrites the std assertion macros in `tokens` (a case's body) to livecheck's: `assert!`,
-/// `std::assert!`, `::core::assert_eq!` and the like become `<root>::assert!`, ... Those panic
-/// with a payload the runner recognizes, so a failed assertion is a FAIL whatever its message.
+/// `std::assert!`, `::core::assert_eq!` and the like become `<root>::assertions::assert!`, ...
+/// Those panic with a payload the runner recognizes, so a failed assertion is a FAIL whatever
+/// its message.
 ///
 /// A token-level rewrite, on the body as written (never re-parsed): an assertion inside a
 /// closure, a nested block or another macro's input is rewritten too. Another crate's macro of
@@ -41,10 +42,12 @@ pub(crate) fn rewrite_assertions(tokens: TokenStream, root: &Path) -> TokenStrea
                         out.truncate(out.len() - len);
                         // The whole path on the assertion's span: the panic's location and
                         // any error point at the assertion, not at the attribute.
-                        let path = quote!(#root::#ident).into_iter().map(|mut tree| {
-                            respan(&mut tree, ident.span());
-                            tree
-                        });
+                        let path = quote!(#root::assertions::#ident)
+                            .into_iter()
+                            .map(|mut tree| {
+                                respan(&mut tree, ident.span());
+                                tree
+                            });
                         out.extend(path);
                     }
                     None => out.push(tree.clone()),
@@ -111,29 +114,38 @@ mod tests {
     #[test]
     fn assertions_in_the_body_become_livecheck_s() {
         let table = [
-            ("assert!(a)", ":: livecheck :: assert ! (a)"),
+            ("assert!(a)", ":: livecheck :: assertions :: assert ! (a)"),
             (
                 "assert!(a, \"m {}\", x)",
-                ":: livecheck :: assert ! (a , \"m {}\" , x)",
+                ":: livecheck :: assertions :: assert ! (a , \"m {}\" , x)",
             ),
-            ("assert_eq!(a, b)", ":: livecheck :: assert_eq ! (a , b)"),
+            (
+                "assert_eq!(a, b)",
+                ":: livecheck :: assertions :: assert_eq ! (a , b)",
+            ),
             (
                 "assert_ne!(a, b, \"m\")",
-                ":: livecheck :: assert_ne ! (a , b , \"m\")",
+                ":: livecheck :: assertions :: assert_ne ! (a , b , \"m\")",
             ),
-            ("debug_assert!(a)", ":: livecheck :: debug_assert ! (a)"),
+            (
+                "debug_assert!(a)",
+                ":: livecheck :: assertions :: debug_assert ! (a)",
+            ),
             (
                 "std::assert_eq!(a, b)",
-                ":: livecheck :: assert_eq ! (a , b)",
+                ":: livecheck :: assertions :: assert_eq ! (a , b)",
             ),
-            ("::core::assert!(a)", ":: livecheck :: assert ! (a)"),
+            (
+                "::core::assert!(a)",
+                ":: livecheck :: assertions :: assert ! (a)",
+            ),
             (
                 "let f = || { if x { assert!(y) } };",
-                "let f = || { if x { :: livecheck :: assert ! (y) } } ;",
+                "let f = || { if x { :: livecheck :: assertions :: assert ! (y) } } ;",
             ),
             (
                 "vec![assert_eq!(a, b)]",
-                "vec ! [:: livecheck :: assert_eq ! (a , b)]",
+                "vec ! [:: livecheck :: assertions :: assert_eq ! (a , b)]",
             ),
             // Not std's: left as written.
             (
@@ -159,6 +171,6 @@ mod tests {
         }
         let renamed: Path = syn::parse_quote!(::renamed);
         let out = rewrite_assertions("assert!(a)".parse().unwrap(), &renamed).to_string();
-        assert_eq!(out, ":: renamed :: assert ! (a)");
+        assert_eq!(out, ":: renamed :: assertions :: assert ! (a)");
     }
 }

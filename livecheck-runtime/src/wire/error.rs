@@ -215,13 +215,15 @@ impl fmt::Debug for CaseError {
     }
 }
 
-/// The panic payload of livecheck's [`assert!`](crate::assert!), [`assert_eq!`](crate::assert_eq!)
-/// and [`assert_ne!`](crate::assert_ne!): a failed assertion, which the runner reports FAIL.
+/// The panic payload of livecheck's [`assert!`](crate::assertions::assert!),
+/// [`assert_eq!`](crate::assertions::assert_eq!) and
+/// [`assert_ne!`](crate::assertions::assert_ne!): a failed assertion, which the runner reports
+/// FAIL.
 ///
 /// A panic with any other payload is reported ERROR, whatever its message: the kind of the
 /// failure decides, not its text. `#[livecheck::case]` rewrites the std assertion macros in a
-/// case's body to livecheck's; helpers outside the body call `livecheck::assert!` and friends
-/// themselves (docs/guide.md, "How an outcome is decided").
+/// case's body to livecheck's; helpers outside the body call `livecheck::assertions::assert!`
+/// and friends themselves (docs/guide.md, "How an outcome is decided").
 #[derive(Debug)]
 pub struct AssertionFailed {
     message: String,

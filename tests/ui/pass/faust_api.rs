@@ -27,9 +27,9 @@ impl livecheck::CaseHooks for Counts {
 
 /// A helper outside the body uses livecheck's assertions by path.
 pub fn check_side(side: &str) {
-    livecheck::assert!(side == "buy" || side == "sell", "bad side {side}");
-    livecheck::assert_ne!(side, "");
-    livecheck::debug_assert_eq!(side.trim(), side);
+    livecheck::assertions::assert!(side == "buy" || side == "sell", "bad side {side}");
+    livecheck::assertions::assert_ne!(side, "");
+    livecheck::assertions::debug_assert_eq!(side.trim(), side);
 }
 
 /// An order's side is kept.
