@@ -78,7 +78,7 @@ mod service;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
-pub mod text;
+mod text;
 mod throttle;
 pub mod transport;
 mod wire;

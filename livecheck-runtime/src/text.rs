@@ -12,15 +12,10 @@
 use std::fmt;
 
 /// Shows a string with its control characters escaped (Rust's escapes: `\n`, `\t`,
-/// `\u{1b}`); everything else, Unicode included, as it is.
-///
-/// ```
-/// # use livecheck::text::Escaped;
-/// assert_eq!(Escaped("a\nb\x1b[31m").to_string(), "a\\nb\\u{1b}[31m");
-/// assert_eq!(Escaped("commande-é").to_string(), "commande-é");
-/// ```
+/// `\u{1b}`); everything else, Unicode included, as it is: `"a\nb\x1b[31m"` shows as
+/// `a\nb\u{1b}[31m`, `"commande-é"` as itself.
 #[derive(Clone, Copy)]
-pub struct Escaped<'a>(pub &'a str);
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,20 +65,10 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
-/// `text` with its control characters escaped (see [`Escaped`]), as an owned string.
-pub fn escape(text: &str) -> String {
-    Escaped(text).to_string()
-}
-
 /// `text` made safe for Slack's markup (and Mattermost's, which shares it): `&`, `<` and `>`
 /// as `&amp;`, `&lt;` and `&gt;`, as Slack documents. Nothing else needs escaping there.
-///
-/// ```
-/// # use livecheck::text::slack_escape;
-/// assert_eq!(slack_escape("<!channel> & <https://x|login>"),
-///            "&lt;!channel&gt; &amp; &lt;https://x|login&gt;");
-/// ```
-pub fn slack_escape(text: &str) -> String {
+#[cfg_attr(not(feature = "ops"), allow(dead_code))]
+pub(crate) fn slack_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -149,6 +134,17 @@ fn hide_in_urls(text: &str, query: bool) -> String {
 mod tests {
     use super::*;
 
+    /// The examples of the docs of [`Escaped`] and [`slack_escape`].
+    #[test]
+    fn documented_examples() {
+        assert_eq!(Escaped("a\nb\x1b[31m").to_string(), "a\\nb\\u{1b}[31m");
+        assert_eq!(Escaped("commande-é").to_string(), "commande-é");
+        assert_eq!(
+            slack_escape("<!channel> & <https://x|login>"),
+            "&lt;!channel&gt; &amp; &lt;https://x|login&gt;"
+        );
+    }
+
     #[test]
     fn control_characters_are_escaped_and_nothing_else() {
         let forged = "t1\n2026-12-07T00:00:00Z  INFO livecheck: PASS\x1b[31m\r\u{2028}\u{9b}";
@@ -158,7 +154,7 @@ mod tests {
             shown,
             "t1\\n2026-12-07T00:00:00Z  INFO livecheck: PASS\\u{1b}[31m\\r\\u{2028}\\u{9b}"
         );
-        assert_eq!(escape("ordre n°1 — ok"), "ordre n°1 — ok");
+        assert_eq!(Escaped("ordre n°1 — ok").to_string(), "ordre n°1 — ok");
     }
 
     #[test]

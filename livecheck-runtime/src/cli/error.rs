@@ -63,7 +63,7 @@ impl From<AlertError> for CliError {
 
 impl CliError {
     /// 2 for a bad flag value (as clap does), 1 for anything else.
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,

@@ -21,7 +21,7 @@ use crate::wire::codec::Codec;
 use crate::wire::limits::Limits;
 
 /// The default `--web-bind`: loopback only; expose it on purpose.
-pub const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
+pub(crate) const DEFAULT_WEB_BIND: &str = "127.0.0.1:9999";
 
 /// Flags of a `livecheck` binary; each can also be set by the environment variable shown.
 ///

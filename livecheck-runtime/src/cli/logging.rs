@@ -5,7 +5,8 @@ use super::flags::LogFormat;
 /// The log filter without `RUST_LOG`: livecheck at INFO, others at WARN, librdkafka's own log
 /// off — it repeats every failed connection attempt of every client (30 lines in 10 s for one
 /// unreachable broker); livecheck says what matters in its own words (`docs/operations.md`).
-pub const DEFAULT_LOG_FILTER: &str = "warn,livecheck=info,librdkafka=off,rdkafka::client=off";
+pub(crate) const DEFAULT_LOG_FILTER: &str =
+    "warn,livecheck=info,librdkafka=off,rdkafka::client=off";
 
 /// Logs to stderr, filtered by `RUST_LOG` (else [`DEFAULT_LOG_FILTER`]), in `format`.
 pub(super) fn init_tracing(format: LogFormat) {

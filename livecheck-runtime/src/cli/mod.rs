@@ -31,12 +31,10 @@ mod usage;
 mod values;
 
 pub use error::CliError;
-pub use flags::{CodecArg, Command, LogFormat, Options, RunArgs, DEFAULT_WEB_BIND};
-pub use logging::DEFAULT_LOG_FILTER;
-pub use select::glob_match;
+pub use flags::{CodecArg, Command, LogFormat, Options, RunArgs};
 pub use setup::{SetupGuard, SetupReady, Started};
-pub use usage::parse_options;
-pub use values::{parse_properties_env, MaxTestAge, Property, PROPERTIES_ENV};
+use usage::parse_options;
+pub use values::{MaxTestAge, Property};
 
 use console::list_cases;
 use logging::init_tracing;

@@ -9,7 +9,7 @@ impl Options {
     /// The registered cases that `--case` selects (all of them without it) and `--exclude`
     /// does not leave out, sorted by name. A glob that matches no case is an error (a typo
     /// would otherwise select nothing, or everything).
-    pub fn selected_cases(&self) -> Result<Vec<&'static CaseDescriptor>, CliError> {
+    pub(crate) fn selected_cases(&self) -> Result<Vec<&'static CaseDescriptor>, CliError> {
         let all = registered_cases()?;
         for (flag, globs) in [("--case", &self.cases), ("--exclude", &self.exclude)] {
             for glob in globs {
@@ -38,7 +38,7 @@ impl Options {
 
 /// Whether `text` matches `glob`: `*` is any run of characters (`::` included), `?` is one
 /// character, anything else matches itself.
-pub fn glob_match(glob: &str, text: &str) -> bool {
+pub(crate) fn glob_match(glob: &str, text: &str) -> bool {
     let (glob, text): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
     let (mut g, mut t) = (0, 0);
     // Where the last `*` was, and the text position it has swallowed up to.

@@ -5,9 +5,12 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 
 use super::console::format_report_line;
+use super::flags::DEFAULT_WEB_BIND;
 use super::logging::use_colour;
+use super::select::glob_match;
 use super::setup::spawn_setup;
 use super::usage::one_line;
+use super::values::{parse_properties_env, PROPERTIES_ENV};
 use super::*;
 use crate::service::client::Client;
 use crate::transport::kafka::KafkaConfig;

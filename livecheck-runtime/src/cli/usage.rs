@@ -12,7 +12,7 @@ use super::values::{parse_properties_env, PROPERTIES_ENV};
 /// is one line naming the flag — or the environment variable, when the bad value came from one
 /// — and exit code 2. The properties of [`PROPERTIES_ENV`] come first in
 /// [`Options::properties`], the `-X` flags after them (a flag wins over the same key).
-pub fn parse_options<I, T>(args: I) -> Result<Options, ExitCode>
+pub(crate) fn parse_options<I, T>(args: I) -> Result<Options, ExitCode>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,

@@ -9,7 +9,7 @@ use crate::ops::alerts::WebhookConfig;
 
 /// The environment variable of `-X`: librdkafka properties, one `KEY=VALUE` per line (a value
 /// may hold commas and `=`; blank lines and lines starting with `#` are skipped).
-pub const PROPERTIES_ENV: &str = "LIVECHECK_KAFKA_PROPERTIES";
+pub(crate) const PROPERTIES_ENV: &str = "LIVECHECK_KAFKA_PROPERTIES";
 
 /// A librdkafka property given with `-X KEY=VALUE`. Its `Debug` hides the value: properties
 /// carry passwords and keys.
@@ -60,7 +60,7 @@ pub(super) fn parse_property(s: &str) -> Result<Property, String> {
 }
 
 /// The properties of [`PROPERTIES_ENV`]'s value: one `KEY=VALUE` per line.
-pub fn parse_properties_env(text: &str) -> Result<Vec<Property>, String> {
+pub(crate) fn parse_properties_env(text: &str) -> Result<Vec<Property>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))

@@ -1,7 +1,7 @@
 //! Alerts: a case's suite FAIL, STALL and recovery, POSTed as JSON to a webhook.
 //!
 //! [`Webhook`] is an [`Observer`]: it turns every suite report (a `TestReport` with no test)
-//! into an [`Alert`] and queues it; a task of its own delivers the queue in order, retrying with
+//! into an `Alert` and queues it; a task of its own delivers the queue in order, retrying with
 //! backoff, so a slow or dead endpoint never holds up the worker's tasks. The payload has a
 //! Slack-compatible `text` field (a Slack incoming webhook, or anything that accepts the same —
 //! Mattermost, Rocket.Chat — shows it as is) plus structured fields for other receivers:
@@ -23,7 +23,7 @@
 //!
 //! The case name and the error text come from reports, and anyone who can write to the topics
 //! can write those. In `text`, Slack's control characters `&`, `<` and `>` are escaped
-//! ([`slack_escape`]), so an error holding `<!channel>` or `<https://x|login>` is shown as
+//! (`slack_escape`), so an error holding `<!channel>` or `<https://x|login>` is shown as
 //! written, not turned into a mention or a disguised link (by Slack, nor by Mattermost's Slack
 //! compatibility, which reads the same `<...>` forms). The
 //! structured fields (`case`, `error`) are the report's text unchanged: JSON is their escaping.
@@ -36,7 +36,7 @@
 //!
 //! Redirects are not followed: a 307 or 308 would POST the alert again wherever it points. A
 //! 3xx is a refusal, logged as such. Of an answer that refuses an alert, at most
-//! [`MAX_ERROR_BODY`] bytes are read, for the log, escaped.
+//! `MAX_ERROR_BODY` (2048) bytes are read, for the log, escaped.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,13 +53,13 @@ use crate::worker::Observer;
 
 /// The most of a refused alert's answer read, for the log (Slack says why in a few words:
 /// `invalid_payload`, `no_text`): an endpoint cannot make the worker read more.
-pub const MAX_ERROR_BODY: usize = 2048;
+pub(crate) const MAX_ERROR_BODY: usize = 2048;
 
 /// What happened to the case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
-pub enum AlertEvent {
+pub(crate) enum AlertEvent {
     /// The case failed `max_consecutive_failures` times in a row.
     Fail,
     /// The case received no test for `warn_stalled_after`.
@@ -70,27 +70,27 @@ pub enum AlertEvent {
 
 /// The JSON body POSTed to the webhook.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alert {
+pub(crate) struct Alert {
     /// One line for humans (Slack's `text`), with an emoji by event; the case name and error
     /// in it escaped for Slack's markup (`&`, `<`, `>`).
-    pub text: String,
+    pub(crate) text: String,
     /// What happened.
-    pub event: AlertEvent,
+    pub(crate) event: AlertEvent,
     /// The case.
-    pub case: String,
+    pub(crate) case: String,
     /// The suite report's state: FAIL, STALL, or PASS for a recovery.
-    pub state: String,
+    pub(crate) state: String,
     /// Why (the suite report's error text); none for a recovery.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// When the alert was raised.
-    pub timestamp: DateTime<Utc>,
+    pub(crate) timestamp: DateTime<Utc>,
     /// Always `"livecheck"`, for receivers that take several sources.
-    pub source: &'static str,
+    pub(crate) source: &'static str,
 }
 
 impl Alert {
     /// The alert a report raises: only suite reports do (FAIL, STALL, and PASS = recovery).
-    pub fn from_report(report: &TestReport) -> Option<Alert> {
+    pub(crate) fn from_report(report: &TestReport) -> Option<Alert> {
         if !report.is_suite() {
             return None;
         }
@@ -128,7 +128,7 @@ impl Alert {
     }
 }
 
-/// Where and how alerts are delivered. Its `Debug` shows the URL [`redacted`].
+/// Where and how alerts are delivered. Its `Debug` shows the URL redacted.
 /// `#[non_exhaustive]`: made by [`WebhookConfig::new`], then fields set.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -232,7 +232,7 @@ pub enum AlertError {
     /// The URL does not parse or is not http(s).
     #[error("bad webhook URL {url}: {reason}")]
     BadUrl {
-        /// The URL given, [`redacted`] (scheme and host only), as it may hold a secret.
+        /// The URL given, redacted (scheme and host only), as it may hold a secret.
         url: String,
         /// What is wrong with it.
         reason: String,
@@ -311,7 +311,7 @@ impl Webhook {
     }
 
     /// Queues an alert without waiting; false (and counted as dropped) if the queue is full.
-    pub fn send(&self, alert: Alert) -> bool {
+    pub(crate) fn send(&self, alert: Alert) -> bool {
         match self.queue.try_send(Message::Alert(alert)) {
             Ok(()) => true,
             Err(error) => {
@@ -428,7 +428,7 @@ async fn deliver_one(
 
 /// The URL without its path, query and credentials, for logs: webhook URLs carry secrets (a
 /// Slack webhook's path is its token).
-pub fn redacted(url: &reqwest::Url) -> String {
+pub(crate) fn redacted(url: &reqwest::Url) -> String {
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     format!(
         "{}://{}{port}/…",

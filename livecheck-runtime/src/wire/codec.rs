@@ -113,7 +113,8 @@ impl From<bincode::Error> for DecodeError {
 
 impl Codec {
     /// Encodes a test execution.
-    pub fn encode_test(self, test: &TestExecution) -> Vec<u8> {
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn encode_test(self, test: &TestExecution) -> Vec<u8> {
         match self {
             Codec::Json => faust_json(test, NS_TEST),
             Codec::Bincode => with_magic(&TestWire {

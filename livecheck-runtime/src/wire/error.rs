@@ -360,7 +360,9 @@ pub enum TriggerError {
     NoClient,
 }
 
-/// An argument of a test execution that does not fit the case fn's parameter.
+/// An argument of a test execution that does not fit the case fn's parameter. Plumbing: what
+/// `livecheck::__private::argument` returns, turned into a [`CaseError`] by the case's run.
+#[doc(hidden)]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgumentError {

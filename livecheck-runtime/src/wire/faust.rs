@@ -55,7 +55,7 @@ use serde::{Deserializer, Serializer};
 pub use serde as __serde;
 
 /// The key of Faust's marker (Faust calls it the "blessed key").
-pub const MARKER_KEY: &str = "__faust";
+pub(crate) const MARKER_KEY: &str = "__faust";
 
 /// A type that is a Faust record of class `NS` (`faust.Record`'s `namespace`).
 ///

@@ -35,7 +35,8 @@ impl Limits {
     ///
     /// # Errors
     /// The record is larger than [`max_record_bytes`](Self::max_record_bytes).
-    pub fn check_record(&self, bytes: usize) -> Result<(), OverLimit> {
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn check_record(&self, bytes: usize) -> Result<(), OverLimit> {
         over(OverLimit::Record, bytes, self.max_record_bytes)
     }
 
@@ -43,7 +44,8 @@ impl Limits {
     ///
     /// # Errors
     /// The first field over its limit.
-    pub fn check_test(&self, test: &TestExecution) -> Result<(), OverLimit> {
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn check_test(&self, test: &TestExecution) -> Result<(), OverLimit> {
         over(OverLimit::Id, test.id.len(), self.max_id_bytes)?;
         over(OverLimit::Name, test.case_name.len(), self.max_name_bytes)
     }
@@ -52,7 +54,8 @@ impl Limits {
     ///
     /// # Errors
     /// The first field over its limit.
-    pub fn check_signal(&self, signal: &SignalEvent) -> Result<(), OverLimit> {
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn check_signal(&self, signal: &SignalEvent) -> Result<(), OverLimit> {
         over(OverLimit::Id, signal.key.len(), self.max_id_bytes)?;
         over(OverLimit::Name, signal.case_name.len(), self.max_name_bytes)?;
         over(
@@ -66,7 +69,8 @@ impl Limits {
     ///
     /// # Errors
     /// The first field over its limit.
-    pub fn check_report(&self, report: &TestReport) -> Result<(), OverLimit> {
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn check_report(&self, report: &TestReport) -> Result<(), OverLimit> {
         over(OverLimit::Name, report.case_name.len(), self.max_name_bytes)?;
         if let Some(test) = &report.test {
             self.check_test(test)?;
@@ -88,6 +92,7 @@ impl Default for Limits {
     }
 }
 
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 fn over(kind: fn(usize, usize) -> OverLimit, bytes: usize, limit: usize) -> Result<(), OverLimit> {
     if bytes > limit {
         Err(kind(bytes, limit))
@@ -99,7 +104,7 @@ fn over(kind: fn(usize, usize) -> OverLimit, bytes: usize, limit: usize) -> Resu
 /// What was over a [`Limits`] limit: (bytes, limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum OverLimit {
+pub(crate) enum OverLimit {
     /// The record.
     #[error("record of {0} bytes (limit {1})")]
     Record(usize, usize),
@@ -114,7 +119,8 @@ pub enum OverLimit {
 impl OverLimit {
     /// The `reason` label it is counted under: `record_too_large`, `id_too_long`,
     /// `name_too_long`.
-    pub fn reason(&self) -> &'static str {
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             OverLimit::Record(..) => "record_too_large",
             OverLimit::Id(..) => "id_too_long",

@@ -80,7 +80,7 @@ fn lenient_traceparent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TracePa
 
 impl TestExecution {
     /// Whether the test is past its `expires` at `now`.
-    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires
     }
 
@@ -99,7 +99,8 @@ impl TestExecution {
     ///
     /// Returns `Ok(None)` when the message carries no test id (the common case: not a test), and
     /// an error when the headers are present but malformed.
-    pub fn from_headers<'a>(
+    #[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
+    pub(crate) fn from_headers<'a>(
         get: impl Fn(&str) -> Option<&'a [u8]>,
     ) -> Result<Option<TestExecution>, HeaderError> {
         let Some(id) = get(HEADER_TEST_ID) else {
@@ -135,16 +136,17 @@ impl TestExecution {
 }
 
 /// Header carrying the test id.
-pub const HEADER_TEST_ID: &str = "LiveCheck-Test-Id";
+pub(crate) const HEADER_TEST_ID: &str = "LiveCheck-Test-Id";
 /// Header carrying the case name.
-pub const HEADER_TEST_NAME: &str = "LiveCheck-Test-Name";
+pub(crate) const HEADER_TEST_NAME: &str = "LiveCheck-Test-Name";
 /// Header carrying when the test was triggered (ISO 8601 with offset).
-pub const HEADER_TEST_TIMESTAMP: &str = "LiveCheck-Test-Timestamp";
+pub(crate) const HEADER_TEST_TIMESTAMP: &str = "LiveCheck-Test-Timestamp";
 /// Header carrying when the test expires (ISO 8601 with offset).
-pub const HEADER_TEST_EXPIRES: &str = "LiveCheck-Test-Expires";
+pub(crate) const HEADER_TEST_EXPIRES: &str = "LiveCheck-Test-Expires";
 /// Header carrying a test's signature, beside the `LiveCheck-Test-*` headers (HTTP and Kafka),
 /// where the deployment signs test context ([`crate::signing`]).
-pub const HEADER_TEST_SIGNATURE: &str = "LiveCheck-Test-Signature";
+#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
+pub(crate) const HEADER_TEST_SIGNATURE: &str = "LiveCheck-Test-Signature";
 
 fn header_time(t: DateTime<Utc>) -> String {
     HeaderTime::new(t).as_str().to_owned()
@@ -199,7 +201,7 @@ impl HeaderTime {
 /// `LiveCheck-Test-*` headers that are present but cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum HeaderError {
+pub(crate) enum HeaderError {
     /// The test id is there but another header is missing.
     #[error("header {0} is missing")]
     Missing(&'static str),
@@ -289,7 +291,12 @@ impl TestReport {
     /// removed, not by serialising the report again (a report whose test id alone is too large
     /// kept a worker re-serialising it, issue 16). What cannot be cut (the test id, the case
     /// name) may leave the result over `limit`: the caller then sends a minimal report.
-    pub fn truncate_to(&mut self, limit: usize, size: impl Fn(&TestReport) -> usize) -> bool {
+    #[cfg_attr(not(feature = "worker"), allow(dead_code))]
+    pub(crate) fn truncate_to(
+        &mut self,
+        limit: usize,
+        size: impl Fn(&TestReport) -> usize,
+    ) -> bool {
         let before = size(self);
         if before <= limit {
             return false;
@@ -421,7 +428,7 @@ pub enum State {
 
 impl State {
     /// Every state, in declaration order.
-    pub const ALL: [State; 7] = [
+    pub(crate) const ALL: [State; 7] = [
         State::Init,
         State::Pass,
         State::Fail,
@@ -446,7 +453,7 @@ impl State {
 
     /// The string Faust writes on the wire: as [`as_str`](Self::as_str), except that a pass is
     /// `"111/***/111"` (Faust's `DO_NOT_SHARE`).
-    pub fn wire_str(self) -> &'static str {
+    pub(crate) fn wire_str(self) -> &'static str {
         match self {
             State::Pass => FAUST_PASS,
             other => other.as_str(),
@@ -454,7 +461,7 @@ impl State {
     }
 
     /// Whether this state counts as a failure for case health (FAIL, ERROR, TIMEOUT).
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(self, State::Fail | State::Error | State::Timeout)
     }
 

@@ -11,7 +11,7 @@
 //! - Signing: `maybe_trigger` / `trigger` (and so the worker's fake requests, which go through
 //!   the service) put an HMAC-SHA256 of the test's id, case, timestamp and expires in the test
 //!   ([`TestExecution::signature`](crate::TestExecution::signature)); it travels in the
-//!   [`HEADER_TEST_SIGNATURE`] header beside the `LiveCheck-Test-*` ones, over HTTP and Kafka,
+//!   `LiveCheck-Test-Signature` header beside the `LiveCheck-Test-*` ones, over HTTP and Kafka,
 //!   and in the test record. Records a service or worker writes to the bus (signals, markers)
 //!   and to the report topic carry an HMAC of their key and payload in the
 //!   `livecheck-signature` header.
@@ -35,13 +35,15 @@ use ring::hmac;
 use crate::throttle::Throttle;
 use crate::wire::model::TestExecution;
 
-pub use crate::wire::model::HEADER_TEST_SIGNATURE;
+#[cfg(any(feature = "http", feature = "kafka"))]
+pub(crate) use crate::wire::model::HEADER_TEST_SIGNATURE;
 /// Header carrying a record's signature on the bus and the report topic (Kafka).
-pub const HEADER_RECORD_SIGNATURE: &str = "livecheck-signature";
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) const HEADER_RECORD_SIGNATURE: &str = "livecheck-signature";
 /// The environment variable holding the key.
-pub const KEY_ENV: &str = "LIVECHECK_TEST_KEY";
+pub(crate) const KEY_ENV: &str = "LIVECHECK_TEST_KEY";
 /// The environment variable naming a file that holds the key.
-pub const KEY_FILE_ENV: &str = "LIVECHECK_TEST_KEY_FILE";
+pub(crate) const KEY_FILE_ENV: &str = "LIVECHECK_TEST_KEY_FILE";
 
 /// The shared secret of a deployment. Its `Debug` shows nothing of it.
 #[derive(Clone)]
@@ -101,12 +103,12 @@ impl TestKey {
     }
 
     /// The signature of a test: HMAC-SHA256 of its id, case, timestamp and expires, in hex.
-    pub fn sign_test(&self, test: &TestExecution) -> String {
+    pub(crate) fn sign_test(&self, test: &TestExecution) -> String {
         hex(hmac::sign(&self.0, &test_message(test)).as_ref())
     }
 
     /// Whether `test` carries a valid signature.
-    pub fn verify_test(&self, test: &TestExecution) -> bool {
+    pub(crate) fn verify_test(&self, test: &TestExecution) -> bool {
         let Some(signature) = test.signature.as_deref().and_then(unhex) else {
             return false;
         };
@@ -212,12 +214,13 @@ pub fn install(key: Option<TestKey>) {
 }
 
 /// The key of this process: what [`install`] set, else what the environment gives.
-pub fn key() -> Option<Arc<TestKey>> {
+pub(crate) fn key() -> Option<Arc<TestKey>> {
     slot().read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Whether test context is signed and verified in this process.
-pub fn is_enabled() -> bool {
+#[cfg_attr(not(feature = "worker"), allow(dead_code))]
+pub(crate) fn is_enabled() -> bool {
     key().is_some()
 }
 
@@ -241,7 +244,8 @@ pub enum Source {
 
 impl Source {
     /// Every source.
-    pub const ALL: [Source; 6] = [
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
+    pub(crate) const ALL: [Source; 6] = [
         Source::Http,
         Source::KafkaHeaders,
         Source::TestRecord,

@@ -1,7 +1,7 @@
 //! W3C Trace Context: the trace a test belongs to, so a failed test links to the traces the
 //! services it passed through already emit.
 //!
-//! Every test carries a [`TraceParent`] (and the vendor [`tracestate`](TRACESTATE) beside it when
+//! Every test carries a [`TraceParent`] (and the vendor `tracestate` beside it when
 //! one came in): in the `traceparent` / `tracestate` headers of its Kafka records and HTTP
 //! requests, beside the `LiveCheck-Test-*` headers, and in its record and report
 //! (`TestExecution::traceparent`, `TestReport::trace_id`).
@@ -30,10 +30,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The header carrying the trace and the parent span (`traceparent`).
-pub const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// The header carrying vendor-specific trace data (`tracestate`), passed on as it came when it
 /// is valid (see `valid_tracestate`).
-pub const TRACESTATE: &str = "tracestate";
+pub(crate) const TRACESTATE: &str = "tracestate";
 
 /// The longest `tracestate` passed on (the specification's 32 members of ≤ 256 bytes could be
 /// more, but "vendors SHOULD propagate at least 512 characters").
@@ -236,7 +236,8 @@ fn valid_value(value: &str) -> bool {
 
 /// Reads the trace of an incoming record or request from its headers (looked up
 /// case-insensitively by `get`): `None` when it has no valid `traceparent`.
-pub fn from_headers<'a>(
+#[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
+pub(crate) fn from_headers<'a>(
     get: impl Fn(&str) -> Option<&'a [u8]>,
 ) -> Option<(TraceParent, Option<Box<str>>)> {
     let raw = get(TRACEPARENT)?;

@@ -38,7 +38,8 @@ impl WorkerHandle {
 
     /// One of the newest tests of `case` (20 of them are kept), by id: its report and its log
     /// lines.
-    pub fn test_detail(&self, case: &str, id: &str) -> Option<TestDetail> {
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
+    pub(crate) fn test_detail(&self, case: &str, id: &str) -> Option<TestDetail> {
         self.0
             .health
             .get(case)
@@ -77,7 +78,8 @@ impl WorkerHandle {
     /// Whether the transport has given this worker something to consume (for Kafka: partitions
     /// of the tests topic). A worker is ready to serve once [`is_ready`](Self::is_ready) and
     /// this both hold.
-    pub fn is_assigned(&self) -> bool {
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
+    pub(crate) fn is_assigned(&self) -> bool {
         self.0.transport.is_assigned()
     }
 
@@ -111,13 +113,15 @@ impl WorkerHandle {
     }
 
     /// The transport's counters (undecodable messages skipped, consumer errors).
-    pub fn transport_counters(&self) -> TransportCounters {
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
+    pub(crate) fn transport_counters(&self) -> TransportCounters {
         self.0.transport.counters()
     }
 
     /// Records the transport skipped as untrusted input, `(topic, reason, count)` (see
     /// [`Transport::skipped`](crate::transport::Transport::skipped)).
-    pub fn transport_skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
+    pub(crate) fn transport_skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
         self.0.transport.skipped()
     }
 }

@@ -59,7 +59,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::wire::model::{State, TestReport};
 
 /// The name of a test's span.
-pub const SPAN_NAME: &str = "livecheck.test";
+pub(crate) const SPAN_NAME: &str = "livecheck.test";
 
 /// The path of the traces endpoint under an OTLP/HTTP base URL.
 const TRACES_PATH: &str = "/v1/traces";

@@ -68,18 +68,18 @@ pub enum StatusError {
 /// `GET /api/cases`.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
-pub struct CasesView {
+pub(crate) struct CasesView {
     /// When the server made this answer (RFC 3339, UTC): "3 min ago" on the page is counted
     /// from it, not from the browser's clock.
     #[serde(serialize_with = "health::time")]
-    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) generated_at: chrono::DateTime<chrono::Utc>,
     /// The worker as a whole.
-    pub worker: WorkerView,
+    pub(crate) worker: WorkerView,
     /// Every case, sorted by name.
-    pub cases: Vec<CaseView>,
+    pub(crate) cases: Vec<CaseView>,
     /// Where a test's trace is shown, with `{trace_id}` in place of its id
     /// ([`StatusOptions::trace_url`]); the page links each test's trace id to it.
-    pub trace_url: Option<String>,
+    pub(crate) trace_url: Option<String>,
 }
 
 /// What the status server shows beyond the worker's state.
@@ -102,39 +102,39 @@ impl StatusOptions {
 /// One case: its health and its options (`GET /api/cases/{name}`).
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
-pub struct CaseView {
+pub(crate) struct CaseView {
     /// When the server made this answer (RFC 3339, UTC).
     #[serde(serialize_with = "health::time")]
-    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) generated_at: chrono::DateTime<chrono::Utc>,
     /// The health (its fields are at the top level of the JSON object).
     #[serde(flatten)]
-    pub status: CaseStatus,
+    pub(crate) status: CaseStatus,
     /// The options in effect.
-    pub options: OptionsView,
+    pub(crate) options: OptionsView,
 }
 
 /// A case's options, durations in seconds.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
-pub struct OptionsView {
+pub(crate) struct OptionsView {
     /// Probability that `maybe_trigger` schedules a test.
-    pub probability: f64,
+    pub(crate) probability: f64,
     /// Whether the case runs its tests.
-    pub active: bool,
+    pub(crate) active: bool,
     /// Seconds between fake requests, if any.
-    pub frequency_seconds: Option<f64>,
+    pub(crate) frequency_seconds: Option<f64>,
     /// Whether the case has a fake request.
-    pub fake_request: bool,
+    pub(crate) fake_request: bool,
     /// Seconds without a test before a STALL.
-    pub warn_stalled_after_seconds: f64,
+    pub(crate) warn_stalled_after_seconds: f64,
     /// Seconds a test stays valid.
-    pub test_expires_seconds: f64,
+    pub(crate) test_expires_seconds: f64,
     /// Failures in a row before a suite FAIL.
-    pub max_consecutive_failures: u32,
+    pub(crate) max_consecutive_failures: u32,
     /// Seconds after a suite FAIL or STALL report before the case's next suite report.
-    pub state_transition_delay_seconds: f64,
+    pub(crate) state_transition_delay_seconds: f64,
     /// How many tests the percentiles are over.
-    pub max_history: usize,
+    pub(crate) max_history: usize,
 }
 
 impl From<&CaseConfig> for OptionsView {
@@ -157,65 +157,65 @@ impl From<&CaseConfig> for OptionsView {
 /// The worker as a whole.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
-pub struct WorkerView {
+pub(crate) struct WorkerView {
     /// livecheck's version.
-    pub version: &'static str,
+    pub(crate) version: &'static str,
     /// Consuming, with a partition assignment (what `/readyz` says).
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// Whether this worker is the leader (runs the fake requests, publishes suite reports).
-    pub leader: bool,
+    pub(crate) leader: bool,
     /// Seconds since the status server started.
-    pub uptime_seconds: f64,
+    pub(crate) uptime_seconds: f64,
     /// Tests running now.
-    pub in_flight: usize,
+    pub(crate) in_flight: usize,
     /// Test executions received.
-    pub tests_received: u64,
+    pub(crate) tests_received: u64,
     /// Signals received.
-    pub signals_received: u64,
+    pub(crate) signals_received: u64,
     /// Signals in the store.
-    pub stored_signals: usize,
+    pub(crate) stored_signals: usize,
     /// Bad messages skipped, by kind.
-    pub skipped: BTreeMap<&'static str, u64>,
+    pub(crate) skipped: BTreeMap<&'static str, u64>,
     /// Reports that could not be published.
-    pub report_publish_errors: u64,
+    pub(crate) report_publish_errors: u64,
     /// Fake requests that failed.
-    pub fake_request_errors: u64,
+    pub(crate) fake_request_errors: u64,
     /// Kafka consumer errors.
-    pub consumer_errors: u64,
+    pub(crate) consumer_errors: u64,
     /// Tests stopped unreported here because their partition moved to another worker.
-    pub tests_moved: u64,
+    pub(crate) tests_moved: u64,
     /// The consumer group as the broker describes it (Kafka only): owners and lag of each
     /// partition, and the partitions nobody consumes.
-    pub group: Option<crate::transport::GroupView>,
+    pub(crate) group: Option<crate::transport::GroupView>,
     /// The brokers the worker was configured with (Kafka's `bootstrap.servers`; `None` in
     /// memory).
-    pub brokers: Option<String>,
+    pub(crate) brokers: Option<String>,
     /// The partitions of the tests topic this worker consumes (Kafka; `None` in memory).
-    pub assigned_partitions: Option<Vec<i32>>,
+    pub(crate) assigned_partitions: Option<Vec<i32>>,
     /// Tests waiting in the tests topic, all partitions (the sum of `group.partitions[].lag`),
     /// when the broker describes the group.
-    pub consumer_lag: Option<i64>,
+    pub(crate) consumer_lag: Option<i64>,
     /// How this worker shares the group's judgement: test reports of other workers counted in
     /// the cases' health, a second report of a test not counted, tests already reported that
     /// were delivered again (not run), and this worker's reports dropped because another worker
     /// reported the test first.
-    pub judgement: JudgementView,
+    pub(crate) judgement: JudgementView,
 }
 
 /// How this worker shares the group's judgement (see [`WorkerView::judgement`]).
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
-pub struct JudgementView {
+pub(crate) struct JudgementView {
     /// Test reports of other workers fed into this worker's case health.
-    pub peer_reports: u64,
+    pub(crate) peer_reports: u64,
     /// Reports of a test already counted, read back and not counted again.
-    pub peer_duplicates: u64,
+    pub(crate) peer_duplicates: u64,
     /// Tests delivered again whose report the group had published: acknowledged, not run.
-    pub already_reported: u64,
+    pub(crate) already_reported: u64,
     /// Reports of this worker dropped: another worker reported the same test first.
-    pub duplicate_reports_dropped: u64,
+    pub(crate) duplicate_reports_dropped: u64,
     /// Tests whose report the group published that this worker remembers.
-    pub reported_tests: usize,
+    pub(crate) reported_tests: usize,
 }
 
 #[derive(Clone)]

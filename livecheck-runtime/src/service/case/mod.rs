@@ -17,7 +17,7 @@ pub(crate) use registry::{FakeRequestFn, HooksFn, RunFn};
 
 /// The bound on a test's run time when the case sets no `max_runtime`, unless `test_expires`
 /// is shorter.
-pub const DEFAULT_MAX_RUNTIME_BOUND: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_MAX_RUNTIME_BOUND: Duration = Duration::from_secs(3600);
 
 /// Options of a case, with Faust LiveCheck's defaults ([`CaseOptions::DEFAULT`]).
 ///
@@ -88,7 +88,7 @@ impl CaseOptions {
     };
 
     /// How long a test may run: the `max_runtime` option, or by default `test_expires` bounded
-    /// by an hour ([`DEFAULT_MAX_RUNTIME_BOUND`]).
+    /// by an hour (`DEFAULT_MAX_RUNTIME_BOUND`).
     ///
     /// A wait with no timeout lasts until its test expires, so `test_expires` is what a case
     /// written for Faust could take; past an hour a test is hung in practice, and holds one of

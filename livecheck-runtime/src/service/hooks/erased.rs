@@ -94,6 +94,7 @@ pub(crate) async fn fire(hooks: &dyn ErasedHooks, case: &str, event: HookEvent<'
 
 /// After a report of `case` was published: `on_suite_fail` for a suite FAIL or STALL, then
 /// `post_report`. The worker calls this for every report it publishes, test or suite.
+#[cfg_attr(not(feature = "worker"), allow(dead_code))]
 pub(crate) async fn report_published(
     hooks: Option<fn() -> &'static dyn ErasedHooks>,
     report: &TestReport,

@@ -1,6 +1,6 @@
 //! Case health: the state of a case as a whole, judged from the test reports of the whole group
 //! of workers. Every worker feeds every test report of the group (its own, and the others' read
-//! back from the report topic) into its [`CaseHealth`], so each worker holds the group's view;
+//! back from the report topic) into its `CaseHealth`, so each worker holds the group's view;
 //! only the leader publishes the suite reports that view makes due (the worker decides,
 //! `CaseHealth::take_due` says what).
 //!
@@ -40,7 +40,7 @@
 //! (and the issue times a pass is compared with, which come from the tests).
 //!
 //! The parts: `verdict` judges (the suite state machine), `stats` counts (histories, medians),
-//! `view` keeps what the status page shows and makes the [`CaseStatus`] snapshot; [`CaseHealth`]
+//! `view` keeps what the status page shows and makes the [`CaseStatus`] snapshot; `CaseHealth`
 //! feeds them each report. `reported` remembers which tests the group reported.
 
 mod reported;
@@ -58,12 +58,15 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::service::case::CaseOptions;
-use crate::wire::model::{State, TestReport};
+#[cfg(test)]
+use crate::wire::model::State;
+use crate::wire::model::TestReport;
 
 pub(crate) use reported::ReportedTests;
 #[cfg(feature = "ops")]
 pub(crate) use status::time;
-pub use status::{CaseStatus, RecentTest, SignalHealth, TestDetail, TrendMinute};
+pub(crate) use status::TestDetail;
+pub use status::{CaseStatus, RecentTest, SignalHealth, TrendMinute};
 #[cfg(feature = "ops")]
 pub(crate) use view::RECENT_TESTS;
 
@@ -74,7 +77,7 @@ use view::View;
 /// The health of one case, from the test reports of the group: its verdict, its statistics
 /// and what the status page shows of it, fed together.
 #[derive(Debug)]
-pub struct CaseHealth {
+pub(crate) struct CaseHealth {
     name: &'static str,
     verdict: Verdict,
     stats: Stats,
@@ -83,7 +86,7 @@ pub struct CaseHealth {
 
 impl CaseHealth {
     /// A case starting now.
-    pub fn new(name: &'static str, options: CaseOptions) -> Self {
+    pub(crate) fn new(name: &'static str, options: CaseOptions) -> Self {
         let now = Instant::now();
         CaseHealth {
             name,
@@ -100,27 +103,34 @@ impl CaseHealth {
     }
 
     /// The full view of one of the newest tests, by id (the newest report of it).
-    pub fn test_detail(&self, id: &str) -> Option<TestDetail> {
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
+    pub(crate) fn test_detail(&self, id: &str) -> Option<TestDetail> {
         self.view.test_detail(self.name, id)
     }
 
     /// The state shown for the case (see [`CaseStatus::state`]).
-    pub fn state(&self) -> State {
+    // What the unit tests read.
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> State {
         self.verdict.state()
     }
 
     /// Failures in a row.
-    pub fn consecutive_failures(&self) -> u32 {
+    // What the unit tests read.
+    #[cfg(test)]
+    pub(crate) fn consecutive_failures(&self) -> u32 {
         self.verdict.consecutive_failures
     }
 
     /// Whether a suite FAIL or STALL is in effect (judged; the leader publishes it).
-    pub fn suite_failed(&self) -> bool {
+    // What the unit tests read.
+    #[cfg(test)]
+    pub(crate) fn suite_failed(&self) -> bool {
         self.verdict.suite_failed()
     }
 
     /// A test of the case arrived at this worker: the case has traffic (the stall clock).
-    pub fn on_test_received(&mut self) {
+    pub(crate) fn on_test_received(&mut self) {
         self.verdict.on_test_received(Instant::now());
     }
 
@@ -151,19 +161,19 @@ impl CaseHealth {
     }
 
     /// The periodic check: a case with no test for `warn_stalled_after` stalls.
-    pub fn check(&mut self) {
+    pub(crate) fn check(&mut self) {
         self.verdict.check();
         self.settle(Utc::now());
     }
 
     /// A request of the case's HTTP helpers failed every retry: the service counts as down.
-    pub fn on_service_down(&mut self, message: String) {
+    pub(crate) fn on_service_down(&mut self, message: String) {
         self.verdict.on_service_down(message);
         self.settle(Utc::now());
     }
 
     /// A request of the case's HTTP helpers succeeded: a service that was down is back.
-    pub fn on_service_up(&mut self) {
+    pub(crate) fn on_service_up(&mut self) {
         self.verdict.on_service_up();
         self.settle(Utc::now());
     }
@@ -189,7 +199,7 @@ impl CaseHealth {
     }
 
     /// A snapshot for display.
-    pub fn status(&self) -> CaseStatus {
+    pub(crate) fn status(&self) -> CaseStatus {
         self.status_at(Utc::now())
     }
 

@@ -147,26 +147,27 @@ pub struct RecentTest {
 
 /// One test in full (`GET /api/cases/{name}/tests/{id}`): its report as published, and the
 /// lines an operator greps the logs with.
+#[cfg_attr(not(feature = "ops"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
-pub struct TestDetail {
+pub(crate) struct TestDetail {
     /// The case.
-    pub case: String,
+    pub(crate) case: String,
     /// The test id.
-    pub id: String,
+    pub(crate) id: String,
     /// Its outcome.
     #[serde(serialize_with = "state_name")]
-    pub outcome: State,
+    pub(crate) outcome: State,
     /// When its report was published.
     #[serde(serialize_with = "time")]
-    pub reported_at: DateTime<Utc>,
+    pub(crate) reported_at: DateTime<Utc>,
     /// How long it ran, in seconds.
-    pub runtime_seconds: Option<f64>,
+    pub(crate) runtime_seconds: Option<f64>,
     /// The log block: time, outcome, `case=`, `test=`, attempt, runtime, the signal a TIMEOUT
     /// waited for, the error and the traceback.
-    pub log: String,
+    pub(crate) log: String,
     /// The report as published (Faust's record: a pass is `"111/***/111"`), cut to 16 KiB.
-    pub report: TestReport,
+    pub(crate) report: TestReport,
 }
 
 /// One minute of a case's trend, in [`CaseStatus::trend`].
