@@ -10,7 +10,7 @@ use crate::wire::error::StartError;
 /// Why the `livecheck` command stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CliError {
+pub(crate) enum CliError {
     /// A flag's value is wrong (exit code 2).
     #[error("{0}")]
     Usage(String),

@@ -30,7 +30,7 @@ mod signals;
 mod usage;
 mod values;
 
-pub use error::CliError;
+pub(crate) use error::CliError;
 pub use flags::{CodecArg, Command, LogFormat, Options, RunArgs};
 pub use setup::{SetupGuard, SetupReady, Started};
 use usage::parse_options;
