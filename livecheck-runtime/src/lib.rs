@@ -350,16 +350,12 @@ pub mod __private {
         // The trace of the request being handled, else a new one (crate::trace).
         let (traceparent, tracestate) = crate::context::ambient_trace()
             .unwrap_or_else(|| (crate::trace::TraceParent::new_root(), None));
+        let expires = now.checked_add_signed(expires).unwrap_or(now);
         let mut test = TestExecution {
-            id,
-            case_name: case.name.to_owned(),
-            timestamp: now,
             test_args: args,
-            test_kwargs: serde_json::Map::new(),
-            expires: now.checked_add_signed(expires).unwrap_or(now),
             traceparent: Some(traceparent),
             tracestate,
-            signature: None,
+            ..TestExecution::new(id, case.name, now, expires)
         };
         // Whoever starts a test signs it, where the deployment has a key (crate::signing).
         if let Some(key) = crate::signing::key() {

@@ -129,17 +129,7 @@ mod tests {
 
     fn test(id: &str, case: &str) -> TestExecution {
         let now = chrono::Utc::now();
-        TestExecution {
-            id: id.into(),
-            case_name: case.into(),
-            timestamp: now,
-            test_args: vec![],
-            test_kwargs: Default::default(),
-            expires: now,
-            traceparent: None,
-            tracestate: None,
-            signature: None,
-        }
+        TestExecution::new(id, case, now, now)
     }
 
     #[test]

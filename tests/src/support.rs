@@ -16,16 +16,25 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 
-/// Settings with unique topics and group for one test.
-pub fn unique_config(broker: &Broker, partitions: i32) -> KafkaConfig {
-    let mut config = KafkaConfig::new(broker.bootstrap());
+/// Settings on `bootstrap` with topics and a group of their own (`{label}-tests`, `-bus`,
+/// `-report` and `-group`, made unique by [`Broker::unique`]), `partitions` each; every other
+/// field is [`KafkaConfig::new`]'s. The one construction of a test's or benchmark's topics.
+pub fn unique_topics(bootstrap: &str, label: &str, partitions: i32) -> KafkaConfig {
+    let mut config = KafkaConfig::new(bootstrap);
     config.topics = Topics::new(
-        Broker::unique("lc-tests"),
-        Broker::unique("lc-bus"),
-        Broker::unique("lc-report"),
+        Broker::unique(&format!("{label}-tests")),
+        Broker::unique(&format!("{label}-bus")),
+        Broker::unique(&format!("{label}-report")),
     );
-    config.group_id = Broker::unique("lc-group");
+    config.group_id = Broker::unique(&format!("{label}-group"));
     config.partitions = partitions;
+    config
+}
+
+/// Settings with unique topics and group for one test on `broker`, signals replayed for 10
+/// minutes.
+pub fn unique_config(broker: &Broker, partitions: i32) -> KafkaConfig {
+    let mut config = unique_topics(&broker.bootstrap(), "lc", partitions);
     config.signal_replay = Duration::from_secs(600);
     config
 }

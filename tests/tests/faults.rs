@@ -609,14 +609,7 @@ impl Drop for MockHost {
 
 /// Unique topic and group names of one scenario.
 fn kafka_config(bootstrap: &str, partitions: i32) -> KafkaConfig {
-    let mut config = KafkaConfig::new(bootstrap);
-    config.topics = Topics::new(
-        Broker::unique("faults-tests"),
-        Broker::unique("faults-bus"),
-        Broker::unique("faults-report"),
-    );
-    config.group_id = Broker::unique("faults-group");
-    config.partitions = partitions;
+    let mut config = livecheck_tests::support::unique_topics(bootstrap, "faults", partitions);
     config.signal_replay = Duration::from_secs(600);
     config
 }

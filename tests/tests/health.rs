@@ -38,15 +38,8 @@ fn peer_report(id: &str, state: State) -> TestReport {
         case_name: VERDICT.into(),
         state,
         test: Some(TestExecution {
-            id: id.into(),
-            case_name: VERDICT.into(),
-            timestamp: now,
             test_args: vec![serde_json::Value::Bool(state == State::Pass)],
-            test_kwargs: serde_json::Map::new(),
-            expires: now + chrono::Duration::hours(1),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
+            ..TestExecution::new(id, VERDICT, now, now + chrono::Duration::hours(1))
         }),
         runtime: Some(0.5),
         signal_latency: Default::default(),

@@ -22,17 +22,7 @@ async fn serve(router: Router) -> String {
 
 fn test(id: &str) -> livecheck::TestExecution {
     let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
-    livecheck::TestExecution {
-        id: id.into(),
-        case_name: "http::pinger".into(),
-        timestamp: now,
-        test_args: vec![],
-        test_kwargs: Default::default(),
-        expires: now + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
-    }
+    livecheck::TestExecution::new(id, "http::pinger", now, now + chrono::Duration::hours(1))
 }
 
 #[tokio::test]

@@ -368,17 +368,7 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     }
     // Bad input: a test and a signal for a case this worker does not run.
     let now = chrono::Utc::now();
-    let stranger = TestExecution {
-        id: "x-1".into(),
-        case_name: "ops.nobody".into(),
-        timestamp: now,
-        test_args: Vec::new(),
-        test_kwargs: serde_json::Map::new(),
-        expires: now + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
-    };
+    let stranger = TestExecution::new("x-1", "ops.nobody", now, now + chrono::Duration::hours(1));
     run.client
         .transport()
         .publish_test(&stranger)
@@ -1131,15 +1121,8 @@ fn history_report(
         case_name: case.into(),
         state,
         test: Some(TestExecution {
-            id,
-            case_name: case.into(),
-            timestamp: issued,
-            test_args: Vec::new(),
-            test_kwargs: serde_json::Map::new(),
-            expires: issued + chrono::Duration::hours(1),
             traceparent: Some(trace),
-            tracestate: None,
-            signature: None,
+            ..TestExecution::new(id, case, issued, issued + chrono::Duration::hours(1))
         }),
         trace_id: Some(trace.trace_id()),
         runtime: Some(runtime),

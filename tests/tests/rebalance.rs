@@ -171,14 +171,7 @@ fn on_the_mock_cluster(
     partitions: i32,
     adjust: impl FnOnce(&mut KafkaConfig),
 ) -> (KafkaConfig, EmbeddedCluster) {
-    let mut config = KafkaConfig::new("");
-    config.topics = livecheck::transport::kafka::Topics::new(
-        Broker::unique("lc-tests"),
-        Broker::unique("lc-bus"),
-        Broker::unique("lc-report"),
-    );
-    config.group_id = Broker::unique("lc-group");
-    config.partitions = partitions;
+    let mut config = livecheck_tests::support::unique_topics("", "lc", partitions);
     adjust(&mut config);
     let cluster = EmbeddedCluster::start(&config.topics, partitions).expect("mock cluster");
     config.brokers = cluster.bootstrap().to_owned();

@@ -379,16 +379,10 @@ fn execution(
     expires: chrono::Duration,
 ) -> livecheck::TestExecution {
     let now = chrono::Utc::now();
+    let timestamp = now - chrono::Duration::hours(4);
     livecheck::TestExecution {
-        id: id.into(),
-        case_name: "runtime::obedient".into(),
-        timestamp: now - chrono::Duration::hours(4),
         test_args: vec![serde_json::to_value(behaviour).unwrap()],
-        test_kwargs: Default::default(),
-        expires: now + expires,
-        traceparent: None,
-        tracestate: None,
-        signature: None,
+        ..livecheck::TestExecution::new(id, "runtime::obedient", timestamp, now + expires)
     }
 }
 
@@ -657,15 +651,13 @@ async fn named_arguments_from_faust_services_are_accepted() {
     let mut kwargs = serde_json::Map::new();
     kwargs.insert("expected".into(), 9.into());
     let test = livecheck::TestExecution {
-        id: "kw".into(),
-        case_name: "runtime::waits".into(),
-        timestamp: now,
-        test_args: vec![],
         test_kwargs: kwargs,
-        expires: now + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
+        ..livecheck::TestExecution::new(
+            "kw",
+            "runtime::waits",
+            now,
+            now + chrono::Duration::hours(1),
+        )
     };
     kit.client()
         .transport()
@@ -1276,15 +1268,13 @@ async fn a_peer_report_from_the_future_does_not_count() {
     for i in 0..35 {
         let now = chrono::Utc::now();
         let mut test = livecheck::TestExecution {
-            id: format!("forged-{i}"),
-            case_name: livecheck::Case::descriptor(&waits).name.to_owned(),
-            timestamp: now,
             test_args: vec![1.into()],
-            test_kwargs: Default::default(),
-            expires: now + chrono::Duration::hours(1),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
+            ..livecheck::TestExecution::new(
+                format!("forged-{i}"),
+                livecheck::Case::descriptor(&waits).name,
+                now,
+                now + chrono::Duration::hours(1),
+            )
         };
         let published_at = if i % 2 == 0 {
             test.timestamp = ahead; // dated ahead by its test

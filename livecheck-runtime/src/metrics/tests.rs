@@ -15,17 +15,7 @@ fn report(case: &str, state: State, suite: bool) -> TestReport {
     TestReport {
         case_name: case.into(),
         state,
-        test: (!suite).then(|| crate::TestExecution {
-            id: "t".into(),
-            case_name: case.into(),
-            timestamp: now,
-            test_args: Vec::new(),
-            test_kwargs: serde_json::Map::new(),
-            expires: now,
-            traceparent: None,
-            tracestate: None,
-            signature: None,
-        }),
+        test: (!suite).then(|| crate::TestExecution::new("t", case, now, now)),
         runtime: (!suite).then_some(0.02),
         signal_latency: if suite {
             BTreeMap::new()

@@ -64,17 +64,7 @@ fn shared_with(cases: impl IntoIterator<Item = CaseConfig>, seen: &Seen) -> Arc<
 
 fn test_of(case: &str, id: &str, age: chrono::Duration) -> TestExecution {
     let timestamp = Utc::now() - age;
-    TestExecution {
-        id: id.to_owned(),
-        case_name: case.to_owned(),
-        timestamp,
-        test_args: Vec::new(),
-        test_kwargs: serde_json::Map::new(),
-        expires: timestamp + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
-    }
+    TestExecution::new(id, case, timestamp, timestamp + chrono::Duration::hours(1))
 }
 
 fn report_of(test: TestExecution, state: State) -> TestReport {
