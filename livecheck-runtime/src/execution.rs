@@ -115,6 +115,9 @@ impl Execution {
     }
 }
 
+/// The guard of `m` even if a thread panicked while holding it: the crate's one lock that
+/// ignores poisoning. A panic is reported where it happens; refusing every later user of the
+/// lock would turn that one failure into many.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

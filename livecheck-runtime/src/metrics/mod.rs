@@ -36,6 +36,7 @@ use prometheus::{
 };
 
 use crate::alerts::{AlertCounters, Webhook};
+use crate::execution::lock;
 use crate::model::{State, TestReport};
 use crate::worker::{Observer, WorkerHandle};
 
@@ -127,10 +128,6 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.0.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Now, in seconds since the Unix epoch, as Prometheus timestamps are.

@@ -3,7 +3,8 @@
 
 use prometheus::IntCounter;
 
-use super::{lock, Metrics};
+use super::Metrics;
+use crate::execution::lock;
 use crate::model::State;
 use crate::transport::GroupView;
 use crate::worker::WorkerHandle;

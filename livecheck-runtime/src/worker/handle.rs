@@ -8,8 +8,9 @@ use crate::case::CaseConfig;
 use crate::health::{CaseStatus, TestDetail};
 use crate::transport::TransportCounters;
 
-use super::shared::{lock, Shared};
+use super::shared::Shared;
 use super::stats::WorkerStats;
+use crate::execution::lock;
 
 /// A read-only view of a running worker, for status pages and tests.
 #[derive(Clone)]

@@ -16,7 +16,8 @@ use crate::text::Escaped;
 use crate::transport::{Ack, Lease, Ownership};
 
 use super::publish::{publish, Published};
-use super::shared::{lock, Shared};
+use super::shared::Shared;
+use crate::execution::lock;
 
 /// Runs one test to its published report; `permit` (a slot of `test_concurrency`) is released
 /// at the end.

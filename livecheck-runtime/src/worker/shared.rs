@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::case::CaseConfig;
 use crate::client::Client;
+use crate::execution::lock;
 use crate::health::{CaseHealth, ReportedTests};
 use crate::http::UrlClient;
 use crate::model::TestReport;
@@ -82,8 +83,4 @@ impl Shared {
             tracing::warn!("suite reports still queued at shutdown");
         }
     }
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

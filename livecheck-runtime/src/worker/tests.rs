@@ -18,9 +18,10 @@ use super::lifecycle::{handle_test, too_old};
 use super::loops::MemoryPeak;
 use super::publish::MIN_REPORT_LIMIT;
 use super::publish::{first_cut, minimal_report, shorten, smaller_limit, FirstCut};
-use super::shared::{lock, Shared, SuiteMessage};
+use super::shared::{Shared, SuiteMessage};
 use super::stats::Counters;
 use super::{Observer, Worker};
+use crate::execution::lock;
 
 #[livecheck::case(name = "worker.unit.passes")]
 async fn unit_passes() -> crate::Result {
