@@ -126,11 +126,14 @@ async fn a_service_down_is_one_suite_failure_and_its_return_a_recovery() {
     // The service stays down for several more fake requests: no second suite report (one per
     // transition; the recovery comes state_transition_delay after the FAIL at the earliest).
     let before = hits.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(
-        hits.load(Ordering::Relaxed) >= before + 8,
-        "fake requests kept going"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while hits.load(Ordering::Relaxed) < before + 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fake requests kept going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(kit.drain().iter().all(|r| !r.is_suite()));
 
     down.store(false, Ordering::Relaxed);
