@@ -361,7 +361,8 @@ pub mod __private {
         if let Some(key) = crate::signing::key() {
             test.signature = Some(key.sign_test(&test).into());
         }
-        // Queued, not delivered: a service never waits on the broker (issue 9, point 6). A test
+        // Queued, not delivered: a service never waits on the broker (a broker outage must not
+        // slow the service's requests). A test
         // that cannot be queued is dropped, counted and logged by the transport; the request
         // goes on untested, as when `maybe_trigger` does not draw it.
         let _ = client.transport().publish_test(&test);

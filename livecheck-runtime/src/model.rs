@@ -301,14 +301,14 @@ impl TestReport {
     ///
     /// A report must always get out: one larger than the broker's `message.max.bytes` was
     /// never published, its test never acknowledged, and after a restart every later test of
-    /// its partition ran again (issue 9). What goes first: the traceback and the error text
+    /// its partition ran again. What goes first: the traceback and the error text
     /// (cut, with a marker), then large test arguments (replaced by a marker), then signal
     /// latencies beyond the first 100.
     ///
     /// Linear in the report's size: `size` is called twice (before, and to check the result)
     /// and each part is measured once; the size after each cut is reckoned from what the cut
     /// removed, not by serialising the report again (a report whose test id alone is too large
-    /// kept a worker re-serialising it, issue 16). What cannot be cut (the test id, the case
+    /// kept a worker re-serialising it without end). What cannot be cut (the test id, the case
     /// name) may leave the result over `limit`: the caller then sends a minimal report.
     pub fn truncate_to(&mut self, limit: usize, size: impl Fn(&TestReport) -> usize) -> bool {
         let before = size(self);

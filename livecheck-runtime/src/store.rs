@@ -403,7 +403,7 @@ mod tests {
         assert_eq!((store.tests(), store.len()), (0, 0));
     }
 
-    /// Issue 9, point 5: memory follows the work in flight. Each step is (what happens, slots
+    /// Memory follows the work in flight (a long-running worker must not grow). Each step is (what happens, slots
     /// and tests left after it).
     #[tokio::test(start_paused = true)]
     async fn released_tests_and_expired_early_signals_leave_nothing() {

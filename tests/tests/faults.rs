@@ -1,4 +1,4 @@
-//! Verdicts under faults (issue 9): worker *processes* in one consumer group on a real broker, a
+//! Verdicts under faults: worker *processes* in one consumer group on a real broker, a
 //! steady stream of tests through healthy services, and faults — workers SIGKILLed and started
 //! again, a worker joining while tests wait, the broker restarted. The test reads the tests topic
 //! (what was triggered) and the report topic (what was reported) back and prints, per scenario:
@@ -27,7 +27,7 @@
 //! - Nothing lost (triggered, and no report by the end of the drain), except tests on partitions
 //!   of the tests topic that no live worker owns at the end — the broker left them orphaned — and
 //!   then the workers' orphaned-partition detection named each of them (log line "orphaned
-//!   partitions") within 60 s of its first lost test (issue 16).
+//!   partitions") within 60 s of its first lost test.
 //! - A test is reported more than once only if it was in flight at a fault (a kill, the broker's
 //!   outage). A test moved by a rebalance (scale-out) is reported once.
 

@@ -322,7 +322,7 @@ async fn second_stage_signals_arrive_and_tests_pass() {
     worker.stop().await;
 }
 
-/// Issue 12: a `traceparent` entering a service through HTTP leaves on the next Kafka record of
+/// A `traceparent` entering a service through HTTP leaves on the next Kafka record of
 /// the test it triggers, on the test's signals, and appears in the test's report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traceparent_entering_through_http_leaves_on_the_next_record_and_reaches_the_report() {

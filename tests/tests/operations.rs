@@ -712,8 +712,8 @@ async fn the_webhook_gets_one_fail_and_one_recovery() {
         assert_eq!(run.verdict(id, pass).await.state == State::Pass, pass);
     }
     // Suite reports leave after the test report that caused them (one ordered queue): wait for
-    // both before flushing the webhook, whose queue then holds both alerts (issue 11: flushing
-    // right after the last test report raced the recovery alert, 1 run in 8).
+    // both before flushing the webhook, whose queue then holds both alerts (flushing right
+    // after the last test report raced the recovery alert, 1 run in 8).
     assert_eq!(run.suite_states(2).await, [State::Fail, State::Pass]);
     assert!(
         webhook.flush(Duration::from_secs(20)).await,

@@ -164,7 +164,7 @@ fn source_line(traceback: &str) -> &'static str {
     include_str!("runtime.rs").lines().nth(line - 1).unwrap()
 }
 
-/// Issue 10, behaviour 3, from Faust's runner (faust/livecheck/runners.py:78-98): an
+/// From Faust's runner (faust/livecheck/runners.py:78-98): an
 /// `AssertionError` is FAIL (88-90), a timeout TIMEOUT (85-87), a skip SKIP (82-84), any other
 /// exception ERROR (91-96), whatever its text. Here the kinds are livecheck's assertion
 /// macros (which `#[case]` puts in place of std's in the body), `ensure!`/`fail!`, `skip!`, and a
@@ -387,8 +387,7 @@ fn execution(
 }
 
 /// Faust skips an inactive case's test and an expired test before `on_start`
-/// (faust/livecheck/runners.py:71-77): such a test is never announced as started (issue 10,
-/// behaviour 7). A test that skips itself has started (runners.py:77-84).
+/// (faust/livecheck/runners.py:71-77): such a test is never announced as started. A test that skips itself has started (runners.py:77-84).
 #[tokio::test(start_paused = true)]
 async fn skipped_tests_are_reported_and_only_tests_that_run_are_started() {
     // (active, expires in, behaviour, state, error, announced as started)
@@ -507,7 +506,7 @@ async fn a_contract_on_a_signal_value_fails() {
     assert_eq!(report.error.as_deref(), Some("got 6, want 5"));
 }
 
-/// Issue 9, point 5: memory follows the work in flight. A test's signals are let go once its
+/// Memory follows the work in flight (a long-running worker must not grow). A test's signals are let go once its
 /// report is out; signals whose test never runs here are kept `test_expires`, then forgotten
 /// (Faust keeps every signal for ever: app.py `_resolved_signals`).
 #[tokio::test(start_paused = true)]
@@ -558,7 +557,7 @@ mod other {
     }
 }
 
-/// Issue 10, behaviour 2: Faust indexes a signal by (signal name, case name, key)
+/// Faust indexes a signal by (signal name, case name, key)
 /// (faust/livecheck/signals.py:83-84), so two cases triggered with one id (the README's
 /// `order.id` pattern) do not see each other's signals of the same name; and behaviour 8: a
 /// signal sent twice resolves to the latest value (signals.py:86-87 overwrites it).
@@ -971,7 +970,7 @@ livecheck::signal! {
     FOREVER: () for hangs;
 }
 
-/// Issue 9, point 5: a hung test held its slot for ever. Past its case's `max_runtime` it is
+/// A hung test would hold its slot for ever. Past its case's `max_runtime` it is
 /// stopped and reported TIMEOUT (Faust's `LiveCheckTestTimeout`: "timed out waiting for an
 /// event or during processing", exceptions.py), saying what it was doing.
 #[tokio::test(start_paused = true)]
@@ -1199,7 +1198,7 @@ async fn a_hung_test_frees_its_slot_and_is_acknowledged() {
     assert_eq!(*transport.acked.lock().unwrap(), ["hung", "next"]);
 }
 
-/// A test whose id alone is larger than the broker takes (600 KB, issue 16): its report cannot
+/// A test whose id alone is larger than the broker takes (600 KB): its report cannot
 /// be cut to fit, so a minimal one goes out (the id shortened with a hash, the state kept); with
 /// a broker that refuses even that, it is dropped. Either way the test is acknowledged and its
 /// slot (the only one) freed: the next test runs.
@@ -1257,7 +1256,7 @@ async fn a_report_that_cannot_be_cut_to_fit_is_replaced_or_dropped_and_frees_its
     }
 }
 
-/// Reports of peers dated ahead of the clock (issue 16: 35 forged FAILs ten years ahead kept a
+/// Reports of peers dated ahead of the clock (35 forged FAILs ten years ahead once kept a
 /// case FAIL for good) are ignored and counted; the case follows the healthy tests.
 #[tokio::test]
 async fn a_peer_report_from_the_future_does_not_count() {

@@ -106,7 +106,8 @@ fn std_prefix_len(before: &[TokenTree]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// Issue 10, behaviour 3: every assertion of the body is livecheck's, whatever its form;
+    /// Every assertion of the body is livecheck's, whatever its form (so that a failed one is a
+    /// FAIL, as Faust's `AssertionError` is);
     /// other paths and other macros are left alone. (input, output) of the rewrite.
     #[test]
     fn assertions_in_the_body_become_livecheck_s() {

@@ -263,7 +263,7 @@ fn the_grafana_dashboard_queries_only_metrics_that_exist() {
             }
         }
     }
-    // What the dashboard is for (issue 12).
+    // What the dashboard is for: a panel for each of these series.
     for wanted in [
         "livecheck_case_state",
         "livecheck_tests_total",

@@ -69,7 +69,7 @@ pub struct Lost {
 }
 
 /// How soon after a partition is left to no live worker (its first test lost) the alarm must
-/// name it (issue 16: the watch needs 30 s of no progress, looks every 10 s).
+/// name it (the watch needs 30 s of no progress, and looks every 10 s).
 const ALARM_WITHIN_MS: i64 = 60_000;
 
 impl Outcome {
