@@ -403,8 +403,8 @@ mod tests {
         assert_eq!((store.tests(), store.len()), (0, 0));
     }
 
-    /// Memory follows the work in flight (a long-running worker must not grow). Each step is (what happens, slots
-    /// and tests left after it).
+    /// Memory follows the work in flight (a long-running worker must not grow). Each step is
+    /// (what happens, slots and tests left after it).
     #[tokio::test(start_paused = true)]
     async fn released_tests_and_expired_early_signals_leave_nothing() {
         enum Step {

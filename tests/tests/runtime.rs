@@ -387,7 +387,8 @@ fn execution(
 }
 
 /// Faust skips an inactive case's test and an expired test before `on_start`
-/// (faust/livecheck/runners.py:71-77): such a test is never announced as started. A test that skips itself has started (runners.py:77-84).
+/// (faust/livecheck/runners.py:71-77): such a test is never announced as started. A test that
+/// skips itself has started (runners.py:77-84).
 #[tokio::test(start_paused = true)]
 async fn skipped_tests_are_reported_and_only_tests_that_run_are_started() {
     // (active, expires in, behaviour, state, error, announced as started)
@@ -506,8 +507,8 @@ async fn a_contract_on_a_signal_value_fails() {
     assert_eq!(report.error.as_deref(), Some("got 6, want 5"));
 }
 
-/// Memory follows the work in flight (a long-running worker must not grow). A test's signals are let go once its
-/// report is out; signals whose test never runs here are kept `test_expires`, then forgotten
+/// Memory follows the work in flight (a long-running worker must not grow). A test's signals
+/// are let go once its report is out; signals whose test never runs here are kept `test_expires`, then forgotten
 /// (Faust keeps every signal for ever: app.py `_resolved_signals`).
 #[tokio::test(start_paused = true)]
 async fn the_signal_store_empties_as_reports_go_out() {
