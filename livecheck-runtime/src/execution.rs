@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
+use crate::lock::lock;
 use crate::model::TestExecution;
 use crate::store::SignalStore;
 
@@ -113,11 +114,4 @@ impl Execution {
             location.line()
         );
     }
-}
-
-/// The guard of `m` even if a thread panicked while holding it: the crate's one lock that
-/// ignores poisoning. A panic is reported where it happens; refusing every later user of the
-/// lock would turn that one failure into many.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

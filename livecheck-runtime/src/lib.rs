@@ -86,6 +86,7 @@ pub mod hooks;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod limits;
+mod lock;
 #[cfg(feature = "ops")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod metrics;

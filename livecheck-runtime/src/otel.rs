@@ -56,7 +56,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLink
 use opentelemetry_sdk::Resource;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::model::{State, TestReport};
 
 /// The name of a test's span.

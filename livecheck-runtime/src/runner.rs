@@ -35,10 +35,11 @@ use crate::case::CaseConfig;
 use crate::context::{current_execution, in_scope, Scope};
 use crate::duration::humanize;
 use crate::error::{panic_message, AssertionFailed, CaseError};
-use crate::execution::{lock, Execution};
+use crate::execution::Execution;
 use crate::hooks::{fire, HookEvent};
 #[cfg(feature = "http")]
 use crate::http::UrlClient;
+use crate::lock::lock;
 use crate::model::{State, TestExecution, TestReport};
 use crate::store::SignalStore;
 use crate::text::Escaped;

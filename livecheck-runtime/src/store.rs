@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::execution::lock;
+use crate::lock::lock;
 
 /// A test of a case: the case name and the test id in one allocation, as `LEN:CASEID` (LEN the
 /// case name's length, so no two pairs share a key). Shared by the table and its expiry index.

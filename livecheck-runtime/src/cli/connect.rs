@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::CliError;
 use super::flags::Options;
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::transport::embedded::EmbeddedCluster;
 
 /// Keeps the embedded broker, if one was started, until the process exits or the next run in

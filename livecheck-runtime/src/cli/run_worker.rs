@@ -14,7 +14,7 @@ use super::setup::{spawn_setup, SetupReady, SetupWatch, Started};
 use super::signals::Signals;
 use crate::alerts::{redacted, Webhook};
 use crate::case::{CaseConfig, CaseDescriptor};
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::status::{StatusOptions, StatusServer};
 use crate::transport::kafka::{KafkaConfig, KafkaTransport};

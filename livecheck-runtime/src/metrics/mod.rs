@@ -36,7 +36,7 @@ use prometheus::{
 };
 
 use crate::alerts::{AlertCounters, Webhook};
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::model::{State, TestReport};
 use crate::worker::{Observer, WorkerHandle};
 

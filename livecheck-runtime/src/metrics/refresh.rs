@@ -4,7 +4,7 @@
 use prometheus::IntCounter;
 
 use super::Metrics;
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::model::State;
 use crate::transport::GroupView;
 use crate::worker::WorkerHandle;

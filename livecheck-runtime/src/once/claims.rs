@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::oneshot;
 
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::model::{TestExecution, TestReport};
 use crate::transport::{
     GroupView, Queued, Subscription, Transport, TransportCounters, TransportError, TransportFuture,

@@ -8,7 +8,7 @@ use rdkafka::mocking::MockCluster;
 
 use super::kafka::Topics;
 use super::TransportError;
-use crate::execution::lock;
+use crate::lock::lock;
 
 /// A request to the thread that owns the mock cluster.
 enum Request {

@@ -10,7 +10,7 @@ use super::{
     Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription, Transport,
     TransportCounters, TransportError, TransportFuture, CLOSED,
 };
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::model::{SignalEvent, TestExecution, TestReport};
 
 /// An in-memory transport: one worker subscribes; reports can be watched with

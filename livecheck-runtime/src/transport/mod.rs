@@ -126,7 +126,7 @@ impl SkipCounter {
     /// Counts one record of `topic` skipped for `reason`, and logs it (at most once a minute).
     pub(crate) fn skip(&self, topic: &'static str, reason: &'static str, what: fmt::Arguments<'_>) {
         let n = {
-            let mut counts = crate::execution::lock(&self.counts);
+            let mut counts = crate::lock::lock(&self.counts);
             let n = counts.entry((topic, reason)).or_default();
             *n += 1;
             *n
@@ -146,7 +146,7 @@ impl SkipCounter {
 
     /// Every count, `(topic, reason, count)`.
     pub(crate) fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let counts = crate::execution::lock(&self.counts);
+        let counts = crate::lock::lock(&self.counts);
         counts.iter().map(|(&(t, r), &n)| (t, r, n)).collect()
     }
 }

@@ -12,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 
 use super::kafka::KafkaConfig;
-use crate::execution::lock;
+use crate::lock::lock;
 
 /// No broker given answered a metadata request in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use crate::transport::{PublishedReport, ReportEvent};
 
 use super::shared::Shared;
-use crate::execution::lock;
+use crate::lock::lock;
 
 /// Reports dated ahead of the clock are logged at most once a minute (counted each).
 static FUTURE_REPORT_LOG: crate::throttle::Throttle = crate::throttle::Throttle::new();

@@ -10,7 +10,7 @@ use crate::transport::TransportCounters;
 
 use super::shared::Shared;
 use super::stats::WorkerStats;
-use crate::execution::lock;
+use crate::lock::lock;
 
 /// A read-only view of a running worker, for status pages and tests.
 #[derive(Clone)]

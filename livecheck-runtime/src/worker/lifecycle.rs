@@ -17,7 +17,7 @@ use crate::transport::{Ack, Lease, Ownership};
 
 use super::publish::{publish, Published};
 use super::shared::Shared;
-use crate::execution::lock;
+use crate::lock::lock;
 
 /// Runs one test to its published report; `permit` (a slot of `test_concurrency`) is released
 /// at the end.

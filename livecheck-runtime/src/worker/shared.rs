@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::case::CaseConfig;
 use crate::client::Client;
-use crate::execution::lock;
 use crate::health::{CaseHealth, ReportedTests};
 use crate::http::UrlClient;
+use crate::lock::lock;
 use crate::model::TestReport;
 use crate::store::SignalStore;
 use crate::transport::Transport;

@@ -21,7 +21,7 @@ use super::publish::{first_cut, minimal_report, shorten, smaller_limit, FirstCut
 use super::shared::{Shared, SuiteMessage};
 use super::stats::Counters;
 use super::{Observer, Worker};
-use crate::execution::lock;
+use crate::lock::lock;
 
 #[livecheck::case(name = "worker.unit.passes")]
 async fn unit_passes() -> crate::Result {

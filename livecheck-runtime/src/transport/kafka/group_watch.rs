@@ -14,7 +14,7 @@ use super::claims::{judge_claim, ClaimRead};
 use super::members::list_members;
 use super::stats::{rarely, KafkaStats};
 use super::tests_topic::GroupContext;
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::signing;
 use crate::text::Escaped;
 use crate::transport::group::{

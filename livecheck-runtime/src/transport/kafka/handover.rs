@@ -9,7 +9,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::TopicPartitionList;
 use tokio::sync::watch;
 
-use crate::execution::lock;
+use crate::lock::lock;
 
 /// The handover after each partition assignment: the partitions assigned are paused, and
 /// resumed `hold` later.

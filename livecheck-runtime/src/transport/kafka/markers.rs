@@ -14,7 +14,7 @@ use super::headers::MARKER_KIND;
 use super::members::Membership;
 use super::produce::ProduceContext;
 use crate::codec::Codec;
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::model::SignalEvent;
 use crate::signing::{self, HEADER_RECORD_SIGNATURE};
 use crate::transport::offsets::OffsetTracker;

@@ -67,7 +67,7 @@ use self::stats::{broker_error, KafkaStats};
 use self::tests_topic::{consume_tests, GroupContext, TestsReader, TEST_BYTES_BUDGET};
 use crate::codec::encode_report;
 use crate::context::current_test;
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::model::{SignalEvent, TestExecution, TestReport};
 use crate::signing::{self, HEADER_RECORD_SIGNATURE};
 use crate::transport::group::GroupView;

@@ -11,7 +11,7 @@ use rdkafka::ClientContext;
 use super::headers::{HEADER_GROUP, HEADER_MEMBER, HEADER_PUBLISHER, REPORT_KIND};
 use super::stats::{broker_error, KafkaStats};
 use super::KafkaTransport;
-use crate::execution::lock;
+use crate::lock::lock;
 use crate::signing::{self, HEADER_RECORD_SIGNATURE};
 use crate::transport::{Acknowledger, Queued, TransportError, QUEUE_FULL, UNDELIVERED};
 
