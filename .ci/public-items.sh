@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Counts the runtime's public API the way issue 17 did: declarations with a bare `pub` (not
+# Counts the runtime's public API: declarations with a bare `pub` (not
 # pub(crate)/pub(super)) in livecheck-runtime/src — items, fields, re-exports — outside unit
 # tests (tests.rs files, and each file from its first `#[cfg(test)]` on). Usage:
 #   .ci/public-items.sh [REV]   (default: the work tree)

@@ -8,8 +8,9 @@ use crate::service::case::CaseConfig;
 use crate::transport::TransportCounters;
 use crate::worker::health::{CaseStatus, TestDetail};
 
-use super::shared::{lock, Shared};
+use super::shared::Shared;
 use super::stats::WorkerStats;
+use crate::lock::lock;
 
 /// A read-only view of a running worker, for status pages and tests.
 #[derive(Clone)]
@@ -84,6 +85,7 @@ impl WorkerHandle {
     /// Why the worker is not ready, or `None` when it is: consuming, with a partition
     /// assignment, and no partition of the group orphaned. `/readyz` answers with it and
     /// `livecheck_worker_ready` mirrors it, so the two never disagree.
+    #[cfg(feature = "ops")]
     pub(crate) fn not_ready(&self) -> Option<String> {
         if !self.is_ready() {
             return Some("not consuming".into());

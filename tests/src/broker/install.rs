@@ -1,5 +1,5 @@
 //! Obtaining the tansu binary: where a user installed it, else built once per machine into a
-//! cache outside the clone, so `cargo test --workspace` needs no step run by hand (issue 11).
+//! cache outside the clone, so `cargo test --workspace` needs no step run by hand.
 //!
 //! The cache is keyed by version: `${XDG_CACHE_HOME:-~/.cache}/livecheck/tansu-0.6.0/bin/tansu`.
 //! Several test threads and test binaries may ask at once: an OS file lock

@@ -26,7 +26,7 @@ use livecheck::{Case, SignalEvent, State, TestReport};
 use livecheck_examples::orders::{self, case::test_order, OrdersConfig};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::services::Services;
-use livecheck_tests::support::{plain_consumer_at, Tasks};
+use livecheck_tests::support::{plain_consumer_at, unique_topics, Tasks};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -488,14 +488,7 @@ impl Scene {
     pub(crate) async fn start(label: &str) -> Scene {
         let started = Instant::now();
         let broker = tokio::task::block_in_place(Broker::start);
-        let mut config = KafkaConfig::new(broker.bootstrap());
-        config.topics = Topics::new(
-            Broker::unique(&format!("{label}-tests")),
-            Broker::unique(&format!("{label}-bus")),
-            Broker::unique(&format!("{label}-report")),
-        );
-        config.group_id = Broker::unique(&format!("{label}-group"));
-        config.partitions = PARTITIONS;
+        let config = unique_topics(&broker.bootstrap(), label, PARTITIONS);
         let mut orders_config = OrdersConfig::new(broker.bootstrap());
         orders_config.orders_topic = Broker::unique(&format!("{label}-orders"));
         orders_config.execution_topic = Broker::unique(&format!("{label}-execution"));

@@ -3,7 +3,8 @@
 
 use prometheus::IntCounter;
 
-use super::{lock, Metrics};
+use super::Metrics;
+use crate::lock::lock;
 use crate::transport::GroupView;
 use crate::wire::model::State;
 use crate::worker::WorkerHandle;
