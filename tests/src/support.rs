@@ -199,38 +199,61 @@ pub async fn more_reports(
     }
 }
 
+/// The committed offset of `group` on each partition of `topic` (`None`: nothing committed), and
+/// the partition's high watermark, by partition.
+pub async fn group_progress(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i32, Option<i64>, i64)> {
+    let (bootstrap, group, topic) = (bootstrap.to_owned(), group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap_or_default();
+        (0..partitions)
+            .map(|p| {
+                let offset = committed
+                    .find_partition(&topic, p)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    });
+                let (_, high) = consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .unwrap_or((0, -1));
+                (p, offset, high)
+            })
+            .collect()
+    })
+    .await
+    .expect("group progress")
+}
+
 /// Waits until the committed offsets of `config`'s group on its tests topic add up to `count`
 /// (every test of a topic holding `count` finished and committed); panics after `within`.
 pub async fn wait_committed(config: &KafkaConfig, count: i64, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let (bootstrap, group) = (config.brokers.clone(), config.group_id.clone());
-        let (topic, partitions) = (config.topics.tests.clone(), config.partitions);
-        let committed = tokio::task::spawn_blocking(move || {
-            let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("group.id", &group)
-                .set("enable.auto.commit", "false")
-                .create()
-                .expect("consumer");
-            let mut tpl = TopicPartitionList::new();
-            for p in 0..partitions {
-                tpl.add_partition(&topic, p);
-            }
-            let committed = consumer
-                .committed_offsets(tpl, Duration::from_secs(10))
-                .unwrap_or_default();
-            committed
-                .elements()
-                .iter()
-                .filter_map(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                })
-                .sum::<i64>()
-        })
-        .await
-        .expect("committed offsets");
+        let progress = group_progress(
+            &config.brokers,
+            &config.group_id,
+            &config.topics.tests,
+            config.partitions,
+        )
+        .await;
+        let committed: i64 = progress.iter().filter_map(|(_, offset, _)| *offset).sum();
         if committed >= count {
             return;
         }
