@@ -80,15 +80,14 @@ fn median_ns(iterations: u64, mut round: impl FnMut()) -> f64 {
 
 fn sample_test() -> TestExecution {
     let now = chrono::Utc::now();
+    let id = "0b9c4a52-5b8e-4f8e-9a51-3f1d2c6e7a90";
     TestExecution {
-        id: "0b9c4a52-5b8e-4f8e-9a51-3f1d2c6e7a90".into(),
-        case_name: "orders.test_order".into(),
-        timestamp: now,
         test_args: vec![serde_json::Value::from("sell")],
-        test_kwargs: serde_json::Map::new(),
-        expires: now + chrono::Duration::hours(3),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
+        ..TestExecution::new(
+            id,
+            "orders.test_order",
+            now,
+            now + chrono::Duration::hours(3),
+        )
     }
 }

@@ -1,4 +1,4 @@
-//! A sampled request's cost to a service (issue 9, point 6): `maybe_trigger` on a case of
+//! A sampled request's cost to a service (livecheck must not slow it): `maybe_trigger` on a case of
 //! probability 1 and `Signal::send` in the test's scope, timed one request at a time, with the
 //! broker up, with it stopped, and with it stopped and the producer's queue full (every message
 //! dropped). Neither call may wait on the broker: the target is p99 < 50 µs in each.

@@ -9,7 +9,7 @@ use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
 use livecheck::worker::SpawnedWorker;
 use livecheck::{CaseConfig, Client, Observer, State, TestReport, Worker, WorkerHandle};
 use livecheck::{TestExecution, WorkerSettings};
-use livecheck_tests::broker::Broker;
+use livecheck_tests::support::unique_topics;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -40,15 +40,8 @@ pub(crate) fn parse_property(text: &str) -> Result<(String, String), String> {
 
 /// Kafka settings with topics and a group of their own (`tag` names the measurement).
 pub(crate) fn unique_config(brokers: &str, tag: &str) -> KafkaConfig {
-    let mut config = KafkaConfig::new(brokers);
+    let mut config = unique_topics(brokers, &format!("bench-{tag}"), PARTITIONS);
     config.properties = properties().to_vec();
-    config.topics = Topics::new(
-        Broker::unique(&format!("bench-{tag}")),
-        Broker::unique(&format!("bench-{tag}-bus")),
-        Broker::unique(&format!("bench-{tag}-report")),
-    );
-    config.group_id = Broker::unique(&format!("bench-{tag}-group"));
-    config.partitions = PARTITIONS;
     config.signal_replay = Duration::from_secs(3600);
     config
 }

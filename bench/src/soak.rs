@@ -1,6 +1,6 @@
-//! Memory over time (issue 9, point 5): a worker process fed a steady stream of tests — 100 a
-//! second for 30 minutes by default, each with three signals — with `test_expires` 3 h, its RSS
-//! sampled every 30 s. The target: at most 60 MB, and flat after the first minutes (memory
+//! Memory over time (a long-running worker must not grow): a worker process fed a steady
+//! stream of tests — 100 a second for 30 minutes by default, each with three signals — with
+//! `test_expires` 3 h, its RSS sampled every 30 s. The target: at most 60 MB, and flat after the first minutes (memory
 //! follows the tests in flight, not rate × `test_expires`).
 //!
 //! Not part of the default run: `cargo run --release -p bench -- --only soak` (30 min), or

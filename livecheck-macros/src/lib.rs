@@ -22,6 +22,34 @@ mod faust_record;
 mod signal;
 mod values;
 
+/// The tokens of `rust`, one space between each and none of the printer's spacing: what unit
+/// tests compare, expected code written as Rust against an expansion's `to_string()` (both
+/// through this), so that only the token sequence counts.
+#[cfg(test)]
+fn tokens(rust: &str) -> String {
+    fn flat(stream: proc_macro2::TokenStream) -> Vec<String> {
+        stream
+            .into_iter()
+            .flat_map(|tree| match tree {
+                proc_macro2::TokenTree::Group(group) => {
+                    let (open, close) = match group.delimiter() {
+                        proc_macro2::Delimiter::Parenthesis => ("(", ")"),
+                        proc_macro2::Delimiter::Brace => ("{", "}"),
+                        proc_macro2::Delimiter::Bracket => ("[", "]"),
+                        proc_macro2::Delimiter::None => ("", ""),
+                    };
+                    let mut inner = vec![open.to_owned()];
+                    inner.extend(flat(group.stream()));
+                    inner.push(close.to_owned());
+                    inner
+                }
+                other => vec![other.to_string()],
+            })
+            .collect()
+    }
+    flat(rust.parse().expect("balanced tokens")).join(" ")
+}
+
 use proc_macro::TokenStream;
 
 /// Makes an async fn a livecheck test case.

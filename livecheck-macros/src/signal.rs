@@ -149,7 +149,7 @@ mod tests {
     use super::*;
 
     fn expand_str(input: &str) -> String {
-        expand(format!(":: livecheck; {input}").parse().unwrap()).to_string()
+        expand(format!("::livecheck; {input}").parse().unwrap()).to_string()
     }
 
     #[test]
@@ -222,7 +222,9 @@ mod tests {
         let out = expand(quote!(::renamed; A: u8 for c)).to_string();
         assert!(!out.contains("livecheck"), "{out}");
         assert!(
-            out.contains(":: renamed :: Signal < u8 > = :: renamed :: Signal :: new"),
+            crate::tokens(&out).contains(&crate::tokens(
+                "::renamed::Signal<u8> = ::renamed::Signal::new"
+            )),
             "{out}"
         );
         let out = expand(quote!(A: u8 for c)).to_string();

@@ -238,10 +238,10 @@ mod tests {
 
     #[test]
     fn tokens_are_exact_nanoseconds() {
-        let tokens = duration_tokens(Duration::from_millis(1500)).to_string();
+        let tokens = crate::tokens(&duration_tokens(Duration::from_millis(1500)).to_string());
         assert_eq!(
             tokens,
-            ":: core :: time :: Duration :: from_nanos (1500000000u64)"
+            crate::tokens("::core::time::Duration::from_nanos(1500000000u64)")
         );
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod cases;
+pub mod faults;
 pub mod services;
 pub mod support;
 

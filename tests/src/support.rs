@@ -16,16 +16,25 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 
-/// Settings with unique topics and group for one test.
-pub fn unique_config(broker: &Broker, partitions: i32) -> KafkaConfig {
-    let mut config = KafkaConfig::new(broker.bootstrap());
+/// Settings on `bootstrap` with topics and a group of their own (`{label}-tests`, `-bus`,
+/// `-report` and `-group`, made unique by [`Broker::unique`]), `partitions` each; every other
+/// field is [`KafkaConfig::new`]'s. The one construction of a test's or benchmark's topics.
+pub fn unique_topics(bootstrap: &str, label: &str, partitions: i32) -> KafkaConfig {
+    let mut config = KafkaConfig::new(bootstrap);
     config.topics = Topics::new(
-        Broker::unique("lc-tests"),
-        Broker::unique("lc-bus"),
-        Broker::unique("lc-report"),
+        Broker::unique(&format!("{label}-tests")),
+        Broker::unique(&format!("{label}-bus")),
+        Broker::unique(&format!("{label}-report")),
     );
-    config.group_id = Broker::unique("lc-group");
+    config.group_id = Broker::unique(&format!("{label}-group"));
     config.partitions = partitions;
+    config
+}
+
+/// Settings with unique topics and group for one test on `broker`, signals replayed for 10
+/// minutes.
+pub fn unique_config(broker: &Broker, partitions: i32) -> KafkaConfig {
+    let mut config = unique_topics(&broker.bootstrap(), "lc", partitions);
     config.signal_replay = Duration::from_secs(600);
     config
 }
@@ -169,6 +178,118 @@ pub async fn read_json_until(
         seen.push(value);
     }
     seen
+}
+
+/// Reads every further test report of `consumer` into `by_id`, until none comes for `quiet`:
+/// what a count of duplicates needs, since a duplicate would come after the first report.
+pub async fn more_reports(
+    consumer: &StreamConsumer,
+    by_id: &mut HashMap<String, Vec<livecheck::TestReport>>,
+    quiet: Duration,
+) {
+    while let Ok(message) = tokio::time::timeout(quiet, consumer.recv()).await {
+        let Ok(message) = message else {
+            continue;
+        };
+        let report = livecheck::codec::decode_report(message.payload().unwrap_or_default())
+            .expect("report decodes");
+        if let Some(test) = &report.test {
+            by_id.entry(test.id.clone()).or_default().push(report);
+        }
+    }
+}
+
+/// The committed offset of `group` on each partition of `topic` (`None`: nothing committed), and
+/// the partition's high watermark, by partition.
+pub async fn group_progress(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i32, Option<i64>, i64)> {
+    let (bootstrap, group, topic) = (bootstrap.to_owned(), group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap_or_default();
+        (0..partitions)
+            .map(|p| {
+                let offset = committed
+                    .find_partition(&topic, p)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    });
+                let (_, high) = consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .unwrap_or((0, -1));
+                (p, offset, high)
+            })
+            .collect()
+    })
+    .await
+    .expect("group progress")
+}
+
+/// Waits until the committed offsets of `config`'s group on its tests topic add up to `count`
+/// (every test of a topic holding `count` finished and committed); panics after `within`.
+pub async fn wait_committed(config: &KafkaConfig, count: i64, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let progress = group_progress(
+            &config.brokers,
+            &config.group_id,
+            &config.topics.tests,
+            config.partitions,
+        )
+        .await;
+        let committed: i64 = progress.iter().filter_map(|(_, offset, _)| *offset).sum();
+        if committed >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{committed} of {count} tests committed after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Reads the progress markers workers write to the bus (`bus`, read from its beginning) until
+/// they say that `count` tests of the tests topic were started (the highest offset started on
+/// each partition, plus one, adds up to `count`); panics after `within`.
+pub async fn wait_started(bus: &StreamConsumer, count: i64, within: Duration) {
+    let mut started: HashMap<i32, i64> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while started.values().sum::<i64>() < count {
+        let message = match tokio::time::timeout_at(deadline, bus.recv()).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(_)) => continue,
+            Err(_) => panic!("markers say {started:?} started, not {count}, after {within:?}"),
+        };
+        let Ok(marker) =
+            livecheck::codec::Codec::decode_signal(message.payload().unwrap_or_default())
+        else {
+            continue;
+        };
+        if marker.case_name != "__livecheck" || marker.signal_name != "progress" {
+            continue;
+        }
+        if let Some(upto) = marker.value["started_upto"].as_i64() {
+            let entry = started.entry(message.partition()).or_default();
+            *entry = (*entry).max(upto + 1);
+        }
+    }
 }
 
 /// Reads reports until every id in `ids` has at least one test report; returns the reports read

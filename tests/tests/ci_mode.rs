@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use livecheck::transport::kafka::KafkaConfig;
 use livecheck_examples::orders::{self, OrdersConfig};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::support::{read_log, service_client};
@@ -383,11 +382,7 @@ async fn run_once_on_real_brokers_next_to_services_that_created_their_topics() {
     config.orders_topic = Broker::unique("orders");
     config.execution_topic = Broker::unique("order-execution");
     config.group_prefix = Broker::unique("orders-group");
-    let mut kafka = KafkaConfig::new(broker.bootstrap());
-    kafka.topics.tests = Broker::unique("lc-tests");
-    kafka.topics.bus = Broker::unique("lc-bus");
-    kafka.topics.reports = Broker::unique("lc-report");
-    kafka.partitions = 2;
+    let kafka = livecheck_tests::support::unique_topics(&broker.bootstrap(), "lc", 2);
     orders::ensure_topics(&config, &kafka)
         .await
         .expect("the services create their topics");
@@ -416,7 +411,7 @@ async fn run_once_on_real_brokers_next_to_services_that_created_their_topics() {
         .args(["--tests-topic", &kafka.topics.tests])
         .args(["--bus-topic", &kafka.topics.bus])
         .args(["--report-topic", &kafka.topics.reports])
-        .args(["--group-id", &Broker::unique("lc-group")])
+        .args(["--group-id", &kafka.group_id])
         .args(["run", "--once", "--timeout", "90s", "--junit", "out.xml"]);
     let dir_path = dir.path().to_owned();
     let done = tokio::task::spawn_blocking(move || {

@@ -310,15 +310,8 @@ impl Observer for Collect {
 fn test_of_age(id: &str, age: chrono::Duration) -> TestExecution {
     let now = Utc::now();
     TestExecution {
-        id: id.into(),
-        case_name: "it.flow".into(),
-        timestamp: now - age,
         test_args: vec!["ok".into(), 1.into(), 10_000.into()],
-        test_kwargs: serde_json::Map::new(),
-        expires: now + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
+        ..TestExecution::new(id, "it.flow", now - age, now + chrono::Duration::hours(1))
     }
 }
 

@@ -9,7 +9,8 @@ use livecheck::{Case, CaseConfig, State};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
 use livecheck_tests::support::{
-    plain_consumer, read_log, reports_for, service_client, terminate, unique_config, RunningWorker,
+    more_reports, plain_consumer, read_log, reports_for, service_client, terminate, unique_config,
+    wait_committed, wait_started, RunningWorker,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_livecheck-test-worker");
@@ -71,6 +72,7 @@ async fn a_killed_worker_loses_no_test_and_no_signal() {
         .await
         .unwrap();
     let reports = plain_consumer(&broker, &config.topics.reports);
+    let bus = plain_consumer(&broker, &config.topics.bus);
     let dir = tempfile::tempdir().unwrap();
     let mut a = spawn_worker(&config, &dir.path().join("a.log"));
     let _show = ShowLogOnPanic(dir.path().join("a.log"));
@@ -90,7 +92,7 @@ async fn a_killed_worker_loses_no_test_and_no_signal() {
         .await;
     let finished = reports_for(&reports, &done, Duration::from_secs(60)).await;
     assert!(finished.values().all(|r| r[0].state == State::Pass));
-    tokio::time::sleep(Duration::from_secs(1)).await; // a commit tick or ten
+    wait_committed(&config, 20, Duration::from_secs(30)).await;
 
     // 100 tests in flight on A: their first signal is sent before the kill, the second after.
     let in_flight = ids("flight", 100);
@@ -104,7 +106,8 @@ async fn a_killed_worker_loses_no_test_and_no_signal() {
             }
         })
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A has started all 120 tests, and its progress markers say so (B's attempt numbers).
+    wait_started(&bus, 120, Duration::from_secs(60)).await;
     a.kill().unwrap();
     a.wait().unwrap();
 
@@ -127,7 +130,8 @@ async fn a_killed_worker_loses_no_test_and_no_signal() {
         .await;
 
     let mut by_id = reports_for(&reports, &in_flight, Duration::from_secs(90)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Any duplicate comes after the first report: read on until 2 s pass without a report.
+    more_reports(&reports, &mut by_id, Duration::from_secs(2)).await;
     let mut duplicates = 0;
     for id in &in_flight {
         let reports = &by_id[id];

@@ -2,7 +2,7 @@
 //! one consumer group over 8 partitions, each with its status server and the same alert
 //! webhook. A broken stage raises exactly one suite FAIL and one webhook call, and every worker
 //! shows the group's counts; a case tested often enough for the group, though not for any one
-//! worker, never stalls (issue 9, "What to build" 4).
+//! worker, never stalls.
 //!
 //! Every server here listens on 127.0.0.1 and is stopped by the test that started it.
 

@@ -38,15 +38,8 @@ fn peer_report(id: &str, state: State) -> TestReport {
         case_name: VERDICT.into(),
         state,
         test: Some(TestExecution {
-            id: id.into(),
-            case_name: VERDICT.into(),
-            timestamp: now,
             test_args: vec![serde_json::Value::Bool(state == State::Pass)],
-            test_kwargs: serde_json::Map::new(),
-            expires: now + chrono::Duration::hours(1),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
+            ..TestExecution::new(id, VERDICT, now, now + chrono::Duration::hours(1))
         }),
         runtime: Some(0.5),
         signal_latency: Default::default(),
@@ -87,7 +80,7 @@ fn suites(kit: &mut TestKit) -> Vec<State> {
 }
 
 // Faust posts a failure again every state_transition_delay while it lasts (case.py:373): here
-// the transition is reported once (issue 10, 9), and a newer pass recovers the case.
+// the transition is reported once, and a newer pass recovers the case.
 #[tokio::test(start_paused = true)]
 async fn consecutive_failures_raise_one_suite_fail_per_transition() {
     let mut kit = TestKit::builder()
@@ -132,7 +125,7 @@ async fn consecutive_failures_raise_one_suite_fail_per_transition() {
     assert!(!status.suite_failed);
 }
 
-// Issue 10, 1: failures further apart than state_transition_delay still add up (Faust's stall
+// Failures further apart than state_transition_delay still add up (Faust's stall
 // tick, case.py:362, resets the count), and no recovery comes without a test.
 #[tokio::test(start_paused = true)]
 async fn failures_far_apart_add_up_and_time_alone_recovers_nothing() {
@@ -225,7 +218,7 @@ async fn a_case_with_no_tests_stalls_once_and_a_pass_recovers_it() {
     assert_eq!(kit.status(VERDICT).unwrap().state, State::Pass);
 }
 
-// Issue 9, 4: the reports of the other workers count in this worker's health, each test once.
+// The reports of the other workers count in this worker's health, each test once.
 #[tokio::test(start_paused = true)]
 async fn the_groups_reports_count_once_each_and_fail_the_suite() {
     let mut kit = TestKit::builder()
@@ -262,7 +255,7 @@ async fn the_groups_reports_count_once_each_and_fail_the_suite() {
         .starts_with("4 consecutive failures (max 4); last: failed elsewhere"));
 }
 
-// Issue 9, 4: a follower publishes no suite report; it adopts the leader's, so once leader it
+// A follower publishes no suite report; it adopts the leader's, so once leader it
 // does not publish the same transition again, and publishes the next one.
 #[tokio::test(start_paused = true)]
 async fn a_follower_publishes_nothing_and_a_new_leader_does_not_repeat_the_old_ones() {
@@ -306,7 +299,7 @@ async fn a_follower_publishes_nothing_and_a_new_leader_does_not_repeat_the_old_o
     assert_eq!(kit.suite_report(VERDICT).await.state, State::Pass);
 }
 
-// Issue 9, 3: a test whose report the group published is not run again; one whose report comes
+// A test whose report the group published is not run again; one whose report comes
 // from another worker while it runs has its own report dropped.
 #[tokio::test(start_paused = true)]
 async fn a_test_already_reported_is_not_run_again_nor_reported_twice() {

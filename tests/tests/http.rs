@@ -22,17 +22,7 @@ async fn serve(router: Router) -> String {
 
 fn test(id: &str) -> livecheck::TestExecution {
     let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
-    livecheck::TestExecution {
-        id: id.into(),
-        case_name: "http::pinger".into(),
-        timestamp: now,
-        test_args: vec![],
-        test_kwargs: Default::default(),
-        expires: now + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
-    }
+    livecheck::TestExecution::new(id, "http::pinger", now, now + chrono::Duration::hours(1))
 }
 
 #[tokio::test]
@@ -136,11 +126,14 @@ async fn a_service_down_is_one_suite_failure_and_its_return_a_recovery() {
     // The service stays down for several more fake requests: no second suite report (one per
     // transition; the recovery comes state_transition_delay after the FAIL at the earliest).
     let before = hits.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(
-        hits.load(Ordering::Relaxed) >= before + 8,
-        "fake requests kept going"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while hits.load(Ordering::Relaxed) < before + 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fake requests kept going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(kit.drain().iter().all(|r| !r.is_suite()));
 
     down.store(false, Ordering::Relaxed);

@@ -368,17 +368,7 @@ async fn the_api_and_metrics_match_the_reports_of_a_run() {
     }
     // Bad input: a test and a signal for a case this worker does not run.
     let now = chrono::Utc::now();
-    let stranger = TestExecution {
-        id: "x-1".into(),
-        case_name: "ops.nobody".into(),
-        timestamp: now,
-        test_args: Vec::new(),
-        test_kwargs: serde_json::Map::new(),
-        expires: now + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
-    };
+    let stranger = TestExecution::new("x-1", "ops.nobody", now, now + chrono::Duration::hours(1));
     run.client
         .transport()
         .publish_test(&stranger)
@@ -722,8 +712,8 @@ async fn the_webhook_gets_one_fail_and_one_recovery() {
         assert_eq!(run.verdict(id, pass).await.state == State::Pass, pass);
     }
     // Suite reports leave after the test report that caused them (one ordered queue): wait for
-    // both before flushing the webhook, whose queue then holds both alerts (issue 11: flushing
-    // right after the last test report raced the recovery alert, 1 run in 8).
+    // both before flushing the webhook, whose queue then holds both alerts (flushing right
+    // after the last test report raced the recovery alert, 1 run in 8).
     assert_eq!(run.suite_states(2).await, [State::Fail, State::Pass]);
     assert!(
         webhook.flush(Duration::from_secs(20)).await,
@@ -1131,15 +1121,8 @@ fn history_report(
         case_name: case.into(),
         state,
         test: Some(TestExecution {
-            id,
-            case_name: case.into(),
-            timestamp: issued,
-            test_args: Vec::new(),
-            test_kwargs: serde_json::Map::new(),
-            expires: issued + chrono::Duration::hours(1),
             traceparent: Some(trace),
-            tracestate: None,
-            signature: None,
+            ..TestExecution::new(id, case, issued, issued + chrono::Duration::hours(1))
         }),
         trace_id: Some(trace.trace_id()),
         runtime: Some(runtime),

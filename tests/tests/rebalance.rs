@@ -1,5 +1,5 @@
 //! Verdicts through rebalances and oversized reports, on tansu and on librdkafka's mock cluster
-//! (issue 9, "found" 1, 3 and 4).
+//! (faults first seen under the fault tests).
 //!
 //! - A scale-out with tests in flight: each test is reported exactly once, PASS, by whoever owns
 //!   its partition at the end; the first worker stops the tests it lost (no false TIMEOUT).
@@ -10,7 +10,7 @@
 //! - Fencing: a worker stops the tests of a partition another worker of its group claimed after
 //!   it, and commits nothing of it (tansu does not fence an old owner itself) — only when the
 //!   coordinator vouches for the claim: claims naming no member, or a member not in the group,
-//!   change nothing (issue 16).
+//!   change nothing (one forged record must not silence a partition).
 //! - A hung test is stopped at its case's `max_runtime` with a TIMEOUT report, frees its slot and
 //!   does not come back after a restart ("found" 5).
 
@@ -171,14 +171,7 @@ fn on_the_mock_cluster(
     partitions: i32,
     adjust: impl FnOnce(&mut KafkaConfig),
 ) -> (KafkaConfig, EmbeddedCluster) {
-    let mut config = KafkaConfig::new("");
-    config.topics = livecheck::transport::kafka::Topics::new(
-        Broker::unique("lc-tests"),
-        Broker::unique("lc-bus"),
-        Broker::unique("lc-report"),
-    );
-    config.group_id = Broker::unique("lc-group");
-    config.partitions = partitions;
+    let mut config = livecheck_tests::support::unique_topics("", "lc", partitions);
     adjust(&mut config);
     let cluster = EmbeddedCluster::start(&config.topics, partitions).expect("mock cluster");
     config.brokers = cluster.bootstrap().to_owned();
@@ -313,7 +306,7 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
 
     // Claims after the worker's own that no coordinator vouches for: another group's on
     // partition 0 (not about this group), and this group's on partition 1 naming no member,
-    // then a member that is not in the group (issue 16: one forged record silenced a
+    // then a member that is not in the group (one forged record once silenced a
     // partition).
     let claim = |group: &str, member: Option<&str>| livecheck::SignalEvent {
         signal_name: "claim".into(),

@@ -1,4 +1,4 @@
-//! Secrets stay secret (issue 9, point 7): the librdkafka properties (`-X`,
+//! Secrets stay secret (out of logs, status pages and reports): the librdkafka properties (`-X`,
 //! `LIVECHECK_KAFKA_PROPERTIES`), the alert webhook's URL and the OTLP collector's URL and
 //! headers, set by flags and by the environment, appear nowhere: not in `--help`, not in an
 //! error, not in the worker's logs (at debug level, with an alert failing to reach the webhook

@@ -1,4 +1,4 @@
-//! A service is never slowed by livecheck (issue 9, point 6): an HTTP handler that triggers a
+//! A service is never slowed by livecheck: an HTTP handler that triggers a
 //! test and sends a signal answers as fast with the broker stopped as with it up; what cannot
 //! reach Kafka is dropped, counted and logged once, and delivery can still be awaited.
 

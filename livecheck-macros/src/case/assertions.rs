@@ -109,68 +109,69 @@ fn std_prefix_len(before: &[TokenTree]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// Issue 10, behaviour 3: every assertion of the body is livecheck's, whatever its form;
+    /// Every assertion of the body is livecheck's, whatever its form (so that a failed one is a
+    /// FAIL, as Faust's `AssertionError` is);
     /// other paths and other macros are left alone. (input, output) of the rewrite.
     #[test]
     fn assertions_in_the_body_become_livecheck_s() {
         let table = [
-            ("assert!(a)", ":: livecheck :: assertions :: assert ! (a)"),
+            ("assert!(a)", "::livecheck::assertions::assert!(a)"),
             (
                 "assert!(a, \"m {}\", x)",
-                ":: livecheck :: assertions :: assert ! (a , \"m {}\" , x)",
+                "::livecheck::assertions::assert!(a, \"m {}\", x)",
             ),
             (
                 "assert_eq!(a, b)",
-                ":: livecheck :: assertions :: assert_eq ! (a , b)",
+                "::livecheck::assertions::assert_eq!(a, b)",
             ),
             (
                 "assert_ne!(a, b, \"m\")",
-                ":: livecheck :: assertions :: assert_ne ! (a , b , \"m\")",
+                "::livecheck::assertions::assert_ne!(a, b, \"m\")",
             ),
             (
                 "debug_assert!(a)",
-                ":: livecheck :: assertions :: debug_assert ! (a)",
+                "::livecheck::assertions::debug_assert!(a)",
             ),
             (
                 "std::assert_eq!(a, b)",
-                ":: livecheck :: assertions :: assert_eq ! (a , b)",
+                "::livecheck::assertions::assert_eq!(a, b)",
             ),
-            (
-                "::core::assert!(a)",
-                ":: livecheck :: assertions :: assert ! (a)",
-            ),
+            ("::core::assert!(a)", "::livecheck::assertions::assert!(a)"),
             (
                 "let f = || { if x { assert!(y) } };",
-                "let f = || { if x { :: livecheck :: assertions :: assert ! (y) } } ;",
+                "let f = || { if x { ::livecheck::assertions::assert!(y) } };",
             ),
             (
                 "vec![assert_eq!(a, b)]",
-                "vec ! [:: livecheck :: assertions :: assert_eq ! (a , b)]",
+                "vec![::livecheck::assertions::assert_eq!(a, b)]",
             ),
             // Not std's: left as written.
             (
                 "pretty_assertions::assert_eq!(a, b)",
-                "pretty_assertions :: assert_eq ! (a , b)",
+                "pretty_assertions::assert_eq!(a, b)",
             ),
-            ("x::std::assert!(a)", "x :: std :: assert ! (a)"),
-            ("::assert!(a)", ":: assert ! (a)"),
-            ("assert(a)", "assert (a)"),
+            ("x::std::assert!(a)", "x::std::assert!(a)"),
+            ("::assert!(a)", "::assert!(a)"),
+            ("assert(a)", "assert(a)"),
             (
                 "let assert = 1; panic!(\"assertion\")",
-                "let assert = 1 ; panic ! (\"assertion\")",
+                "let assert = 1; panic!(\"assertion\")",
             ),
             (
                 "macro_rules! assert { () => {} }",
-                "macro_rules ! assert { () => { } }",
+                "macro_rules! assert { () => {} }",
             ),
         ];
         let root: Path = syn::parse_quote!(::livecheck);
         for (input, want) in table {
             let out = rewrite_assertions(input.parse().unwrap(), &root).to_string();
-            assert_eq!(out, want, "{input}");
+            assert_eq!(crate::tokens(&out), crate::tokens(want), "{input}");
         }
         let renamed: Path = syn::parse_quote!(::renamed);
         let out = rewrite_assertions("assert!(a)".parse().unwrap(), &renamed).to_string();
-        assert_eq!(out, ":: renamed :: assertions :: assert ! (a)");
+        assert_eq!(
+            crate::tokens(&out),
+            crate::tokens("::renamed::assertions::assert!(a)")
+        );
     }
 }

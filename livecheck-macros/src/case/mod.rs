@@ -62,26 +62,26 @@ mod tests {
             "/// Docs.\n#[allow(unused)] pub async fn check(side: String) -> livecheck::Result { Ok(()) }",
         );
         for piece in [
-            "# [doc = \" Docs.\"] # [allow (non_camel_case_types , dead_code)]",
-            "pub struct check ;",
-            "static __LIVECHECK_CASE_check : :: livecheck :: __private :: CaseDescriptor",
-            "name : < check as :: livecheck :: Case > :: NAME",
-            "options . probability = 1f64 ;",
-            "params : & [\"side\"]",
-            "fn __livecheck_run (__livecheck_test : & :: livecheck :: TestExecution ,)",
-            ":: livecheck :: __private :: argument :: < String > (__livecheck_test , 0usize , \"side\")",
-            "fn __livecheck_fake_request (__livecheck_request : :: livecheck :: FakeRequest ,)",
-            ":: livecheck :: __private :: inventory :: submit !",
-            "const NAME : & 'static :: core :: primitive :: str = :: core :: concat ! (:: core :: module_path ! () , \"::\" , \"check\") ;",
-            "pub async fn trigger (& self , id : impl :: livecheck :: IntoTestId , side : String)",
-            ":: livecheck :: __private :: test_id (id)",
-            "pub async fn maybe_trigger_scope < __LivecheckScope , __LivecheckFuture > (& self , id : impl :: livecheck :: IntoTestId , side : String , scope : __LivecheckScope ,)",
-            "hooks : :: core :: option :: Option :: None",
-            ":: livecheck :: __private :: encode_arg (__LIVECHECK_CASE_check . name , \"side\" , & side) ?",
+            "#[doc = \" Docs.\"] #[allow(non_camel_case_types, dead_code)]",
+            "pub struct check;",
+            "static __LIVECHECK_CASE_check: ::livecheck::__private::CaseDescriptor",
+            "name: <check as ::livecheck::Case>::NAME",
+            "options.probability = 1f64;",
+            "params: &[\"side\"]",
+            "fn __livecheck_run(__livecheck_test: &::livecheck::TestExecution,)",
+            "::livecheck::__private::argument::<String>(__livecheck_test, 0usize, \"side\")",
+            "fn __livecheck_fake_request(__livecheck_request: ::livecheck::FakeRequest,)",
+            "::livecheck::__private::inventory::submit!",
+            "const NAME: &'static ::core::primitive::str = ::core::concat!(::core::module_path!(), \"::\", \"check\");",
+            "pub async fn trigger(&self, id: impl ::livecheck::IntoTestId, side: String)",
+            "::livecheck::__private::test_id(id)",
+            "pub async fn maybe_trigger_scope<__LivecheckScope, __LivecheckFuture>(&self, id: impl ::livecheck::IntoTestId, side: String, scope: __LivecheckScope,)",
+            "hooks: ::core::option::Option::None",
+            "::livecheck::__private::encode_arg(__LIVECHECK_CASE_check.name, \"side\", &side)?",
             "pub async fn maybe_trigger",
-            "# [doc (hidden)] # [allow (unused)] async fn __livecheck_body (side : String) -> livecheck :: Result { Ok (()) }",
+            "#[doc(hidden)] #[allow(unused)] async fn __livecheck_body(side: String) -> livecheck::Result { Ok(()) }",
         ] {
-            assert!(out.contains(piece), "{piece}\nnot in\n{out}");
+            assert!(crate::tokens(&out).contains(&crate::tokens(piece)), "{piece}\nnot in\n{out}");
         }
         assert!(!out.contains("compile_error"), "{out}");
     }
@@ -90,11 +90,14 @@ mod tests {
     fn hooks_expand_to_one_instance_on_the_path() {
         let out = expand_str("hooks = my::Hooks", "async fn check() {}");
         for piece in [
-            "static __LIVECHECK_HOOKS : :: std :: sync :: OnceLock < my :: Hooks >",
-            ":: livecheck :: __private :: hooks :: < my :: Hooks > (& __LIVECHECK_HOOKS)",
-            "hooks : :: core :: option :: Option :: Some",
+            "static __LIVECHECK_HOOKS: ::std::sync::OnceLock<my::Hooks>",
+            "::livecheck::__private::hooks::<my::Hooks>(&__LIVECHECK_HOOKS)",
+            "hooks: ::core::option::Option::Some",
         ] {
-            assert!(out.contains(piece), "{piece}\nnot in\n{out}");
+            assert!(
+                crate::tokens(&out).contains(&crate::tokens(piece)),
+                "{piece}\nnot in\n{out}"
+            );
         }
     }
     #[test]
@@ -105,10 +108,12 @@ mod tests {
         );
         assert!(!out.contains("livecheck ::"), "{out}");
         assert!(
-            out.contains(":: renamed :: __private :: CaseDescriptor"),
+            crate::tokens(&out).contains(&crate::tokens("::renamed::__private::CaseDescriptor")),
             "{out}"
         );
-        assert!(out.contains("const NAME : & 'static :: core :: primitive :: str = \"x\""));
+        assert!(crate::tokens(&out).contains(&crate::tokens(
+            "const NAME: &'static ::core::primitive::str = \"x\""
+        )));
     }
 
     #[test]
@@ -117,7 +122,9 @@ mod tests {
         assert!(out.contains("struct check"), "{out}");
         assert!(out.contains("compile_error"), "{out}");
         assert!(
-            out.contains(":: livecheck :: __private :: CaseOptions :: DEFAULT"),
+            crate::tokens(&out).contains(&crate::tokens(
+                "::livecheck::__private::CaseOptions::DEFAULT"
+            )),
             "{out}"
         );
     }
@@ -125,10 +132,16 @@ mod tests {
     #[test]
     fn a_bad_fn_is_left_as_written() {
         let out = expand_str("probability = 3", "fn check() {}");
-        assert!(out.starts_with("fn check () { }"), "{out}");
+        assert!(
+            crate::tokens(&out).starts_with(&crate::tokens("fn check() {}")),
+            "{out}"
+        );
         assert_eq!(out.matches("compile_error").count(), 2, "{out}");
         let out = expand_str("", "struct NotAFn;");
-        assert!(out.starts_with("struct NotAFn ;"), "{out}");
+        assert!(
+            crate::tokens(&out).starts_with(&crate::tokens("struct NotAFn;")),
+            "{out}"
+        );
         assert!(out.contains("requires an async fn"), "{out}");
     }
 

@@ -357,8 +357,8 @@ mod tests {
         assert!(config.seen.is_empty());
         let root = config.root();
         assert_eq!(
-            config.options_tokens(&root).to_string(),
-            ":: livecheck :: __private :: CaseOptions :: DEFAULT"
+            crate::tokens(&config.options_tokens(&root).to_string()),
+            crate::tokens("::livecheck::__private::CaseOptions::DEFAULT")
         );
     }
 
@@ -402,26 +402,35 @@ mod tests {
         );
         assert_eq!(config.url_error_retries.as_ref().unwrap().value, 0);
         assert_eq!(config.url_error_delay_backoff.as_ref().unwrap().value, 2.0);
-        let path = |p: &Path| p.to_token_stream().to_string();
-        assert_eq!(path(config.fake_request.as_ref().unwrap()), "fake :: send");
-        assert_eq!(path(config.hooks.as_ref().unwrap()), "my :: Hooks");
-        assert_eq!(path(&config.root()), ":: renamed");
+        let path = |p: &Path| crate::tokens(&p.to_token_stream().to_string());
+        assert_eq!(
+            path(config.fake_request.as_ref().unwrap()),
+            crate::tokens("fake::send")
+        );
+        assert_eq!(
+            path(config.hooks.as_ref().unwrap()),
+            crate::tokens("my::Hooks")
+        );
+        assert_eq!(path(&config.root()), crate::tokens("::renamed"));
 
         let options = config.options_tokens(&config.root()).to_string();
         for field in [
-            "options . probability = 0.25f64",
-            "options . warn_stalled_after = :: core :: time :: Duration :: from_nanos (60000000000u64)",
-            "options . frequency = :: core :: option :: Option :: Some (:: core :: time :: Duration",
-            "options . url_timeout_connect = :: core :: option :: Option :: Some (",
-            "options . active = false",
-            "options . max_history = 7usize",
-            "options . url_error_retries = 0u32",
-            "options . url_error_delay_backoff = 2f64",
-            "options . max_runtime = :: core :: option :: Option :: Some (:: core :: time :: Duration :: from_nanos (300000000000u64))",
-            "options . log_passes = false",
-            "let mut options = :: renamed :: __private :: CaseOptions :: DEFAULT ;",
+            "options.probability = 0.25f64",
+            "options.warn_stalled_after = ::core::time::Duration::from_nanos(60000000000u64)",
+            "options.frequency = ::core::option::Option::Some",
+            "options.url_timeout_connect = ::core::option::Option::Some",
+            "options.active = false",
+            "options.max_history = 7usize",
+            "options.url_error_retries = 0u32",
+            "options.url_error_delay_backoff = 2f64",
+            "options.max_runtime = ::core::option::Option::Some(::core::time::Duration::from_nanos(300000000000u64))",
+            "options.log_passes = false",
+            "let mut options = ::renamed::__private::CaseOptions::DEFAULT;",
         ] {
-            assert!(options.contains(field), "{field} not in {options}");
+            assert!(
+                crate::tokens(&options).contains(&crate::tokens(field)),
+                "{field} not in {options}"
+            );
         }
     }
 
@@ -546,8 +555,8 @@ mod tests {
     fn crate_as_a_string() {
         let config = ok("crate = \"::my_livecheck\"");
         assert_eq!(
-            config.root().to_token_stream().to_string(),
-            ":: my_livecheck"
+            crate::tokens(&config.root().to_token_stream().to_string()),
+            crate::tokens("::my_livecheck")
         );
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::error::CliError;
 use super::flags::Options;
+use crate::lock::lock;
 use crate::transport::embedded::EmbeddedCluster;
 
 /// Keeps the embedded broker, if one was started, until the process exits or the next run in
@@ -14,10 +15,7 @@ use crate::transport::embedded::EmbeddedCluster;
 pub(crate) fn keep_for_the_process(embedded: Option<Arc<EmbeddedCluster>>) {
     static KEPT: std::sync::Mutex<Option<Arc<EmbeddedCluster>>> = std::sync::Mutex::new(None);
     if embedded.is_some() {
-        let previous = std::mem::replace(
-            &mut *KEPT.lock().unwrap_or_else(|e| e.into_inner()),
-            embedded,
-        );
+        let previous = std::mem::replace(&mut *lock(&KEPT), embedded);
         drop(previous);
     }
 }

@@ -12,6 +12,7 @@ use super::error::CliError;
 use super::flags::Options;
 use super::setup::{spawn_setup, SetupReady, SetupWatch, Started};
 use super::signals::Signals;
+use crate::lock::lock;
 use crate::ops::alerts::{redacted, Webhook};
 use crate::ops::metrics::Metrics;
 use crate::ops::status::{StatusOptions, StatusServer};
@@ -84,10 +85,7 @@ where
     wind_down(webhook, status).await;
     keep_for_the_process(embedded);
     result?;
-    let failed = setup_failed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+    let failed = lock(&setup_failed).take();
     match failed {
         Some(message) => Err(CliError::Setup(message)),
         None => Ok(()),
@@ -192,7 +190,7 @@ async fn shutdown(mut signals: Signals, setup_watch: SetupWatch, setup_failed: S
             });
         }
         message = setup_watch.failure() => {
-            *setup_failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+            *lock(&setup_failed) = Some(message);
         }
     }
 }

@@ -321,7 +321,7 @@ fn a_report_line_stays_one_line_whatever_the_record_holds() {
     assert!(line.ends_with("last: a\\u{1b}]0;title\\u{7}"), "{line}");
 }
 
-/// `Debug` of the options hides secrets (issue 9, point 7) and shows every other field.
+/// `Debug` of the options hides secrets (they end up in logs) and shows every other field.
 #[test]
 fn the_options_debug_hides_secrets_and_shows_every_field() {
     #[allow(unused_mut)]

@@ -494,17 +494,8 @@ mod tests {
     #[test]
     fn test_reports_raise_no_alert() {
         let mut report = suite(State::Fail, Some("x"));
-        report.test = Some(crate::TestExecution {
-            id: "t".into(),
-            case_name: report.case_name.clone(),
-            timestamp: Utc::now(),
-            test_args: Vec::new(),
-            test_kwargs: serde_json::Map::new(),
-            expires: Utc::now(),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
-        });
+        let now = Utc::now();
+        report.test = Some(crate::TestExecution::new("t", &report.case_name, now, now));
         assert_eq!(Alert::from_report(&report), None);
     }
 

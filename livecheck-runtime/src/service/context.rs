@@ -126,17 +126,7 @@ mod tests {
 
     fn test(id: &str) -> TestExecution {
         let now = chrono::Utc::now();
-        TestExecution {
-            id: id.into(),
-            case_name: "c".into(),
-            timestamp: now,
-            test_args: vec![],
-            test_kwargs: Default::default(),
-            expires: now + chrono::Duration::hours(1),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
-        }
+        TestExecution::new(id, "c", now, now + chrono::Duration::hours(1))
     }
 
     #[tokio::test]

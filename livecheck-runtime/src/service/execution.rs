@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
+use crate::lock::lock;
 use crate::service::store::SignalStore;
 use crate::wire::model::TestExecution;
 
@@ -114,5 +115,3 @@ impl Execution {
         );
     }
 }
-
-pub(crate) use crate::lock::lock;

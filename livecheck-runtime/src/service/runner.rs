@@ -31,9 +31,10 @@ use futures::future::Either;
 use futures::FutureExt;
 use tokio::time::Instant;
 
+use crate::lock::lock;
 use crate::service::case::CaseConfig;
 use crate::service::context::{current_execution, in_scope, Scope};
-use crate::service::execution::{lock, Execution};
+use crate::service::execution::Execution;
 use crate::service::hooks::erased::{fire, HookEvent};
 #[cfg(feature = "http")]
 use crate::service::http::UrlClient;
@@ -169,7 +170,7 @@ pub(crate) fn execute(
         test: test.clone(),
         execution: Some(execution.clone()),
     };
-    // The case's `max_runtime` (issue 9: a hung test held its slot for ever): past it the
+    // The case's `max_runtime` (a hung test would hold its slot for ever): past it the
     // case's future is dropped and the test reported TIMEOUT, so its slot frees and its
     // report gets out (and the test is acknowledged, so it does not come back on a restart).
     let outcome = tokio::time::timeout_at(
@@ -533,7 +534,7 @@ mod tests {
         assert!(block.get(4).is_none_or(|l| !l.starts_with(' ')), "{text}");
     }
 
-    /// Issue 10, behaviour 6: a passing test's log is written when it ends, at INFO, as Faust
+    /// A passing test's log is written when it ends, at INFO, as Faust
     /// writes it (runners.py:197-198, `_flush_logs` at INFO, 230-241); `log_passes = false`
     /// turns it down to DEBUG. A failure's log is a warning either way.
     #[tokio::test(start_paused = true)]

@@ -18,12 +18,14 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+use crate::lock::lock;
 
 /// A test of a case: the case name and the test id in one allocation, as `LEN:CASEID` (LEN the
 /// case name's length, so no two pairs share a key). Shared by the table and its expiry index.
@@ -116,7 +118,7 @@ pub(crate) struct SignalStore {
 
 impl std::fmt::Debug for SignalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let inner = self.lock();
+        let inner = lock(&self.inner);
         f.debug_struct("SignalStore")
             .field("tests", &inner.tests.len())
             .field("slots", &inner.slots)
@@ -133,10 +135,6 @@ pub(crate) enum Lookup {
 }
 
 impl SignalStore {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Records that `signal` of `case` arrived for test `id` and wakes its waiters. A signal
     /// that arrives again replaces the value (Faust: signals.py:86-87), for later waits.
     ///
@@ -151,7 +149,7 @@ impl SignalStore {
         keep_for: Duration,
     ) {
         let now = Instant::now();
-        let mut guard = self.lock();
+        let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         let key = test_key(case, id);
         if !inner.tests.contains_key(key.as_str()) {
@@ -195,7 +193,7 @@ impl SignalStore {
 
     /// Looks the signal up, registering a waiter if it is not there yet.
     pub(crate) fn wait(&self, case: &str, id: &str, signal: &'static str) -> Lookup {
-        let mut guard = self.lock();
+        let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         let key = test_key(case, id);
         if let Some(test) = inner.tests.get_mut(key.as_str()) {
@@ -228,7 +226,7 @@ impl SignalStore {
     /// Drops the waiters of a signal whose receivers are gone (a wait that timed out or was
     /// dropped); the slot goes when no waiter is left.
     pub(crate) fn forget_waiter(&self, case: &str, id: &str, signal: &str) {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         let key = test_key(case, id);
         let Some(test) = inner.tests.get_mut(key.as_str()) else {
             return;
@@ -264,13 +262,13 @@ impl SignalStore {
     /// bus, replayed on assignment.
     pub(crate) fn release(&self, case: &str, id: &str) {
         let key = test_key(case, id);
-        self.lock().retain(&key, Slot::has_live_waiter);
+        lock(&self.inner).retain(&key, Slot::has_live_waiter);
     }
 
     /// Forgets signals whose time is up, and gives back the room of the table once it is
     /// mostly empty (a burst of 100,000 tests left ~20 MB of empty table behind).
     pub(crate) fn expire(&self) {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         Self::expire_locked(&mut inner, Instant::now());
         // Amortized: a table shrinks only after losing three quarters of its entries.
         if inner.tests.capacity() > 1024 && inner.tests.capacity() / 4 > inner.tests.len() {
@@ -294,13 +292,13 @@ impl SignalStore {
 
     /// Number of slots (resolved signals and signals being waited for).
     pub(crate) fn len(&self) -> usize {
-        self.lock().slots
+        lock(&self.inner).slots
     }
 
     /// Number of tests holding slots.
     #[cfg(test)]
     pub(crate) fn tests(&self) -> usize {
-        self.lock().tests.len()
+        lock(&self.inner).tests.len()
     }
 }
 
@@ -405,8 +403,8 @@ mod tests {
         assert_eq!((store.tests(), store.len()), (0, 0));
     }
 
-    /// Issue 9, point 5: memory follows the work in flight. Each step is (what happens, slots
-    /// and tests left after it).
+    /// Memory follows the work in flight (a long-running worker must not grow). Each step is
+    /// (what happens, slots and tests left after it).
     #[tokio::test(start_paused = true)]
     async fn released_tests_and_expired_early_signals_leave_nothing() {
         enum Step {
@@ -484,7 +482,7 @@ mod tests {
         store.resolve("c", "t", "b", Value::from(2), Duration::from_secs(10));
         assert_eq!(waiter.await.unwrap(), 2);
         store.release("c", "t");
-        assert!(store.lock().expiry.is_empty());
+        assert!(lock(&store.inner).expiry.is_empty());
         assert_eq!((store.len(), store.tests()), (0, 0));
     }
 }

@@ -8,6 +8,7 @@ use rdkafka::mocking::MockCluster;
 
 use super::kafka::Topics;
 use super::TransportError;
+use crate::lock::lock;
 
 /// A request to the thread that owns the mock cluster.
 enum Request {
@@ -89,18 +90,13 @@ impl EmbeddedCluster {
     /// Creates a topic (e.g. one the services of a demo use); creating an existing topic is fine.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), TransportError> {
         let (done, result) = mpsc::channel();
-        let sent = self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|requests| {
-                requests.send(Request::CreateTopic {
-                    name: name.to_owned(),
-                    partitions,
-                    done,
-                })
-            });
+        let sent = lock(&self.requests).as_ref().map(|requests| {
+            requests.send(Request::CreateTopic {
+                name: name.to_owned(),
+                partitions,
+                done,
+            })
+        });
         let closed = || TransportError::Config("the embedded broker is stopped".into());
         sent.ok_or_else(closed)?.map_err(|_| closed())?;
         result

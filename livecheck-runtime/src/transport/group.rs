@@ -3,7 +3,7 @@
 //!
 //! Brokers can leave partitions orphaned: after repeated SIGKILLs of members, tansu 0.6.0 was
 //! seen to end with partitions owned by no member and to hand rejoining members empty
-//! assignments, so the tests on them waited in Kafka, unreported (shared/BROKER.md, issue 9).
+//! assignments, so the tests on them waited in Kafka, unreported (seen on tansu 0.6.0).
 //! A worker cannot fix the broker's coordinator, but it must not stay silent: every worker
 //! looks at the group every few seconds, and a partition with tests waiting and no owner for two
 //! looks in a row is reported — a log line, a metric, `/readyz`, the status page.
@@ -121,7 +121,7 @@ pub(crate) type Progress = (Option<i64>, Option<i64>);
 /// offset) and made no progress (neither its committed offset nor its report partition moved)
 /// for successive looks, whatever state the group is said to be in — a broker was seen to
 /// describe a group as `Unknown` with no member while two partitions waited for minutes
-/// (issue 16). A partition whose commits or reports move is being consumed, whatever the broker
+/// on tansu. A partition whose commits or reports move is being consumed, whatever the broker
 /// says of its owners; this worker's own partitions are its own concern (their leases).
 ///
 /// How many looks: two where the broker describes the members' assignments and names no owner;
@@ -266,7 +266,8 @@ mod tests {
             "no owner, tests waiting; 2 has none waiting"
         );
         // Whatever the group is said to be: a group described as rebalancing (or `Unknown`)
-        // for looks on end while nothing moves is no excuse (issue 16).
+        // for looks on end while nothing moves is no excuse: tansu said so for minutes while
+        // partitions waited.
         let mut judge = OrphanJudge::default();
         for look in 1..UNDESCRIBED_LOOKS {
             assert_eq!(

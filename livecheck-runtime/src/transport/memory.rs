@@ -10,6 +10,7 @@ use super::{
     Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription, Transport,
     TransportCounters, TransportError, TransportFuture, CLOSED,
 };
+use crate::lock::lock;
 use crate::wire::model::{SignalEvent, TestExecution, TestReport};
 
 /// An in-memory transport: one worker subscribes; reports can be watched with
@@ -130,11 +131,7 @@ impl Transport for MemoryTransport {
     }
 
     fn subscribe(&self) -> TransportFuture<'_, Subscription> {
-        let taken = self
-            .receivers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let taken = lock(&self.receivers).take();
         let leader = self.leader.subscribe();
         Box::pin(async move {
             let Receivers {

@@ -132,7 +132,7 @@ impl SkipCounter {
     /// Counts one record of `topic` skipped for `reason`, and logs it (at most once a minute).
     pub(crate) fn skip(&self, topic: &'static str, reason: &'static str, what: fmt::Arguments<'_>) {
         let n = {
-            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut counts = crate::lock::lock(&self.counts);
             let n = counts.entry((topic, reason)).or_default();
             *n += 1;
             *n
@@ -152,7 +152,7 @@ impl SkipCounter {
 
     /// Every count, `(topic, reason, count)`.
     pub(crate) fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = crate::lock::lock(&self.counts);
         counts.iter().map(|(&(t, r), &n)| (t, r, n)).collect()
     }
 }

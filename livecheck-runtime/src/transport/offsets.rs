@@ -9,7 +9,7 @@
 //!   that follows settles them: partitions kept are owned again and their tests go on (the
 //!   consumer resumes after what was already read, so nothing runs twice), partitions lost are
 //!   *lost* and their tests stop without a report: the new owner runs them and reports them
-//!   once (a revoked worker that kept running them reported TIMEOUTs, issue 9).
+//!   once (a revoked worker that kept running them reported TIMEOUTs).
 //! - Attempts: every 100 ms while it works, the owner of a partition writes a *progress marker*
 //!   to the bus partition of the same number: the highest offset it has started, and the highest
 //!   attempt among its tests in flight. A new owner replays the bus anyway (for the signals), so
@@ -27,7 +27,7 @@
 //!   stop unreported (the new owner runs them), nothing more of it is run or committed, until an
 //!   assignment gives it back. Apache Kafka never needs this (it revokes before it assigns);
 //!   tansu 0.6.0 completes a rebalance before the other members hear of it, and an old owner
-//!   that did not hear for longer than the new owner's handover ran tests twice (issue 9).
+//!   that did not hear for longer than the new owner's handover ran tests twice.
 //!   Claims written before one's own are earlier owners'; an earlier owner's claim that lands
 //!   after the new owner's (its producer slow) names an older generation and is not believed.
 

@@ -2,8 +2,8 @@
 //! counting of what could not be queued or delivered.
 //!
 //! Services trigger tests and send signals on their request path, so those publishes never wait
-//! on the broker (issue 9, point 6: with Kafka down, a service's first `maybe_trigger().await`
-//! blocked 300 s). A transport queues the message and returns at once; when it cannot (queue
+//! on the broker (with Kafka down, a service's first `maybe_trigger().await` once blocked
+//! 300 s). A transport queues the message and returns at once; when it cannot (queue
 //! full, broker gone, transport closed) the message is dropped, counted and logged — at most
 //! once a minute, so an outage does not flood the service's log. Whoever wants to know that a
 //! message reached the broker awaits its [`Queued`].

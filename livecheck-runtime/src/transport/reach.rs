@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 
 use super::kafka::KafkaConfig;
+use crate::lock::lock;
 
 /// No broker given answered a metadata request in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +35,7 @@ struct FirstError(Mutex<Option<String>>);
 
 impl FirstError {
     fn keep(&self, text: String) {
-        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = lock(&self.0);
         if first.is_none() {
             *first = Some(text);
         }
@@ -105,12 +106,7 @@ pub async fn check_reachable(config: &KafkaConfig, within: Duration) -> Result<(
             }
         };
         let _ = client.poll(Duration::ZERO);
-        let first = client
-            .context()
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let first = lock(&client.context().0).take();
         (result, first)
     })
     .await;

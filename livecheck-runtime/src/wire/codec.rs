@@ -235,15 +235,9 @@ mod tests {
         let mut kwargs = Map::new();
         kwargs.insert("side".into(), "sell".into());
         TestExecution {
-            id: "o1".into(),
-            case_name: "orders.test_order".into(),
-            timestamp: t,
             test_args: vec![Value::from(1), Value::from("x")],
             test_kwargs: kwargs,
-            expires: t + chrono::Duration::hours(3),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
+            ..TestExecution::new("o1", "orders.test_order", t, t + chrono::Duration::hours(3))
         }
     }
 

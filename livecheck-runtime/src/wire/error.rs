@@ -465,7 +465,7 @@ mod tests {
     #[error("the order does not decode")]
     struct Outer(#[source] std::num::ParseIntError);
 
-    /// Issue 10, behaviour 4: an ERROR's traceback has where the error arose, its chain of
+    /// An ERROR's traceback has where the error arose, its chain of
     /// causes, and the backtrace when one was captured (`RUST_BACKTRACE`), as Faust's report
     /// carries `traceback.format_tb` (runners.py:202-206).
     #[test]
@@ -500,7 +500,7 @@ mod tests {
         );
     }
 
-    /// Issue 11: an error prints its cause or returns it as `source()`, never both (a report
+    /// An error prints its cause or returns it as `source()`, never both (a report
     /// or a log that walks the chain would say it twice).
     #[test]
     fn no_error_prints_the_cause_it_also_returns_as_source() {

@@ -1,7 +1,7 @@
 //! Limits on what a record may hold, checked before any work is done on it.
 //!
 //! Anyone who can write to livecheck's topics can write a test id of 600 KB: its report then
-//! never fits the broker, and a worker that tried to run it held a slot for good (issue 16).
+//! never fits the broker, and a worker that tried to run it held a slot for good.
 //! Records over a limit are skipped, counted by reason
 //! (`livecheck_skipped_messages_total{topic, reason}`), logged at most once a minute, and
 //! acknowledged, so they are not read again. The defaults are far above anything a real
@@ -135,17 +135,7 @@ mod tests {
 
     fn test(id: &str, case: &str) -> TestExecution {
         let now = chrono::Utc::now();
-        TestExecution {
-            id: id.into(),
-            case_name: case.into(),
-            timestamp: now,
-            test_args: vec![],
-            test_kwargs: Default::default(),
-            expires: now,
-            traceparent: None,
-            tracestate: None,
-            signature: None,
-        }
+        TestExecution::new(id, case, now, now)
     }
 
     #[test]

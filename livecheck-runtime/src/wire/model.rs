@@ -79,6 +79,27 @@ fn lenient_traceparent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TracePa
 }
 
 impl TestExecution {
+    /// The test `id` of the case `case_name`, triggered at `timestamp`, skipped from `expires`
+    /// on, with no arguments, no trace and no signature (add any with struct update syntax).
+    pub fn new(
+        id: impl Into<String>,
+        case_name: impl Into<String>,
+        timestamp: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Self {
+        TestExecution {
+            id: id.into(),
+            case_name: case_name.into(),
+            timestamp,
+            test_args: Vec::new(),
+            test_kwargs: Map::new(),
+            expires,
+            traceparent: None,
+            tracestate: None,
+            signature: None,
+        }
+    }
+
     /// Whether the test is past its `expires` at `now`.
     pub(crate) fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires
@@ -122,15 +143,15 @@ impl TestExecution {
             .filter(|text| text.len() <= 128)
             .map(Box::from);
         Ok(Some(TestExecution {
-            id: id.to_owned(),
-            case_name: text(HEADER_TEST_NAME)?.to_owned(),
-            timestamp: time(HEADER_TEST_TIMESTAMP)?,
-            test_args: Vec::new(),
-            test_kwargs: Map::new(),
-            expires: time(HEADER_TEST_EXPIRES)?,
             traceparent,
             tracestate: tracestate.flatten(),
             signature,
+            ..TestExecution::new(
+                id,
+                text(HEADER_TEST_NAME)?,
+                time(HEADER_TEST_TIMESTAMP)?,
+                time(HEADER_TEST_EXPIRES)?,
+            )
         }))
     }
 }
@@ -282,14 +303,14 @@ impl TestReport {
     ///
     /// A report must always get out: one larger than the broker's `message.max.bytes` was
     /// never published, its test never acknowledged, and after a restart every later test of
-    /// its partition ran again (issue 9). What goes first: the traceback and the error text
+    /// its partition ran again. What goes first: the traceback and the error text
     /// (cut, with a marker), then large test arguments (replaced by a marker), then signal
     /// latencies beyond the first 100.
     ///
     /// Linear in the report's size: `size` is called twice (before, and to check the result)
     /// and each part is measured once; the size after each cut is reckoned from what the cut
     /// removed, not by serialising the report again (a report whose test id alone is too large
-    /// kept a worker re-serialising it, issue 16). What cannot be cut (the test id, the case
+    /// kept a worker re-serialising it without end). What cannot be cut (the test id, the case
     /// name) may leave the result over `limit`: the caller then sends a minimal report.
     #[cfg_attr(not(feature = "worker"), allow(dead_code))]
     pub(crate) fn truncate_to(
@@ -543,16 +564,10 @@ mod tests {
     fn sample() -> TestExecution {
         let t = Utc.with_ymd_and_hms(2026, 11, 24, 22, 11, 29).unwrap()
             + chrono::Duration::microseconds(940_777);
+        let expires = t + chrono::Duration::hours(3);
         TestExecution {
-            id: "order-1".into(),
-            case_name: "orders::test_order".into(),
-            timestamp: t,
             test_args: vec![Value::from("sell")],
-            test_kwargs: Map::new(),
-            expires: t + chrono::Duration::hours(3),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
+            ..TestExecution::new("order-1", "orders::test_order", t, expires)
         }
     }
 

@@ -339,17 +339,12 @@ mod tests {
 
     fn test() -> TestExecution {
         let t = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
-        TestExecution {
-            id: "order-1".into(),
-            case_name: "orders.test_order".into(),
-            timestamp: t,
-            test_args: vec![],
-            test_kwargs: Default::default(),
-            expires: t + chrono::Duration::hours(3),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
-        }
+        TestExecution::new(
+            "order-1",
+            "orders.test_order",
+            t,
+            t + chrono::Duration::hours(3),
+        )
     }
 
     #[test]

@@ -11,7 +11,8 @@ use futures::StreamExt;
 
 use crate::transport::{PublishedReport, ReportEvent};
 
-use super::shared::{lock, Shared};
+use super::shared::Shared;
+use crate::lock::lock;
 
 /// Reports dated ahead of the clock are logged at most once a minute (counted each).
 static FUTURE_REPORT_LOG: crate::throttle::Throttle = crate::throttle::Throttle::new();

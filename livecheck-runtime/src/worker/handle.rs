@@ -8,8 +8,9 @@ use crate::service::case::CaseConfig;
 use crate::transport::TransportCounters;
 use crate::worker::health::{CaseStatus, TestDetail};
 
-use super::shared::{lock, Shared};
+use super::shared::Shared;
 use super::stats::WorkerStats;
+use crate::lock::lock;
 
 /// A read-only view of a running worker, for status pages and tests.
 #[derive(Clone)]
@@ -81,6 +82,26 @@ impl WorkerHandle {
     #[cfg_attr(not(feature = "ops"), allow(dead_code))]
     pub(crate) fn is_assigned(&self) -> bool {
         self.0.transport.is_assigned()
+    }
+
+    /// Why the worker is not ready, or `None` when it is: consuming, with a partition
+    /// assignment, and no partition of the group orphaned. `/readyz` answers with it and
+    /// `livecheck_worker_ready` mirrors it, so the two never disagree.
+    #[cfg(feature = "ops")]
+    pub(crate) fn not_ready(&self) -> Option<String> {
+        if !self.is_ready() {
+            return Some("not consuming".into());
+        }
+        if !self.is_assigned() {
+            return Some("waiting for a partition assignment".into());
+        }
+        let orphaned = self.group().map(|g| g.orphaned).unwrap_or_default();
+        if !orphaned.is_empty() {
+            return Some(format!(
+                "orphaned partitions {orphaned:?}: their tests are run by no worker"
+            ));
+        }
+        None
     }
 
     /// Whether this worker is the leader now (runs the fake-request timers, publishes suite

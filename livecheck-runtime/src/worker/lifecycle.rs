@@ -16,7 +16,8 @@ use crate::transport::{Ack, Lease, Ownership};
 use crate::wire::model::{TestExecution, TestReport};
 
 use super::publish::{publish, Published};
-use super::shared::{lock, Shared};
+use super::shared::Shared;
+use crate::lock::lock;
 
 /// Runs one test to its published report; `permit` (a slot of `test_concurrency`) is released
 /// at the end.

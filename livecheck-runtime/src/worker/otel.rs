@@ -56,6 +56,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLink
 use opentelemetry_sdk::Resource;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lock::lock;
 use crate::wire::model::{State, TestReport};
 
 /// The name of a test's span.
@@ -174,7 +175,7 @@ struct Complaints {
 impl Complaints {
     fn dropped(&self, spans: u64, counters: &Counters, why: fmt::Arguments<'_>) {
         let total = counters.dropped.fetch_add(spans, Ordering::Relaxed) + spans;
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&self.last);
         let now = std::time::Instant::now();
         let since = match *last {
             Some((at, _)) if now.duration_since(at) < WARN_EVERY => return,
@@ -250,7 +251,7 @@ impl Export {
 
     /// Starts the export task (once; on the worker's runtime).
     pub(crate) fn start(&self) {
-        let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let Some(task) = lock(&self.task).take() else {
             return;
         };
         tracing::info!(endpoint = %task.shown_url, "exporting a span per test (OpenTelemetry, OTLP/HTTP)");

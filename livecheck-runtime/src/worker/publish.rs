@@ -176,15 +176,13 @@ pub(super) fn minimal_report(report: &TestReport) -> TestReport {
         case_name: shorten(&report.case_name),
         state: report.state,
         test: report.test.as_ref().map(|test| TestExecution {
-            id: shorten(&test.id),
-            case_name: shorten(&test.case_name),
-            timestamp: test.timestamp,
-            test_args: Vec::new(),
-            test_kwargs: serde_json::Map::new(),
-            expires: test.expires,
             traceparent: test.traceparent,
-            tracestate: None,
-            signature: None,
+            ..TestExecution::new(
+                shorten(&test.id),
+                shorten(&test.case_name),
+                test.timestamp,
+                test.expires,
+            )
         }),
         runtime: report.runtime,
         signal_latency: Default::default(),

@@ -17,8 +17,8 @@ use crate::wire::error::StartError;
 use super::group::{report_loop, wait_for_replay};
 use super::lifecycle::handle_test;
 use super::loops::{fake_request_loop, maintenance_loop, signal_loop, suite_loop};
-use super::shared::lock;
 use super::Worker;
+use crate::lock::lock;
 
 /// Tests of cases this worker does not run are logged at most once a minute (counted each).
 static UNKNOWN_CASE_LOG: crate::throttle::Throttle = crate::throttle::Throttle::new();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::lock::lock;
 use crate::service::case::CaseConfig;
 use crate::service::client::Client;
 use crate::service::http::UrlClient;
@@ -82,8 +83,4 @@ impl Shared {
             tracing::warn!("suite reports still queued at shutdown");
         }
     }
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -18,9 +18,10 @@ use super::lifecycle::{handle_test, too_old};
 use super::loops::MemoryPeak;
 use super::publish::MIN_REPORT_LIMIT;
 use super::publish::{first_cut, minimal_report, shorten, smaller_limit, FirstCut};
-use super::shared::{lock, Shared, SuiteMessage};
+use super::shared::{Shared, SuiteMessage};
 use super::stats::Counters;
 use super::{Observer, Worker};
+use crate::lock::lock;
 
 #[livecheck::case(name = "worker.unit.passes")]
 async fn unit_passes() -> crate::Result {
@@ -64,17 +65,7 @@ fn shared_with(cases: impl IntoIterator<Item = CaseConfig>, seen: &Seen) -> Arc<
 
 fn test_of(case: &str, id: &str, age: chrono::Duration) -> TestExecution {
     let timestamp = Utc::now() - age;
-    TestExecution {
-        id: id.to_owned(),
-        case_name: case.to_owned(),
-        timestamp,
-        test_args: Vec::new(),
-        test_kwargs: serde_json::Map::new(),
-        expires: timestamp + chrono::Duration::hours(1),
-        traceparent: None,
-        tracestate: None,
-        signature: None,
-    }
+    TestExecution::new(id, case, timestamp, timestamp + chrono::Duration::hours(1))
 }
 
 fn report_of(test: TestExecution, state: State) -> TestReport {

@@ -26,12 +26,11 @@ use livecheck::{Case, SignalEvent, State, TestReport};
 use livecheck_examples::orders::{self, case::test_order, OrdersConfig};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::services::Services;
-use livecheck_tests::support::{plain_consumer_at, Tasks};
+use livecheck_tests::support::{plain_consumer_at, unique_topics, Tasks};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
@@ -488,14 +487,7 @@ impl Scene {
     pub(crate) async fn start(label: &str) -> Scene {
         let started = Instant::now();
         let broker = tokio::task::block_in_place(Broker::start);
-        let mut config = KafkaConfig::new(broker.bootstrap());
-        config.topics = Topics::new(
-            Broker::unique(&format!("{label}-tests")),
-            Broker::unique(&format!("{label}-bus")),
-            Broker::unique(&format!("{label}-report")),
-        );
-        config.group_id = Broker::unique(&format!("{label}-group"));
-        config.partitions = PARTITIONS;
+        let config = unique_topics(&broker.bootstrap(), label, PARTITIONS);
         let mut orders_config = OrdersConfig::new(broker.bootstrap());
         orders_config.orders_topic = Broker::unique(&format!("{label}-orders"));
         orders_config.execution_topic = Broker::unique(&format!("{label}-execution"));
@@ -715,41 +707,13 @@ impl Scene {
     /// The committed offsets of the workers' group on the tests topic, and the topic's high
     /// watermarks, by partition.
     pub(crate) async fn group_progress(&self) -> Vec<(i32, Option<i64>, i64)> {
-        let bootstrap = self.bootstrap();
-        let group = self.config.group_id.clone();
-        let topic = self.config.topics.tests.clone();
-        tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("group.id", &group)
-                .set("enable.auto.commit", "false")
-                .create()
-                .expect("consumer");
-            let mut tpl = TopicPartitionList::new();
-            for p in 0..PARTITIONS {
-                tpl.add_partition(&topic, p);
-            }
-            let committed = consumer
-                .committed_offsets(tpl, Duration::from_secs(10))
-                .unwrap_or_default();
-            (0..PARTITIONS)
-                .map(|p| {
-                    let offset =
-                        committed
-                            .find_partition(&topic, p)
-                            .and_then(|e| match e.offset() {
-                                Offset::Offset(o) => Some(o),
-                                _ => None,
-                            });
-                    let (_, high) = consumer
-                        .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                        .unwrap_or((0, -1));
-                    (p, offset, high)
-                })
-                .collect()
-        })
+        livecheck_tests::support::group_progress(
+            &self.bootstrap(),
+            &self.config.group_id,
+            &self.config.topics.tests,
+            PARTITIONS,
+        )
         .await
-        .expect("group progress")
     }
 
     /// The members of the workers' group: (member id, partitions of the tests topic).

@@ -200,7 +200,8 @@ impl Metrics {
             in_flight: r.gauge("livecheck_tests_in_flight", "Tests running now."),
             ready: r.gauge(
                 "livecheck_worker_ready",
-                "1 once the worker consumes and has a partition assignment.",
+                "1 when /readyz says ready: consuming, with a partition assignment, and no partition of \
+                 the group orphaned.",
             ),
             leader: r.gauge(
                 "livecheck_worker_leader",

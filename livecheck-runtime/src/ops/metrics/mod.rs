@@ -35,6 +35,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::lock::lock;
 use crate::ops::alerts::{AlertCounters, Webhook};
 use crate::wire::model::{State, TestReport};
 use crate::worker::{Observer, WorkerHandle};
@@ -127,10 +128,6 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.0.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Now, in seconds since the Unix epoch, as Prometheus timestamps are.

@@ -3,7 +3,8 @@
 
 use prometheus::IntCounter;
 
-use super::{lock, Metrics};
+use super::Metrics;
+use crate::lock::lock;
 use crate::transport::GroupView;
 use crate::wire::model::State;
 use crate::worker::WorkerHandle;
@@ -35,8 +36,7 @@ impl Metrics {
         }
         let stats = worker.stats();
         m.in_flight.set(saturating_i64(stats.in_flight as u64));
-        m.ready
-            .set(i64::from(worker.is_ready() && worker.is_assigned()));
+        m.ready.set(i64::from(worker.not_ready().is_none()));
         m.leader.set(i64::from(worker.is_leader()));
         m.stored_signals
             .set(saturating_i64(worker.stored_signals() as u64));

@@ -373,27 +373,12 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(Extract(state): Extract<Arc<AppState>>) -> (StatusCode, String) {
-    let worker = &state.worker;
-    let orphaned = worker.group().map(|g| g.orphaned).unwrap_or_default();
-    if !worker.is_ready() {
-        (
+    match state.worker.not_ready() {
+        Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not consuming\n".into(),
-        )
-    } else if !worker.is_assigned() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for a partition assignment\n".into(),
-        )
-    } else if !orphaned.is_empty() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "not ready: orphaned partitions {orphaned:?}: their tests are run by no worker\n"
-            ),
-        )
-    } else {
-        (StatusCode::OK, "ready\n".into())
+            format!("not ready: {why}\n"),
+        ),
+        None => (StatusCode::OK, "ready\n".into()),
     }
 }
 

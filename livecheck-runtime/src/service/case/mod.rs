@@ -92,7 +92,7 @@ impl CaseOptions {
     ///
     /// A wait with no timeout lasts until its test expires, so `test_expires` is what a case
     /// written for Faust could take; past an hour a test is hung in practice, and holds one of
-    /// the worker's `test_concurrency` slots (issue 9: 8 hung tests held all 8 slots for ever).
+    /// the worker's `test_concurrency` slots (8 hung tests once held all 8 slots for ever).
     pub fn max_runtime(&self) -> Duration {
         self.max_runtime
             .unwrap_or_else(|| self.test_expires.min(DEFAULT_MAX_RUNTIME_BOUND))

@@ -65,22 +65,18 @@ pub async fn trigger(
     // The trace of the request being handled, else a new one (crate::trace).
     let (traceparent, tracestate) = crate::service::context::ambient_trace()
         .unwrap_or_else(|| (crate::wire::trace::TraceParent::new_root(), None));
+    let expires = now.checked_add_signed(expires).unwrap_or(now);
     let mut test = TestExecution {
-        id,
-        case_name: case.name.to_owned(),
-        timestamp: now,
         test_args: args,
-        test_kwargs: serde_json::Map::new(),
-        expires: now.checked_add_signed(expires).unwrap_or(now),
         traceparent: Some(traceparent),
         tracestate,
-        signature: None,
+        ..TestExecution::new(id, case.name, now, expires)
     };
     // Whoever starts a test signs it, where the deployment has a key (crate::signing).
     if let Some(key) = crate::wire::signing::key() {
         test.signature = Some(key.sign_test(&test).into());
     }
-    // Queued, not delivered: a service never waits on the broker (issue 9, point 6). A test
+    // Queued, not delivered: a service never waits on the broker (a broker outage must not slow the service's requests). A test
     // that cannot be queued is dropped, counted and logged by the transport; the request
     // goes on untested, as when `maybe_trigger` does not draw it.
     let _ = client.transport().publish_test(&test);

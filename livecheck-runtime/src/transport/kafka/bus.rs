@@ -165,7 +165,7 @@ async fn reassign_bus(
                             // "No message since then" — or a broker that does not look offsets
                             // up by time (librdkafka's mock cluster answers -1 for everything:
                             // starting at the end lost every signal sent before a partition
-                            // moved, issue 9). Replay a bounded tail instead; what is older
+                            // moved). Replay a bounded tail instead; what is older
                             // than the window is skipped as it is read.
                             _ => Offset::OffsetTail(REPLAY_TAIL),
                         };

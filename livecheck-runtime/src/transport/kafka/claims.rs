@@ -59,14 +59,7 @@ pub(super) fn judge_claim(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn member(id: &str, partitions: &[i32]) -> Member {
-        Member {
-            id: id.into(),
-            partitions: partitions.to_vec(),
-            subscribed: true,
-        }
-    }
+    use crate::transport::kafka::members::member;
 
     #[test]
     fn a_claim_fences_only_when_the_coordinator_vouches_for_it() {

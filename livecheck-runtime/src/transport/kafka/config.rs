@@ -220,8 +220,8 @@ impl KafkaConfig {
                     // signals land on the same partition number.
                     .set("partitioner", "murmur2_random")
                     // The bound of the queue that services publish into without waiting
-                    // (issue 9, point 6): librdkafka's 100,000 messages, and 64 MiB instead
-                    // of its 1 GiB, so a broker outage costs a service little memory. What
+                    // (a service never waits on the broker): librdkafka's 100,000 messages,
+                    // and 64 MiB instead of its 1 GiB, so a broker outage costs a service little memory. What
                     // does not fit is dropped and counted. -X overrides both.
                     .set("queue.buffering.max.messages", "100000")
                     .set("queue.buffering.max.kbytes", "65536");

@@ -18,7 +18,7 @@ use crate::lock::lock;
 /// never has two owners. tansu 0.6.0 does not wait: it completes a rebalance as soon as its
 /// leader syncs, the other members hear of it at their next heartbeat (up to
 /// `heartbeat.interval.ms` later), and it does not fence their commits. For that while the old
-/// owner goes on running the partition's new tests (issue 9's fault test saw them reported
+/// owner goes on running the partition's new tests (the fault tests saw them reported
 /// twice). Paused for twice the heartbeat interval, the new owner reads those tests only once
 /// the old owner has stopped, finds their reports already read back and skips them. Pausing
 /// (not sleeping in the consumer loop) keeps the consumer polled, so the rebalances that follow

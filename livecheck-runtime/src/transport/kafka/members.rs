@@ -139,17 +139,19 @@ pub(super) fn leader_of(members: &[Member], range: bool) -> Option<&str> {
         .min()
 }
 
+/// A subscribed member with `partitions`, for the unit tests of the claim judge and the leader.
+#[cfg(test)]
+pub(super) fn member(id: &str, partitions: &[i32]) -> Member {
+    Member {
+        id: id.into(),
+        partitions: partitions.to_vec(),
+        subscribed: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn member(id: &str, partitions: &[i32]) -> Member {
-        Member {
-            id: id.into(),
-            partitions: partitions.to_vec(),
-            subscribed: true,
-        }
-    }
 
     #[test]
     fn the_leader_is_the_owner_of_partition_0() {

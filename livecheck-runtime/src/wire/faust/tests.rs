@@ -95,15 +95,9 @@ fn a_signal_value_and_test_arguments_are_written_as_faust_writes_them() {
         + chrono::Duration::microseconds(940_777);
     let order = serde_json::to_value(order()).unwrap();
     let test = TestExecution {
-        id: "o1".into(),
-        case_name: "myapp.test_order".into(),
-        timestamp: t,
         test_args: vec![order.clone(), json!(3)],
         test_kwargs: [("order".to_owned(), order)].into_iter().collect(),
-        expires: t,
-        traceparent: None,
-        tracestate: None,
-        signature: None,
+        ..TestExecution::new("o1", "myapp.test_order", t, t)
     };
     let ours: Value = serde_json::from_slice(&Codec::Json.encode_test(&test)).unwrap();
     let faust: Value = serde_json::from_str(FAUST_TEST).unwrap();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::oneshot;
 
+use crate::lock::lock;
 use crate::transport::{
     GroupView, Queued, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
 };
@@ -55,10 +56,6 @@ impl Claims {
 }
 
 pub(super) type SharedClaims = Arc<Mutex<Claims>>;
-
-pub(super) fn lock(claims: &SharedClaims) -> std::sync::MutexGuard<'_, Claims> {
-    claims.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Sends each report of the run to its attempt.
 pub(super) struct Reports(pub(super) SharedClaims);

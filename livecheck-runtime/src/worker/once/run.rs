@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::FutureExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::claims::{lock, FakeClaim, OnlyClaimed, Reports, SharedClaims};
+use super::claims::{FakeClaim, OnlyClaimed, Reports, SharedClaims};
 use super::summary::{Attempt, CaseOutcome, Summary, Verdict};
+use crate::lock::lock;
 use crate::service::case::CaseConfig;
 use crate::service::case::FakeRequest;
 use crate::service::client::Client;
@@ -165,12 +167,8 @@ impl OnceRun {
         if let Some(export) = self.otlp.clone() {
             builder = builder.otlp(export);
         }
-        let worker = builder.build()?;
-        let client = worker.client();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = tokio::spawn(worker.run(async {
-            let _ = stopped.await;
-        }));
+        let running = builder.build()?.spawn();
+        let client = running.client().clone();
 
         let runs = cases.iter().map(|case| {
             run_case(
@@ -189,10 +187,14 @@ impl OnceRun {
                 "tests not triggered by this run were seen and not run"
             );
         }
-        let _ = stop.send(());
-        match running.await {
+        // A worker task that panicked or was cancelled is logged, not resumed: the summary of
+        // what ran is still returned.
+        match std::panic::AssertUnwindSafe(running.stop())
+            .catch_unwind()
+            .await
+        {
             Ok(result) => result?,
-            Err(error) => tracing::warn!(%error, "the run's worker task failed"),
+            Err(_) => tracing::warn!("the run's worker task failed"),
         }
         Ok(Summary {
             cases: outcomes,

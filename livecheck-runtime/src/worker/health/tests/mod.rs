@@ -41,17 +41,12 @@ fn report(state: State, issued: DateTime<Utc>, runtime: f64) -> TestReport {
     TestReport {
         case_name: CASE.into(),
         state,
-        test: Some(TestExecution {
-            id: format!("{state}-{}", issued.timestamp_micros()),
-            case_name: CASE.into(),
-            timestamp: issued,
-            test_args: Vec::new(),
-            test_kwargs: serde_json::Map::new(),
-            expires: issued + chrono::Duration::hours(3),
-            traceparent: None,
-            tracestate: None,
-            signature: None,
-        }),
+        test: Some(TestExecution::new(
+            format!("{state}-{}", issued.timestamp_micros()),
+            CASE,
+            issued,
+            issued + chrono::Duration::hours(3),
+        )),
         runtime: Some(runtime),
         signal_latency: BTreeMap::new(),
         error: state.is_failure().then(|| format!("{state} here")),

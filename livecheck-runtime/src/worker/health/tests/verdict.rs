@@ -60,7 +60,7 @@ async fn a_pass_recovers_only_when_issued_after_the_last_failure() {
     }
 }
 
-// Issue 10, 1: Faust resets the count on its stall-check tick (case.py:362) and on any URL
+// Faust resets the count on its stall-check tick (case.py:362) and on any URL
 // success (case.py:436) once state_transition_delay has passed; here only a passing test
 // does, so failures further apart than the delay still add up, and time alone recovers
 // nothing.
@@ -85,7 +85,7 @@ async fn failures_further_apart_than_the_delay_add_up_and_time_recovers_nothing(
     assert_eq!(h.consecutive_failures(), 3);
 }
 
-// Issue 10, 9: Faust re-posts a failure every state_transition_delay (case.py:373): here one
+// Faust re-posts a failure every state_transition_delay (case.py:373): here one
 // report per transition, and a reminder only when asked for.
 #[tokio::test(start_paused = true)]
 async fn one_suite_report_per_transition_and_reminders_on_request() {
