@@ -238,7 +238,7 @@ pub(super) fn awaited_signal(error: &str) -> Option<&str> {
 /// the scenario, for the times shown.
 ///
 /// A non-PASS report is a false failure, except a TIMEOUT whose awaited signal reached the bus
-/// less than [`LATE_MARGIN_MS`] before the verdict, or after it, or never: the services really
+/// less than `LATE_MARGIN_MS` (1 s) before the verdict, or after it, or never: the services really
 /// were that slow (e.g. while the broker was down), and the verdict is true.
 pub fn judge(
     observed: &Observed,
