@@ -433,3 +433,48 @@ async fn a_traceparent_entering_through_http_leaves_on_the_next_record_and_reach
     );
     worker.stop().await;
 }
+
+/// A report's record carries the time its verdict fell, on every attempt: published again after
+/// a broker outage, it still says when the test ended, not when the broker came back (a fault
+/// run judged a true TIMEOUT false because its report, published again, was stamped later than
+/// the signal that came after the verdict).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_record_is_stamped_with_its_verdict_time() {
+    use livecheck::Transport;
+
+    let broker = Broker::start();
+    let config = unique_config(&broker, 1);
+    let transport = livecheck::transport::kafka::KafkaTransport::new(config.clone()).unwrap();
+    transport.ensure_topics().await.unwrap();
+    let verdict_at = chrono::Utc::now() - chrono::Duration::seconds(42);
+    let report = livecheck::TestReport {
+        case_name: "it.stamped".into(),
+        state: State::Timeout,
+        test: Some(livecheck::TestExecution::new(
+            "stamped-1",
+            "it.stamped",
+            verdict_at,
+            verdict_at + chrono::Duration::minutes(10),
+        )),
+        runtime: Some(10.0),
+        signal_latency: Default::default(),
+        error: Some("signal x did not arrive within 10.00s".into()),
+        traceback: None,
+        attempt: 1,
+        timed_out_signal: Some("x".into()),
+        trace_id: None,
+    };
+    transport
+        .publish_report(&report, verdict_at)
+        .await
+        .expect("published");
+    let reports = plain_consumer(&broker, &config.topics.reports);
+    let message = tokio::time::timeout(Duration::from_secs(30), reports.recv())
+        .await
+        .expect("a report within 30 s")
+        .expect("report topic");
+    assert_eq!(
+        message.timestamp().to_millis(),
+        Some(verdict_at.timestamp_millis())
+    );
+}

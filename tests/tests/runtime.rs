@@ -1099,11 +1099,12 @@ impl livecheck::Transport for RecordAcks {
     fn publish_report<'a>(
         &'a self,
         report: &'a livecheck::TestReport,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> livecheck::transport::TransportFuture<'a, ()> {
         if self.refuse.is_some_and(|refuse| refuse(report)) {
             return Box::pin(async { Err(livecheck::transport::TransportError::TooLarge) });
         }
-        self.inner.publish_report(report)
+        self.inner.publish_report(report, at)
     }
 
     fn subscribe(

@@ -115,7 +115,11 @@ impl Transport for MemoryTransport {
         }
     }
 
-    fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a TestReport,
+        _at: chrono::DateTime<chrono::Utc>,
+    ) -> TransportFuture<'a, ()> {
         // Nobody watching is fine: reports are also seen by the worker's observers.
         let _ = self.reports.send(report.clone());
         let own = PublishedReport::new(report.clone(), true, Some(chrono::Utc::now()));

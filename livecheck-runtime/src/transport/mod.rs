@@ -70,8 +70,14 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         within: Option<&TestExecution>,
     ) -> Result<Queued, TransportError>;
     /// Publishes a report and waits until the broker has it (at-least-once: the worker
-    /// acknowledges the test only then).
-    fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()>;
+    /// acknowledges the test only then). `at` is when the verdict was reached: the record's
+    /// timestamp, the same on every attempt — a report published again after a broker outage
+    /// still says when its verdict fell, not when the broker came back.
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a TestReport,
+        at: DateTime<Utc>,
+    ) -> TransportFuture<'a, ()>;
     /// Waits until every message queued so far is delivered or has failed, for at most
     /// `timeout` (at once by default: nothing is queued).
     fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {

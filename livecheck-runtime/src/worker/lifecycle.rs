@@ -144,8 +144,9 @@ async fn finish(
             return;
         }
     }
-    shared.judge(case, |health| health.on_report(&report, Utc::now()));
-    let mut published = publish(shared, &report, true).await != Published::Failed;
+    let verdict_at = Utc::now();
+    shared.judge(case, |health| health.on_report(&report, verdict_at));
+    let mut published = publish(shared, &report, verdict_at, true).await != Published::Failed;
     // Its report is out (or on its way): the test's signals are let go; a re-run finds them
     // on the bus.
     if let Some(test) = &report.test {
@@ -166,7 +167,7 @@ async fn finish(
             }
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
-        published = publish(shared, &report, false).await != Published::Failed;
+        published = publish(shared, &report, verdict_at, false).await != Published::Failed;
     }
     ack.ack();
 }

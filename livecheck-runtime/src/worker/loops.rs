@@ -60,7 +60,7 @@ pub(super) async fn suite_loop(
     while let Some(message) = queue.recv().await {
         match message {
             SuiteMessage::Report(report) => {
-                let _ = publish(&shared, &report, true).await;
+                let _ = publish(&shared, &report, chrono::Utc::now(), true).await;
             }
             SuiteMessage::Flush(done) => {
                 let _ = done.send(());

@@ -31,7 +31,14 @@ pub(super) enum Published {
 /// id shortened with a hash, its state kept ([`minimal_report`]); one refused even so is dropped
 /// with an ERROR. Each step is one cut (linear in the report's size), never a loop that
 /// re-serialises without end.
-pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) -> Published {
+///
+/// `at` is when the verdict fell: every attempt publishes the record with that timestamp.
+pub(super) async fn publish(
+    shared: &Shared,
+    report: &TestReport,
+    at: chrono::DateTime<chrono::Utc>,
+    notify: bool,
+) -> Published {
     let size = |r: &TestReport| crate::wire::codec::encode_report(r).len();
     let mut limit = shared.settings.max_report_bytes;
     let mut cut: Option<TestReport> = None;
@@ -51,7 +58,7 @@ pub(super) async fn publish(shared: &Shared, report: &TestReport, notify: bool) 
     loop {
         let current = cut.as_ref().unwrap_or(report);
         let result = if shared.settings.send_reports {
-            shared.transport.publish_report(current).await
+            shared.transport.publish_report(current, at).await
         } else {
             Ok(())
         };

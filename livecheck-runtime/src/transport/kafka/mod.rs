@@ -47,6 +47,7 @@ pub(crate) mod headers;
 mod markers;
 mod members;
 mod produce;
+use produce::Outgoing;
 mod reports;
 mod stats;
 mod tests_topic;
@@ -171,7 +172,11 @@ impl Transport for KafkaTransport {
             .map_err(|error| self.refused(topic, error))
     }
 
-    fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a TestReport,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> TransportFuture<'a, ()> {
         Box::pin(async move {
             let payload = encode_report(report);
             let key = report
@@ -181,7 +186,14 @@ impl Transport for KafkaTransport {
             let publisher = self.report_headers(key, &payload);
             let topic = &self.config.topics.reports;
             loop {
-                match self.enqueue(topic, key, &payload, Some(publisher.clone())) {
+                let record = Outgoing {
+                    topic,
+                    key,
+                    payload: &payload,
+                    headers: Some(publisher.clone()),
+                    timestamp: Some(at.timestamp_millis()),
+                };
+                match self.enqueue_record(record) {
                     Ok(queued) => return queued.await,
                     // A report is never dropped: it waits for room (the worker is not on a
                     // service's request path), then for the broker's acknowledgement.

@@ -52,6 +52,16 @@ pub(super) fn produce_error(context: String, error: KafkaError) -> TransportErro
     }
 }
 
+/// A record to produce.
+pub(super) struct Outgoing<'a> {
+    pub(super) topic: &'a str,
+    pub(super) key: &'a str,
+    pub(super) payload: &'a [u8],
+    pub(super) headers: Option<OwnedHeaders>,
+    /// Its timestamp (ms since the epoch); `None`: when it is queued (librdkafka's default).
+    pub(super) timestamp: Option<i64>,
+}
+
 impl KafkaTransport {
     /// Hands a record to librdkafka's queue, never waiting: the returned [`Queued`] resolves
     /// with its delivery report.
@@ -62,12 +72,26 @@ impl KafkaTransport {
         payload: &[u8],
         headers: Option<OwnedHeaders>,
     ) -> Result<Queued, KafkaError> {
+        self.enqueue_record(Outgoing {
+            topic,
+            key,
+            payload,
+            headers,
+            timestamp: None,
+        })
+    }
+
+    /// [`enqueue`](Self::enqueue), with the record's timestamp where the caller sets it.
+    pub(super) fn enqueue_record(&self, outgoing: Outgoing<'_>) -> Result<Queued, KafkaError> {
         let (ack, queued) = Queued::pending();
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(ack))
-            .key(key)
-            .payload(payload);
-        if let Some(headers) = headers {
+        let mut record = BaseRecord::with_opaque_to(outgoing.topic, Box::new(ack))
+            .key(outgoing.key)
+            .payload(outgoing.payload);
+        if let Some(headers) = outgoing.headers {
             record = record.headers(headers);
+        }
+        if let Some(timestamp) = outgoing.timestamp {
+            record = record.timestamp(timestamp);
         }
         self.producer
             .send(record)

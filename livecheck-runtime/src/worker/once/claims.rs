@@ -97,8 +97,12 @@ impl Transport for OnlyClaimed {
         self.inner.publish_signal(signal, within)
     }
 
-    fn publish_report<'a>(&'a self, report: &'a TestReport) -> TransportFuture<'a, ()> {
-        self.inner.publish_report(report)
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a TestReport,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> TransportFuture<'a, ()> {
+        self.inner.publish_report(report, at)
     }
 
     fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {
