@@ -15,8 +15,8 @@
 //! Found through the `TANSU` environment variable (a path), else `tansu` on `PATH`, else
 //! `$CARGO_HOME/bin/tansu` or `~/.cargo/bin/tansu`, else in the harness's cache outside the clone,
 //! `${XDG_CACHE_HOME:-~/.cache}/livecheck/tansu-0.6.0/bin/tansu`. When none exists the harness
-//! builds it there itself, once per machine, with [`INSTALL_COMMAND`] `--root <cache>`, optimised
-//! at level 1 (8 to 20 minutes on 2 cores; cargo's progress is shown on stderr). Test threads and test processes that
+//! builds it there itself, once per machine, with [`INSTALL_COMMAND`] `--root <cache>` (10 to 30
+//! minutes on 2 cores; cargo's progress is shown on stderr). Test threads and test processes that
 //! need it at the same time wait for that one build: a file lock next to the cache
 //! (`tansu-0.6.0.lock`) lets one process build, and the build goes to a staging directory that
 //! is renamed into place only when complete. The lock is the operating system's (released when

@@ -127,7 +127,7 @@ pub(super) fn install(cache: &Path, cargo: &Path) -> Result<PathBuf, String> {
     remove_if_present(&staging)?;
     say(&format!(
         "the tansu {TANSU_VERSION} broker the integration tests need was not found; building it \
-         once for this machine into {} (8 to 20 minutes on 2 cores; cargo's progress follows). \
+         once for this machine into {} (10 to 30 minutes on 2 cores; cargo's progress follows). \
          To use another copy set {TANSU_ENV}; to use a running broker set {BROKERS_ENV}.",
         root.display()
     ));
@@ -142,12 +142,6 @@ pub(super) fn install(cache: &Path, cargo: &Path) -> Result<PathBuf, String> {
         .current_dir(cache)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
-        // Optimised at level 1, without debug info: the tests need a broker that answers in
-        // milliseconds, not the last per cent of its speed, and level 3's code generation was
-        // most of the build (878 s of CPU at level 1; a cold `cargo test --workspace` must stay
-        // under 20 minutes on 2 cores). The rebalance, group and fault tests pass on it.
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .stdin(Stdio::null())
         .status();
     let built = binary_in(&staging);
