@@ -169,10 +169,7 @@ fn only_testcase<'a>(junit: &'a Element, failures: &str) -> &'a Element {
     assert_eq!(suites[0].attribute("failures"), failures);
     let cases = suites[0].all("testcase");
     assert_eq!(cases.len(), 1, "{junit:?}");
-    assert_eq!(
-        cases[0].attribute("name"),
-        "livecheck_examples::orders::case::test_order"
-    );
+    assert_eq!(cases[0].attribute("name"), "orders_cases::test_order");
     assert!(cases[0].attribute("time").parse::<f64>().unwrap() > 0.0);
     cases[0]
 }
@@ -288,7 +285,7 @@ fn run_once_on_a_broken_demo_exits_1_with_the_failure_in_the_junit_file() {
         .unwrap_or_else(|| panic!("no traceback in {:?}", failure.text));
     assert_eq!(error, "signal order_executed did not arrive within 10.00s");
     assert!(
-        traceback.contains("examples/src/orders/case.rs:"),
+        traceback.contains("examples/orders-cases/src/lib.rs:"),
         "{traceback}"
     );
     // Retried once: both attempts are listed, each a test of its own.

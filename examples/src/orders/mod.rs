@@ -16,26 +16,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 pub mod agents;
-pub mod case;
 pub mod service;
 
-/// An order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Order {
-    /// Order id (also the test id when the order is a test).
-    pub id: String,
-    /// `buy` or `sell`.
-    pub side: String,
-    /// Ticker.
-    pub symbol: String,
-    /// How many.
-    pub quantity: u32,
-    /// Limit price.
-    pub price: f64,
-}
+/// The case and its signals, from the demo's cases crate (`examples/orders-cases`), which the
+/// services and the worker both link.
+pub use orders_cases as case;
+pub use orders_cases::Order;
 
 /// Settings of the orders services.
 #[derive(Debug, Clone)]

@@ -1,9 +1,32 @@
+//! The demo's cases crate: the `test_order` case and its signals, which the orders services
+//! (they trigger the case and send its signals) and the livecheck worker (it runs the case) both
+//! link.
+//!
 //! The case: an order placed through the API is written, passed on, stored and executed, with
 //! its id and side unchanged.
+//!
+//! Services link this crate without features: livecheck's service line only. The case's two HTTP
+//! calls (the fake request and the store check) are the worker's, behind the `worker` feature,
+//! which the worker binary turns on; without it they return an error (a service never runs a case).
 
 use std::sync::OnceLock;
 
-use super::Order;
+use serde::{Deserialize, Serialize};
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// Order id (also the test id when the order is a test).
+    pub id: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Ticker.
+    pub symbol: String,
+    /// How many.
+    pub quantity: u32,
+    /// Limit price.
+    pub price: f64,
+}
 
 static SERVICE_URL: OnceLock<String> = OnceLock::new();
 
@@ -46,7 +69,7 @@ pub async fn test_order(side: String) -> livecheck::Result {
         "cached {cached} instead of {}",
         order.id
     );
-    let stored = livecheck::http::get_url(&format!("{}/order/{}", service_url(), order.id)).await?;
+    let stored = get(&format!("{}/order/{}", service_url(), order.id)).await?;
     let stored: Order = serde_json::from_slice(&stored)?;
     livecheck::ensure!(stored == order, "the store holds {stored:?}, not {order:?}");
     ORDER_EXECUTED.wait().timeout("10s").await?;
@@ -65,9 +88,37 @@ livecheck::signal! {
 }
 
 /// The fake request: place a sell order through the API, marked as fake.
+#[cfg(feature = "worker")]
 pub async fn send_fake_order(request: livecheck::FakeRequest) -> livecheck::Result {
     request
         .get_url(&format!("{}/order/init/sell/?fake=1", service_url()))
         .await?;
     Ok(())
+}
+
+/// The fake request, in a build without the `worker` feature: an error (only a worker sends it).
+#[cfg(not(feature = "worker"))]
+pub async fn send_fake_order(request: livecheck::FakeRequest) -> livecheck::Result {
+    let _ = request;
+    Err(worker_only("the fake request"))
+}
+
+/// GETs `url` with the current test's context (the worker's HTTP client, with retries).
+#[cfg(feature = "worker")]
+async fn get(url: &str) -> livecheck::Result<Vec<u8>> {
+    Ok(livecheck::http::get_url(url).await?.to_vec())
+}
+
+/// In a build without the `worker` feature: an error (only a worker runs the case).
+#[cfg(not(feature = "worker"))]
+async fn get(url: &str) -> livecheck::Result<Vec<u8>> {
+    let _ = url;
+    Err(worker_only("the store check"))
+}
+
+#[cfg(not(feature = "worker"))]
+fn worker_only(what: &str) -> livecheck::CaseError {
+    livecheck::CaseError::msg(format!(
+        "{what} calls the orders API over HTTP: build orders-cases with its `worker` feature"
+    ))
 }
