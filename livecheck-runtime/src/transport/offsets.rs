@@ -63,6 +63,9 @@ struct PartitionState {
     /// Whether that claim has been read back from the bus (claims of others read before it are
     /// earlier owners'; after it, a successor's).
     claim_read: bool,
+    /// Whether a claim of another instance was read before this worker's own: an earlier owner,
+    /// which may still be running the partition's tests.
+    earlier_claim: bool,
     ownership: watch::Sender<Ownership>,
 }
 
@@ -77,6 +80,7 @@ impl PartitionState {
             earlier: Vec::new(),
             claimed: generation,
             claim_read: false,
+            earlier_claim: false,
             ownership: watch::channel(Ownership::Owned).0,
         }
     }
@@ -168,6 +172,32 @@ impl OffsetTracker {
                 state.claim_read = true;
             }
         }
+    }
+
+    /// A claim of `partition` by another instance, read before this worker's own: an earlier
+    /// owner's (see [`first_owner`](Self::first_owner)).
+    pub(crate) fn note_earlier_claim(&mut self, partition: i32) {
+        if let Some(state) = self.partitions.get_mut(&partition) {
+            state.earlier_claim = true;
+        }
+    }
+
+    /// Whether this worker is the first owner of each of `partitions` as far as the bus tells:
+    /// each is new here at the latest assignment, its own claim is read back (so the bus replay
+    /// has passed every claim written before it), and no other instance's claim nor progress
+    /// marker came before. `None` while some claim is not read back yet.
+    pub(crate) fn first_owner(&self, partitions: &[i32]) -> Option<bool> {
+        let mut first = true;
+        for partition in partitions {
+            let state = self.partitions.get(partition)?;
+            if !state.claim_read || state.claimed != self.generation {
+                return None;
+            }
+            first &= state.generation == self.generation
+                && !state.earlier_claim
+                && state.earlier.is_empty();
+        }
+        Some(first)
     }
 
     /// Whether this worker's current claim of `partition` has been read back: a claim of
@@ -437,6 +467,50 @@ mod tests {
             "from the committed offset"
         );
         assert!(!t.claimed_here(0), "the new own claim is not read yet");
+    }
+
+    #[test]
+    fn a_first_owner_is_known_once_its_claims_are_read_back_with_nobody_before() {
+        let mut t = OffsetTracker::default();
+        t.assign(&[0, 1]);
+        let g = t.generation();
+        assert_eq!(t.first_owner(&[0, 1]), None, "no own claim read back yet");
+        t.note_own_claim(0, g);
+        assert_eq!(t.first_owner(&[0, 1]), None, "partition 1's not yet");
+        t.note_own_claim(1, g);
+        assert_eq!(
+            t.first_owner(&[0, 1]),
+            Some(true),
+            "nobody claimed them before"
+        );
+        assert_eq!(t.first_owner(&[2]), None, "not assigned here");
+
+        // An earlier owner's claim, read before the own one: not the first owner.
+        let mut t = OffsetTracker::default();
+        t.assign(&[0, 1]);
+        let g = t.generation();
+        t.note_earlier_claim(1);
+        t.note_own_claim(0, g);
+        t.note_own_claim(1, g);
+        assert_eq!(t.first_owner(&[0, 1]), Some(false));
+        assert_eq!(t.first_owner(&[0]), Some(true));
+
+        // An earlier owner's progress marker: the same.
+        let mut t = OffsetTracker::default();
+        t.assign(&[0]);
+        t.note_progress(0, "earlier", 4, 1);
+        t.note_own_claim(0, t.generation());
+        assert_eq!(t.first_owner(&[0]), Some(false));
+
+        // A partition kept from an earlier assignment of this worker was owned before.
+        let mut t = OffsetTracker::default();
+        t.assign(&[0]);
+        t.assign(&[0, 1]);
+        let g = t.generation();
+        t.note_own_claim(0, g);
+        t.note_own_claim(1, g);
+        assert_eq!(t.first_owner(&[1]), Some(true));
+        assert_eq!(t.first_owner(&[0, 1]), Some(false));
     }
 
     #[test]

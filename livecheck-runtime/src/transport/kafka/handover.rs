@@ -6,10 +6,17 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
+use super::members::{list_members, Member, Membership, Unasked};
+use super::tests_topic::GroupContext;
 use crate::lock::lock;
+
+/// How often the early end of a hold looks whether this worker's claims are read back.
+const CLAIMS_POLL: Duration = Duration::from_millis(20);
+/// How long the early end of a hold waits for the committed offsets.
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The handover after each partition assignment: the partitions assigned are paused, and
 /// resumed `hold` later.
@@ -23,6 +30,9 @@ use crate::lock::lock;
 /// the old owner has stopped, finds their reports already read back and skips them. Pausing
 /// (not sleeping in the consumer loop) keeps the consumer polled, so the rebalances that follow
 /// are served at once.
+///
+/// The hold ends early where no other member can hold the partitions (see [`nobody_before`]):
+/// the first assignment of a fresh group runs its first test at once, not a hold later.
 #[derive(Debug)]
 pub(super) struct Handover {
     hold: Duration,
@@ -123,9 +133,10 @@ fn holds(hold: Duration, partitions: usize) -> bool {
     !hold.is_zero() && partitions > 0
 }
 
-/// Resumes the tests consumer's partitions when each handover ends (see [`Handover`]).
-pub(super) async fn resume_after_handover<C: ConsumerContext + 'static>(
-    consumer: Arc<StreamConsumer<C>>,
+/// Resumes the tests consumer's partitions when each handover ends (see [`Handover`]): when
+/// its hold is over, or as soon as no other member can hold them ([`nobody_before`]).
+pub(super) async fn resume_after_handover(
+    consumer: Arc<StreamConsumer<GroupContext>>,
     handover: Arc<Handover>,
     mut wake: watch::Receiver<(u64, Option<Instant>)>,
     mut shutdown: watch::Receiver<bool>,
@@ -144,6 +155,10 @@ pub(super) async fn resume_after_handover<C: ConsumerContext + 'static>(
                 () = tokio::time::sleep_until(until.into()) => {
                     handover.resume(consumer.as_ref(), epoch);
                 }
+                true = nobody_before(&consumer) => {
+                    tracing::debug!("handover: no other member can hold the partitions: resumed at once");
+                    handover.resume(consumer.as_ref(), epoch);
+                }
             }
         }
         tokio::select! {
@@ -155,6 +170,81 @@ pub(super) async fn resume_after_handover<C: ConsumerContext + 'static>(
             }
         }
     }
+}
+
+/// Whether no other member can be running the partitions just assigned, so their hold may end
+/// at once. Each source must agree, and any doubt keeps the hold:
+/// - the bus: this worker's claims of them are read back, and no other instance's claim or
+///   progress marker came before (nobody owned them within the bus's replay window);
+/// - the coordinator: the group has one member, this worker;
+/// - the tests topic: the group never committed an offset on them (nobody owned them before
+///   the replay window either).
+///
+/// A forged claim or marker on the bus can only keep a hold, never end one.
+async fn nobody_before(consumer: &Arc<StreamConsumer<GroupContext>>) -> bool {
+    let context = consumer.context();
+    let partitions = context.assigned.borrow().clone();
+    if partitions.is_empty() {
+        return false;
+    }
+    let first = loop {
+        let known = lock(&context.tracker).first_owner(&partitions);
+        match known {
+            Some(first) => break first,
+            None => tokio::time::sleep(CLAIMS_POLL).await,
+        }
+    };
+    if !first {
+        return false;
+    }
+    let look = list_members(consumer, &context.markers.group, &context.tests_topic).await;
+    let ours = lock(&context.membership).clone();
+    if !coordinator_agrees(ours.as_ref(), look) {
+        return false;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for &partition in &partitions {
+        tpl.add_partition(&context.tests_topic, partition);
+    }
+    let asked = consumer.clone();
+    let committed = tokio::task::spawn_blocking(move || {
+        asked.committed_offsets(tpl, COMMITTED_TIMEOUT).map(|list| {
+            list.elements()
+                .iter()
+                .map(|e| e.offset())
+                .collect::<Vec<_>>()
+        })
+    })
+    .await;
+    matches!(committed, Ok(Ok(offsets)) if never_committed(&offsets, partitions.len()))
+}
+
+/// Whether the coordinator's look at the group leaves this worker (`ours`) alone in it. A
+/// broker that cannot describe groups at all (librdkafka's mock cluster, the embedded broker)
+/// leaves the word to the bus and the commits: it is no tansu, and rebalances as Apache Kafka
+/// does, revoking every member before it assigns anyone. A look that failed keeps the hold.
+fn coordinator_agrees(
+    ours: Option<&Membership>,
+    look: Result<(String, Vec<Member>), Unasked>,
+) -> bool {
+    match look {
+        Ok((_, members)) => sole_member(ours, &members),
+        Err(Unasked::Unsupported) => true,
+        Err(Unasked::Failed(_)) => false,
+    }
+}
+
+/// Whether the coordinator lists this worker (`ours`) as the group's only member.
+fn sole_member(ours: Option<&Membership>, members: &[Member]) -> bool {
+    match (ours, members) {
+        (Some(ours), [only]) => only.id == ours.member,
+        _ => false,
+    }
+}
+
+/// Whether the committed offsets of `expected` partitions say that none was ever committed.
+fn never_committed(offsets: &[Offset], expected: usize) -> bool {
+    offsets.len() == expected && offsets.iter().all(|o| matches!(o, Offset::Invalid))
 }
 
 #[cfg(test)]
@@ -187,5 +277,46 @@ mod tests {
         assert!(holds(hold, 2));
         assert!(!holds(Duration::ZERO, 2));
         assert!(!holds(hold, 0));
+    }
+
+    #[test]
+    fn only_a_group_of_this_worker_alone_is_nobody_else() {
+        use super::super::members::member;
+        let ours = Membership {
+            member: "me".into(),
+            generation: 1,
+        };
+        assert!(sole_member(Some(&ours), &[member("me", &[0, 1])]));
+        assert!(!sole_member(
+            Some(&ours),
+            &[member("me", &[0]), member("other", &[1])]
+        ));
+        assert!(!sole_member(Some(&ours), &[member("other", &[0, 1])]));
+        assert!(
+            !sole_member(Some(&ours), &[]),
+            "a coordinator listing nobody says nothing"
+        );
+        assert!(
+            !sole_member(None, &[member("me", &[0])]),
+            "not joined: unknown"
+        );
+        let alone = Ok((String::from("Stable"), vec![member("me", &[0])]));
+        assert!(coordinator_agrees(Some(&ours), alone));
+        assert!(coordinator_agrees(Some(&ours), Err(Unasked::Unsupported)));
+        assert!(!coordinator_agrees(
+            Some(&ours),
+            Err(Unasked::Failed("timed out".into()))
+        ));
+    }
+
+    #[test]
+    fn only_partitions_never_committed_are_fresh() {
+        assert!(never_committed(&[Offset::Invalid, Offset::Invalid], 2));
+        assert!(!never_committed(&[Offset::Invalid, Offset::Offset(4)], 2));
+        assert!(
+            !never_committed(&[Offset::Invalid], 2),
+            "an answer missing a partition"
+        );
+        assert!(!never_committed(&[Offset::Offset(0)], 1));
     }
 }

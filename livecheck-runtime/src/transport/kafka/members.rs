@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 
 use crate::transport::group::{assigned_partitions, subscribed_topics};
@@ -82,6 +83,24 @@ pub(super) fn members_of(
         .collect()
 }
 
+/// Why the coordinator could not tell who is in the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Unasked {
+    /// The broker cannot describe groups at all (librdkafka's mock cluster).
+    Unsupported,
+    /// The look failed (timeout, broker gone, ...).
+    Failed(String),
+}
+
+impl std::fmt::Display for Unasked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unasked::Unsupported => f.write_str("the broker cannot describe consumer groups"),
+            Unasked::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The group's state and its members (with their partitions of `topic`), as the coordinator
 /// lists them; why it cannot be asked. tansu may leave a live group out of a listing now and
 /// then: up to three looks, 300 ms apart, until one lists a member (else the last look).
@@ -89,8 +108,8 @@ pub(super) async fn list_members<C: ConsumerContext + 'static>(
     consumer: &Arc<StreamConsumer<C>>,
     group: &str,
     topic: &str,
-) -> Result<(String, Vec<Member>), String> {
-    let mut look = Err(String::new());
+) -> Result<(String, Vec<Member>), Unasked> {
+    let mut look = Err(Unasked::Failed(String::new()));
     for attempt in 0..3 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -107,10 +126,19 @@ pub(super) async fn list_members<C: ConsumerContext + 'static>(
                         .map_or_else(String::new, |g| g.state().to_owned());
                     (state, members_of(&list, &group, &topic))
                 })
-                .map_err(|error| error.to_string())
+                .map_err(|error| {
+                    if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnsupportedFeature) {
+                        Unasked::Unsupported
+                    } else {
+                        Unasked::Failed(error.to_string())
+                    }
+                })
         })
         .await
-        .unwrap_or_else(|error| Err(error.to_string()));
+        .unwrap_or_else(|error| Err(Unasked::Failed(error.to_string())));
+        if matches!(look, Err(Unasked::Unsupported)) {
+            break;
+        }
         if look.as_ref().is_ok_and(|(_, members)| !members.is_empty()) {
             break;
         }

@@ -117,9 +117,14 @@ impl GroupContext {
             }
             MarkerRead::Claim { member, generation } => (member, generation),
         };
-        // Claims read before this worker's own are earlier owners': nothing to judge.
-        if !lock(&self.tracker).claimed_here(partition) {
-            return true;
+        // Claims read before this worker's own are earlier owners': nothing to judge, but the
+        // partition had an owner before (it keeps its handover; see `Handover`).
+        {
+            let mut tracker = lock(&self.tracker);
+            if !tracker.claimed_here(partition) {
+                tracker.note_earlier_claim(partition);
+                return true;
+            }
         }
         let (Some(member), Some(generation)) = (member, generation) else {
             stats.skips.skip(
