@@ -16,7 +16,10 @@
 //! `$CARGO_HOME/bin/tansu` or `~/.cargo/bin/tansu`, else in the harness's cache outside the clone,
 //! `${XDG_CACHE_HOME:-~/.cache}/livecheck/tansu-0.6.0/bin/tansu`. When none exists the harness
 //! builds it there itself, once per machine, with [`INSTALL_COMMAND`] `--root <cache>` (10 to 30
-//! minutes on 2 cores; cargo's progress is shown on stderr). Test threads and test processes that
+//! minutes on 2 cores; cargo's progress is shown on stderr). The package's build script
+//! (`tests/build.rs`) starts that build ahead, in the background and at a lower priority, as
+//! soon as this package is first compiled (cargo says so in a warning naming its log,
+//! `tansu-0.6.0.build.log` in the cache), so the broker builds while the workspace compiles. Test threads and test processes that
 //! need it at the same time wait for that one build: a file lock next to the cache
 //! (`tansu-0.6.0.lock`) lets one process build, and the build goes to a staging directory that
 //! is renamed into place only when complete. The lock is the operating system's (released when
@@ -54,18 +57,7 @@ use tempfile::TempDir;
 
 mod install;
 
-pub use install::TANSU_VERSION;
-
-/// Environment variable naming an external broker to use instead of starting tansu.
-pub const BROKERS_ENV: &str = "LIVECHECK_TEST_BROKERS";
-
-/// Environment variable giving the path of the tansu binary.
-pub const TANSU_ENV: &str = "TANSU";
-
-/// The command that installs the tansu binary the harness needs (the harness runs it itself, with
-/// `--root` in its cache, when it finds no tansu).
-pub const INSTALL_COMMAND: &str =
-    "cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore,libsql";
+pub use install::{BROKERS_ENV, INSTALL_COMMAND, TANSU_ENV, TANSU_VERSION};
 
 /// How long [`Broker::start`] and [`Broker::restart`] wait for the port to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -15,10 +15,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{BROKERS_ENV, INSTALL_COMMAND, TANSU_ENV};
-
 /// The tansu version the harness runs and builds.
 pub const TANSU_VERSION: &str = "0.6.0";
+
+/// Environment variable naming an external broker to use instead of starting tansu.
+pub const BROKERS_ENV: &str = "LIVECHECK_TEST_BROKERS";
+
+/// Environment variable giving the path of the tansu binary.
+pub const TANSU_ENV: &str = "TANSU";
+
+/// The command that installs the tansu binary the harness needs (the harness runs it itself, with
+/// `--root` in its cache, when it finds no tansu).
+pub const INSTALL_COMMAND: &str =
+    "cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore,libsql";
 
 /// How long a process waits for another one's build before it gives up.
 const LOCK_WAIT_LIMIT: Duration = Duration::from_secs(60 * 60);
@@ -59,6 +68,46 @@ pub(super) fn locate() -> Result<PathBuf, String> {
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| OsString::from("cargo"));
     install(&cache, Path::new(&cargo))
+}
+
+/// Where a build started now, ahead of the tests, would go — the cache directory — or `None`
+/// where none is needed: `$TANSU` or an external broker is set, tansu is installed or cached, or
+/// another process holds the build lock (it is building). The package's build script asks, and
+/// starts [`locate`] in the background when this says so.
+#[allow(dead_code)] // the build script's (tests/build.rs includes this file)
+pub(super) fn build_ahead() -> Option<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set(TANSU_ENV) || set(BROKERS_ENV) {
+        return None;
+    }
+    let cache = cache_dir()?;
+    if user_installed()
+        .into_iter()
+        .chain([binary_in(&tansu_root(&cache))])
+        .any(|p| p.is_file())
+    {
+        return None;
+    }
+    fs::create_dir_all(&cache).ok()?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(&cache))
+        .ok()?;
+    // Taken and let go at once: only a test of whether someone builds now.
+    lock.try_lock().ok()?;
+    Some(cache)
+}
+
+/// The build log of a build started ahead of the tests.
+#[allow(dead_code)] // the build script's
+pub(super) fn ahead_log(cache: &Path) -> PathBuf {
+    cache.join(format!("tansu-{TANSU_VERSION}.build.log"))
+}
+
+fn lock_path(cache: &Path) -> PathBuf {
+    cache.join(format!("tansu-{TANSU_VERSION}.lock"))
 }
 
 /// `tansu` on `PATH`, `$CARGO_HOME/bin/tansu`, `~/.cargo/bin/tansu`, in that order.
@@ -111,7 +160,7 @@ pub(super) fn install(cache: &Path, cargo: &Path) -> Result<PathBuf, String> {
         return Ok(binary);
     }
     fs::create_dir_all(cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-    let lock_path = cache.join(format!("tansu-{TANSU_VERSION}.lock"));
+    let lock_path = lock_path(cache);
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
