@@ -124,7 +124,7 @@ pub use health::CaseStatus;
 pub use hooks::CaseHooks;
 pub use model::{SignalEvent, State, TestExecution, TestReport};
 pub use signal::Signal;
-pub use transport::{MemoryTransport, Transport};
+pub use transport::{Consume, Introspect, MemoryTransport, Publish, Transport, TransportSnapshot};
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
 pub use worker::{Observer, Worker, WorkerHandle, WorkerSettings};

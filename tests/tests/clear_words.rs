@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use livecheck::transport::kafka::KafkaConfig;
 use livecheck::{
-    Case, CaseConfig, MemoryTransport, Observer, State, TestExecution, TestReport, Transport,
-    Worker, WorkerSettings,
+    Case, CaseConfig, MemoryTransport, Observer, Publish, State, TestExecution, TestReport, Worker,
+    WorkerSettings,
 };
 use livecheck_tests::cases::{flow, Step, FIRST};
 use livecheck_tests::support::{read_log, service_client};

@@ -231,7 +231,7 @@ async fn undecodable_messages_are_counted_and_skipped() {
     for id in &ids {
         assert_eq!(by_id[id][0].state, State::Pass, "{id}");
     }
-    let counters = livecheck::Transport::counters(&*worker.transport);
+    let counters = livecheck::Introspect::snapshot(&*worker.transport).counters;
     assert_eq!(counters.undecodable_tests, 1000);
     assert_eq!(counters.undecodable_signals, 1000);
     worker.stop().await;
@@ -440,7 +440,7 @@ async fn a_traceparent_entering_through_http_leaves_on_the_next_record_and_reach
 /// the signal that came after the verdict).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_record_is_stamped_with_its_verdict_time() {
-    use livecheck::Transport;
+    use livecheck::Consume;
 
     let broker = Broker::start();
     let config = unique_config(&broker, 1);

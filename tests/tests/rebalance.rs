@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use livecheck::transport::embedded::EmbeddedCluster;
 use livecheck::transport::kafka::KafkaConfig;
-use livecheck::{Case, CaseConfig, State, TestReport, Transport};
+use livecheck::{Case, CaseConfig, Introspect, State, TestReport};
 use livecheck_tests::broker::Broker;
 use livecheck_tests::cases::{flow, Step, FIRST, SECOND};
 use livecheck_tests::support::{
@@ -339,7 +339,8 @@ async fn a_worker_stops_a_partition_another_worker_of_its_group_claimed_after_it
     let not_believed = || {
         worker
             .transport
-            .skipped()
+            .snapshot()
+            .skipped
             .into_iter()
             .filter(|(topic, reason, _)| *topic == "bus" && *reason == "claim_not_believed")
             .map(|(_, _, n)| n)

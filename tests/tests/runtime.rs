@@ -1080,7 +1080,7 @@ struct RecordAcks {
     refuse: Option<fn(&livecheck::TestReport) -> bool>,
 }
 
-impl livecheck::Transport for RecordAcks {
+impl livecheck::Publish for RecordAcks {
     fn publish_test(
         &self,
         test: &livecheck::TestExecution,
@@ -1095,18 +1095,9 @@ impl livecheck::Transport for RecordAcks {
     ) -> Result<livecheck::transport::Queued, livecheck::transport::TransportError> {
         self.inner.publish_signal(signal, within)
     }
+}
 
-    fn publish_report<'a>(
-        &'a self,
-        report: &'a livecheck::TestReport,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> livecheck::transport::TransportFuture<'a, ()> {
-        if self.refuse.is_some_and(|refuse| refuse(report)) {
-            return Box::pin(async { Err(livecheck::transport::TransportError::TooLarge) });
-        }
-        self.inner.publish_report(report, at)
-    }
-
+impl livecheck::Consume for RecordAcks {
     fn subscribe(
         &self,
     ) -> livecheck::transport::TransportFuture<'_, livecheck::transport::Subscription> {
@@ -1128,7 +1119,20 @@ impl livecheck::Transport for RecordAcks {
             Ok(subscription)
         })
     }
+
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a livecheck::TestReport,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> livecheck::transport::TransportFuture<'a, ()> {
+        if self.refuse.is_some_and(|refuse| refuse(report)) {
+            return Box::pin(async { Err(livecheck::transport::TransportError::TooLarge) });
+        }
+        self.inner.publish_report(report, at)
+    }
 }
+
+impl livecheck::Introspect for RecordAcks {}
 
 /// A worker on `transport` running `cases` with a single slot (`test_concurrency` 1), and the
 /// reports it makes.

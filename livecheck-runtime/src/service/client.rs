@@ -84,9 +84,10 @@ impl Client {
     }
 
     /// What the transport dropped or could not deliver so far (see
-    /// [`TransportCounters::dropped`] and [`TransportCounters::undelivered`]).
+    /// [`TransportCounters::dropped`] and [`TransportCounters::undelivered`]): the counters of
+    /// its [`snapshot`](crate::transport::Introspect::snapshot).
     pub fn counters(&self) -> TransportCounters {
-        self.transport.counters()
+        self.transport.snapshot().counters
     }
 
     /// Waits until every message queued so far reached the broker or failed, for at most

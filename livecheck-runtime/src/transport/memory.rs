@@ -7,8 +7,8 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::{
-    Delivery, DropCounter, PublishedReport, Queued, ReportEvent, Subscription, Transport,
-    TransportCounters, TransportError, TransportFuture, CLOSED,
+    Consume, Delivery, DropCounter, Introspect, Publish, PublishedReport, Queued, ReportEvent,
+    Subscription, TransportCounters, TransportError, TransportFuture, TransportSnapshot, CLOSED,
 };
 use crate::lock::lock;
 use crate::wire::model::{SignalEvent, TestExecution, TestReport};
@@ -90,7 +90,7 @@ impl MemoryTransport {
     }
 }
 
-impl Transport for MemoryTransport {
+impl Publish for MemoryTransport {
     fn publish_test(&self, test: &TestExecution) -> Result<Queued, TransportError> {
         match self.tests.send(test.clone()) {
             Ok(()) => Ok(Queued::delivered()),
@@ -114,26 +114,9 @@ impl Transport for MemoryTransport {
             }
         }
     }
+}
 
-    fn publish_report<'a>(
-        &'a self,
-        report: &'a TestReport,
-        _at: chrono::DateTime<chrono::Utc>,
-    ) -> TransportFuture<'a, ()> {
-        // Nobody watching is fine: reports are also seen by the worker's observers.
-        let _ = self.reports.send(report.clone());
-        let own = PublishedReport::new(report.clone(), true, Some(chrono::Utc::now()));
-        let _ = self.feed.send(ReportEvent::Report(Box::new(own)));
-        Box::pin(async { Ok(()) })
-    }
-
-    fn counters(&self) -> TransportCounters {
-        TransportCounters {
-            dropped: self.dropped.total(),
-            ..TransportCounters::default()
-        }
-    }
-
+impl Consume for MemoryTransport {
     fn subscribe(&self) -> TransportFuture<'_, Subscription> {
         let taken = lock(&self.receivers).take();
         let leader = self.leader.subscribe();
@@ -150,6 +133,30 @@ impl Transport for MemoryTransport {
                 reports: receiver_stream(feed).boxed(),
             })
         })
+    }
+
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a TestReport,
+        _at: chrono::DateTime<chrono::Utc>,
+    ) -> TransportFuture<'a, ()> {
+        // Nobody watching is fine: reports are also seen by the worker's observers.
+        let _ = self.reports.send(report.clone());
+        let own = PublishedReport::new(report.clone(), true, Some(chrono::Utc::now()));
+        let _ = self.feed.send(ReportEvent::Report(Box::new(own)));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Introspect for MemoryTransport {
+    fn snapshot(&self) -> TransportSnapshot {
+        TransportSnapshot {
+            counters: TransportCounters {
+                dropped: self.dropped.total(),
+                ..TransportCounters::default()
+            },
+            ..TransportSnapshot::default()
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! How executions, signals and reports travel: the [`Transport`] trait, and the in-process
-//! [`MemoryTransport`]. The Kafka transport implements the same trait.
+//! How executions, signals and reports travel: the [`Transport`] traits — [`Publish`] (a
+//! service's side), [`Consume`] (a worker's) and [`Introspect`] (a status page's) — and the
+//! in-process [`MemoryTransport`]. The Kafka transport implements the same traits.
 
 use std::fmt;
 use std::future::Future;
@@ -41,17 +42,29 @@ pub(crate) use publish::{QUEUE_FULL, UNDELIVERED};
 pub type TransportFuture<'a, T> =
     Pin<Box<dyn Future<Output = Result<T, TransportError>> + Send + 'a>>;
 
-/// Publishes executions, signals and reports, and feeds a worker what it consumes.
+/// A whole transport: what a service publishes through ([`Publish`]), what a worker consumes
+/// ([`Consume`]) and what a status page reads ([`Introspect`]). Implemented for every type that
+/// implements the three; [`Worker::builder`](crate::Worker::builder), [`Client`](crate::Client)
+/// and [`OnceRun`](crate::once::OnceRun) take one.
 ///
-/// Publishing tests and signals is what services do (through a [`Client`](crate::Client)), on
-/// their request path: [`publish_test`](Self::publish_test) and
+/// A transport of your own implements the three traits; every method but
+/// [`publish_test`](Publish::publish_test), [`publish_signal`](Publish::publish_signal),
+/// [`publish_report`](Consume::publish_report) and [`subscribe`](Consume::subscribe) has a
+/// default.
+pub trait Transport: Publish + Consume + Introspect {}
+
+impl<T: Publish + Consume + Introspect> Transport for T {}
+
+/// What a service publishes through (its [`Client`](crate::Client)): test executions and
+/// signals.
+///
+/// On a service's request path: [`publish_test`](Self::publish_test) and
 /// [`publish_signal`](Self::publish_signal) must never wait on the broker. They queue the
 /// message and return; a message that cannot be queued (queue full, broker gone, transport
-/// closed) is refused with an error, counted in [`counters`](Self::counters) as `dropped` and
-/// logged at most once a minute. Reports are the worker's, published at least once:
-/// [`publish_report`](Self::publish_report) waits for the broker. Subscribing is what a worker
-/// does, once.
-pub trait Transport: Send + Sync + fmt::Debug + 'static {
+/// closed) is refused with an error, counted as `dropped` in the
+/// [`counters`](TransportSnapshot::counters) of its [`snapshot`](Introspect::snapshot) and logged
+/// at most once a minute.
+pub trait Publish: Send + Sync + fmt::Debug + 'static {
     /// Queues a test execution, keyed by its id, without waiting on the broker; await the
     /// [`Queued`] to wait for delivery.
     ///
@@ -69,6 +82,20 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         signal: &SignalEvent,
         within: Option<&TestExecution>,
     ) -> Result<Queued, TransportError>;
+    /// Waits until every message queued so far is delivered or has failed, for at most
+    /// `timeout` (at once by default: nothing is queued).
+    fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {
+        let _ = timeout;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// What a worker consumes, and its reports: the worker [`subscribe`](Self::subscribe)s once,
+/// publishes each test's report at least once ([`publish_report`](Self::publish_report) waits
+/// for the broker), and [`close`](Self::close)s last.
+pub trait Consume: Send + Sync + fmt::Debug + 'static {
+    /// Starts consuming; a transport may allow only one subscription.
+    fn subscribe(&self) -> TransportFuture<'_, Subscription>;
     /// Publishes a report and waits until the broker has it (at-least-once: the worker
     /// acknowledges the test only then). `at` is when the verdict was reached: the record's
     /// timestamp, the same on every attempt — a report published again after a broker outage
@@ -78,50 +105,50 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         report: &'a TestReport,
         at: DateTime<Utc>,
     ) -> TransportFuture<'a, ()>;
-    /// Waits until every message queued so far is delivered or has failed, for at most
-    /// `timeout` (at once by default: nothing is queued).
-    fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {
-        let _ = timeout;
-        Box::pin(async { Ok(()) })
-    }
-    /// Starts consuming; a transport may allow only one subscription.
-    fn subscribe(&self) -> TransportFuture<'_, Subscription>;
     /// Stops consuming, commits what is handled and flushes what is published; the worker calls
     /// it last, once its running tests are done.
     fn close(&self) -> TransportFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }
-    /// Counters of what the transport skipped or retried, for metrics (zeros by default).
-    fn counters(&self) -> TransportCounters {
-        TransportCounters::default()
-    }
     /// Whether the subscriber has what it needs to consume: for Kafka, a partition assignment
-    /// of the tests topic. True by default (nothing to wait for).
+    /// of the tests topic. True by default (nothing to wait for). Read by `/readyz`.
     fn is_assigned(&self) -> bool {
         true
     }
+}
+
+/// What a transport tells about itself, for the status page, `/metrics` and
+/// [`Client::counters`](crate::Client::counters): one [`TransportSnapshot`], read when a page or
+/// a scrape asks (never per test).
+pub trait Introspect: Send + Sync + fmt::Debug + 'static {
+    /// The transport now: its counters, its consumer group, brokers and partitions, and the
+    /// records it skipped. Empty by default (zeros, `None`s, nothing skipped).
+    fn snapshot(&self) -> TransportSnapshot {
+        TransportSnapshot::default()
+    }
+}
+
+/// A transport as it is now ([`Introspect::snapshot`]). `#[non_exhaustive]`: a transport of your
+/// own starts from `TransportSnapshot::default()` and sets what it knows.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TransportSnapshot {
+    /// Counters of what the transport skipped, dropped or could not deliver.
+    pub counters: TransportCounters,
     /// The consumer group as the broker describes it — owners and lag of each partition, and
     /// the partitions nobody consumes — where the transport has one (Kafka); `None` otherwise
     /// or before the first look.
-    fn group(&self) -> Option<GroupView> {
-        None
-    }
+    pub group: Option<GroupView>,
     /// The brokers this transport was configured with (Kafka's `bootstrap.servers`), for the
     /// status page; `None` where there are none (in memory).
-    fn brokers(&self) -> Option<String> {
-        None
-    }
+    pub brokers: Option<String>,
     /// The partitions of the tests topic this worker consumes now (Kafka); `None` where the
     /// transport has no partitions.
-    fn assigned_partitions(&self) -> Option<Vec<i32>> {
-        None
-    }
+    pub assigned_partitions: Option<Vec<i32>>,
     /// Records the transport read and skipped as untrusted input, by topic (`tests`, `bus`,
     /// `reports`) and reason (`record_too_large`, `id_too_long`, `name_too_long`,
-    /// `claim_not_believed`, `not_from_leader`): `(topic, reason, count)`. None by default.
-    fn skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
-        Vec::new()
-    }
+    /// `claim_not_believed`, `not_from_leader`): `(topic, reason, count)`.
+    pub skipped: Vec<(&'static str, &'static str, u64)>,
 }
 
 #[cfg(feature = "kafka")]

@@ -11,7 +11,7 @@ use crate::service::case::CaseConfig;
 use crate::service::client::Client;
 use crate::service::http::UrlClient;
 use crate::service::store::SignalStore;
-use crate::transport::Transport;
+use crate::transport::{Consume, Transport};
 use crate::wire::error::StartError;
 use crate::worker::health::{CaseHealth, ReportedTests};
 
@@ -23,6 +23,8 @@ use super::{Observer, Worker, WorkerSettings};
 /// Builds a [`Worker`].
 pub struct WorkerBuilder {
     transport: Arc<dyn Transport>,
+    /// What the worker consumes, when not `transport` (a one-shot run filters its tests).
+    consume: Option<Arc<dyn Consume>>,
     cases: Option<Vec<CaseConfig>>,
     settings: WorkerSettings,
     observers: Vec<Arc<dyn Observer>>,
@@ -49,6 +51,7 @@ impl Worker {
     pub fn builder_arc(transport: Arc<dyn Transport>) -> WorkerBuilder {
         WorkerBuilder {
             transport,
+            consume: None,
             cases: None,
             settings: WorkerSettings::default(),
             observers: Vec::new(),
@@ -62,6 +65,13 @@ impl WorkerBuilder {
     /// Runs these cases (with their options, possibly changed) instead of every registered one.
     pub fn cases(mut self, cases: impl IntoIterator<Item = CaseConfig>) -> Self {
         self.cases = Some(cases.into_iter().collect());
+        self
+    }
+
+    /// Consumes (and publishes reports) through `consume` instead of the transport, which
+    /// still publishes tests and signals and is what the status page reads.
+    pub(crate) fn consume(mut self, consume: Arc<dyn Consume>) -> Self {
+        self.consume = Some(consume);
         self
     }
 
@@ -146,8 +156,9 @@ impl WorkerBuilder {
             stats: Counters::default(),
             ready: AtomicBool::new(false),
             leader: Mutex::new(None),
-            client: Client::from_arc(self.transport.clone()),
-            transport: self.transport,
+            consume: self.consume.unwrap_or_else(|| self.transport.clone()),
+            introspect: self.transport.clone(),
+            client: Client::from_arc(self.transport),
             observers: self.observers,
             reported: Mutex::new(ReportedTests::new(self.settings.reported_tests)),
             suites,

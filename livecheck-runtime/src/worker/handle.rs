@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::service::case::CaseConfig;
-use crate::transport::TransportCounters;
+use crate::transport::TransportSnapshot;
 use crate::worker::health::{CaseStatus, TestDetail};
 
 use super::shared::Shared;
@@ -81,21 +81,26 @@ impl WorkerHandle {
     /// this both hold.
     #[cfg_attr(not(feature = "ops"), allow(dead_code))]
     pub(crate) fn is_assigned(&self) -> bool {
-        self.0.transport.is_assigned()
+        self.0.consume.is_assigned()
     }
 
     /// Why the worker is not ready, or `None` when it is: consuming, with a partition
-    /// assignment, and no partition of the group orphaned. `/readyz` answers with it and
+    /// assignment, and no partition of the group orphaned (in `transport`, a
+    /// [`transport`](Self::transport) snapshot). `/readyz` answers with it and
     /// `livecheck_worker_ready` mirrors it, so the two never disagree.
     #[cfg(feature = "ops")]
-    pub(crate) fn not_ready(&self) -> Option<String> {
+    pub(crate) fn not_ready(&self, transport: &TransportSnapshot) -> Option<String> {
         if !self.is_ready() {
             return Some("not consuming".into());
         }
         if !self.is_assigned() {
             return Some("waiting for a partition assignment".into());
         }
-        let orphaned = self.group().map(|g| g.orphaned).unwrap_or_default();
+        let orphaned = transport
+            .group
+            .as_ref()
+            .map(|g| g.orphaned.as_slice())
+            .unwrap_or_default();
         if !orphaned.is_empty() {
             return Some(format!(
                 "orphaned partitions {orphaned:?}: their tests are run by no worker"
@@ -116,33 +121,12 @@ impl WorkerHandle {
         lock(&self.0.reported).len()
     }
 
-    /// The consumer group as the transport sees it (Kafka): owners and lag of each partition of
-    /// the tests topic, and the partitions nobody consumes.
-    pub fn group(&self) -> Option<crate::transport::GroupView> {
-        self.0.transport.group()
-    }
-
-    /// The brokers the transport was configured with (Kafka), if any.
-    pub fn brokers(&self) -> Option<String> {
-        self.0.transport.brokers()
-    }
-
-    /// The partitions of the tests topic this worker consumes now (Kafka), if the transport
-    /// has partitions.
-    pub fn assigned_partitions(&self) -> Option<Vec<i32>> {
-        self.0.transport.assigned_partitions()
-    }
-
-    /// The transport's counters (undecodable messages skipped, consumer errors).
-    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
-    pub(crate) fn transport_counters(&self) -> TransportCounters {
-        self.0.transport.counters()
-    }
-
-    /// Records the transport skipped as untrusted input, `(topic, reason, count)` (see
-    /// [`Transport::skipped`](crate::transport::Transport::skipped)).
-    #[cfg_attr(not(feature = "ops"), allow(dead_code))]
-    pub(crate) fn transport_skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
-        self.0.transport.skipped()
+    /// The transport now ([`Introspect::snapshot`](crate::transport::Introspect::snapshot)):
+    /// its counters (undecodable messages skipped, consumer errors, messages dropped), the
+    /// consumer group as it sees it (Kafka: owners and lag of each partition of the tests topic,
+    /// and the partitions nobody consumes), the brokers it was configured with, the partitions
+    /// this worker consumes, and the records it skipped as untrusted input.
+    pub fn transport(&self) -> TransportSnapshot {
+        self.0.introspect.snapshot()
     }
 }

@@ -58,7 +58,7 @@ pub(super) async fn publish(
     loop {
         let current = cut.as_ref().unwrap_or(report);
         let result = if shared.settings.send_reports {
-            shared.transport.publish_report(current, at).await
+            shared.consume.publish_report(current, at).await
         } else {
             Ok(())
         };

@@ -38,7 +38,7 @@ impl Worker {
             signals,
             leader,
             reports,
-        } = shared.transport.subscribe().await?;
+        } = shared.consume.subscribe().await?;
         *lock(&shared.leader) = Some(leader.clone());
         #[cfg(feature = "otel")]
         if let Some(otel) = &shared.otel {
@@ -173,7 +173,7 @@ impl Worker {
         background.abort_all();
         shared.ready.store(false, Ordering::Relaxed);
         tracing::info!("closing the transport: last offset commit, reports flushed");
-        shared.transport.close().await?;
+        shared.consume.close().await?;
         tracing::info!("worker stopped");
         Ok(())
     }

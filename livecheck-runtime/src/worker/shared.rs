@@ -14,7 +14,7 @@ use crate::service::case::CaseConfig;
 use crate::service::client::Client;
 use crate::service::http::UrlClient;
 use crate::service::store::SignalStore;
-use crate::transport::Transport;
+use crate::transport::{Consume, Introspect};
 use crate::wire::model::TestReport;
 use crate::worker::health::{CaseHealth, ReportedTests};
 
@@ -28,7 +28,11 @@ pub(super) struct Shared {
     pub(super) stats: Counters,
     pub(super) ready: AtomicBool,
     pub(super) leader: Mutex<Option<watch::Receiver<bool>>>,
-    pub(super) transport: Arc<dyn Transport>,
+    /// What the worker consumes, and publishes its reports through.
+    pub(super) consume: Arc<dyn Consume>,
+    /// What the status page and `/metrics` read of the transport.
+    pub(super) introspect: Arc<dyn Introspect>,
+    /// What the worker's cases (and the services they call in-process) publish through.
     pub(super) client: Client,
     pub(super) observers: Vec<Arc<dyn Observer>>,
     pub(super) settings: WorkerSettings,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use livecheck::codec::Codec;
 use livecheck::transport::kafka::{KafkaConfig, KafkaTransport, Topics};
-use livecheck::transport::Transport;
+use livecheck::transport::Consume;
 use livecheck::Client;
 use serde::{Deserialize, Serialize};
 

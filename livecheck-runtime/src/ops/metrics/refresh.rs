@@ -35,28 +35,30 @@ impl Metrics {
                 .set(i64::from(status.consecutive_failures));
         }
         let stats = worker.stats();
+        let transport = worker.transport();
         m.in_flight.set(saturating_i64(stats.in_flight as u64));
-        m.ready.set(i64::from(worker.not_ready().is_none()));
+        m.ready
+            .set(i64::from(worker.not_ready(&transport).is_none()));
         m.leader.set(i64::from(worker.is_leader()));
         m.stored_signals
             .set(saturating_i64(worker.stored_signals() as u64));
         mirror(&m.tests_received, stats.tests_received);
         mirror(&m.tests_moved, stats.tests_moved);
-        if let Some(group) = worker.group() {
-            self.read_group(&group);
+        if let Some(group) = &transport.group {
+            self.read_group(group);
         }
         mirror(&m.signals_received, stats.signals_received);
         mirror(&m.report_publish_errors, stats.report_publish_errors);
         mirror(&m.fake_request_errors, stats.fake_request_errors);
-        let transport = worker.transport_counters();
-        mirror(&m.consumer_errors, transport.consumer_errors);
+        let counters = transport.counters;
+        mirror(&m.consumer_errors, counters.consumer_errors);
         mirror(
             &m.messages_dropped.with_label_values(&["queue"]),
-            transport.dropped,
+            counters.dropped,
         );
         mirror(
             &m.messages_dropped.with_label_values(&["delivery"]),
-            transport.undelivered,
+            counters.undelivered,
         );
         mirror(&m.peer_reports, stats.peer_reports);
         // Only where spans are exported (the `otel` feature, an endpoint): from the first one.
@@ -76,16 +78,16 @@ impl Metrics {
             mirror(&m.already_reported.with_label_values(&[when]), value);
         }
         for (topic, reason, value) in [
-            ("tests", "undecodable", transport.undecodable_tests),
-            ("bus", "undecodable", transport.undecodable_signals),
-            ("reports", "undecodable", transport.undecodable_reports),
+            ("tests", "undecodable", counters.undecodable_tests),
+            ("bus", "undecodable", counters.undecodable_signals),
+            ("reports", "undecodable", counters.undecodable_reports),
             ("tests", "unknown_case", stats.unknown_case_tests),
             ("bus", "unknown_case", stats.unknown_case_signals),
             ("reports", "future", stats.future_reports),
         ] {
             mirror(&m.skipped.with_label_values(&[topic, reason]), value);
         }
-        for (topic, reason, value) in worker.transport_skipped() {
+        for (topic, reason, value) in transport.skipped {
             mirror(&m.skipped.with_label_values(&[topic, reason]), value);
         }
         // Process-wide: the services of this process verify what they receive too.

@@ -230,8 +230,9 @@ impl AppState {
     fn worker_view(&self) -> WorkerView {
         let w = &self.worker;
         let stats = w.stats();
-        let transport = w.transport_counters();
-        let group = w.group();
+        let transport = w.transport();
+        let counters = transport.counters;
+        let group = transport.group;
         let consumer_lag = group
             .as_ref()
             .and_then(|g| g.partitions.iter().map(|p| p.lag).sum::<Option<i64>>());
@@ -245,19 +246,19 @@ impl AppState {
             signals_received: stats.signals_received,
             stored_signals: w.stored_signals(),
             skipped: BTreeMap::from([
-                ("undecodable_tests", transport.undecodable_tests),
-                ("undecodable_signals", transport.undecodable_signals),
-                ("undecodable_reports", transport.undecodable_reports),
+                ("undecodable_tests", counters.undecodable_tests),
+                ("undecodable_signals", counters.undecodable_signals),
+                ("undecodable_reports", counters.undecodable_reports),
                 ("unknown_case_tests", stats.unknown_case_tests),
                 ("unknown_case_signals", stats.unknown_case_signals),
             ]),
             report_publish_errors: stats.report_publish_errors,
             fake_request_errors: stats.fake_request_errors,
-            consumer_errors: transport.consumer_errors,
+            consumer_errors: counters.consumer_errors,
             tests_moved: stats.tests_moved,
             group,
-            brokers: w.brokers(),
-            assigned_partitions: w.assigned_partitions(),
+            brokers: transport.brokers,
+            assigned_partitions: transport.assigned_partitions,
             consumer_lag,
             judgement: JudgementView {
                 peer_reports: stats.peer_reports,
@@ -373,7 +374,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(Extract(state): Extract<Arc<AppState>>) -> (StatusCode, String) {
-    match state.worker.not_ready() {
+    match state.worker.not_ready(&state.worker.transport()) {
         Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {why}\n"),

@@ -13,7 +13,7 @@
 //!   from "now − report_replay": the group's reports feed every worker's case health, so the
 //!   group judges as one ([`crate::worker`]). A report carries a `livecheck-publisher` header
 //!   naming the transport that published it, so a worker knows its own.
-//! - An undecodable message is logged, counted ([`Transport::counters`]) and skipped.
+//! - An undecodable message is logged, counted ([`TransportCounters`]) and skipped.
 //!
 //! One concern a file: `config` (settings), `produce` (the producer), `admin` (topics),
 //! `tests_topic` (the tests consumer and its rebalance callbacks), `handover`, `markers`
@@ -70,7 +70,8 @@ use crate::lock::lock;
 use crate::transport::group::GroupView;
 use crate::transport::offsets::OffsetTracker;
 use crate::transport::{
-    Queued, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
+    Consume, Introspect, Publish, Queued, Subscription, TransportCounters, TransportError,
+    TransportFuture, TransportSnapshot,
 };
 use crate::wire::codec::encode_report;
 use crate::wire::model::{SignalEvent, TestExecution, TestReport};
@@ -141,7 +142,7 @@ impl KafkaTransport {
     }
 }
 
-impl Transport for KafkaTransport {
+impl Publish for KafkaTransport {
     fn publish_test(&self, test: &TestExecution) -> Result<Queued, TransportError> {
         let topic = &self.config.topics.tests;
         let payload = self.config.codec.encode_test(test);
@@ -172,40 +173,6 @@ impl Transport for KafkaTransport {
             .map_err(|error| self.refused(topic, error))
     }
 
-    fn publish_report<'a>(
-        &'a self,
-        report: &'a TestReport,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> TransportFuture<'a, ()> {
-        Box::pin(async move {
-            let payload = encode_report(report);
-            let key = report
-                .test
-                .as_ref()
-                .map_or(report.case_name.as_str(), |t| t.id.as_str());
-            let publisher = self.report_headers(key, &payload);
-            let topic = &self.config.topics.reports;
-            loop {
-                let record = Outgoing {
-                    topic,
-                    key,
-                    payload: &payload,
-                    headers: Some(publisher.clone()),
-                    timestamp: Some(at.timestamp_millis()),
-                };
-                match self.enqueue_record(record) {
-                    Ok(queued) => return queued.await,
-                    // A report is never dropped: it waits for room (the worker is not on a
-                    // service's request path), then for the broker's acknowledgement.
-                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(error) => return Err(produce_error(format!("produce to {topic}"), error)),
-                }
-            }
-        })
-    }
-
     fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {
         let producer = self.producer.clone();
         Box::pin(async move {
@@ -215,7 +182,9 @@ impl Transport for KafkaTransport {
                 .map_err(|e| broker_error("flush", e))
         })
     }
+}
 
+impl Consume for KafkaTransport {
     fn subscribe(&self) -> TransportFuture<'_, Subscription> {
         Box::pin(async move {
             let mut running = lock(&self.running);
@@ -334,35 +303,42 @@ impl Transport for KafkaTransport {
         })
     }
 
-    fn counters(&self) -> TransportCounters {
-        TransportCounters {
-            undecodable_tests: self.stats.undecodable_tests.load(Ordering::Relaxed),
-            undecodable_signals: self.stats.undecodable_signals.load(Ordering::Relaxed),
-            consumer_errors: self.stats.consumer_errors.load(Ordering::Relaxed),
-            dropped: self.stats.dropped(),
-            undelivered: self.stats.undelivered(),
-            undecodable_reports: self.stats.undecodable_reports.load(Ordering::Relaxed),
-        }
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a TestReport,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> TransportFuture<'a, ()> {
+        Box::pin(async move {
+            let payload = encode_report(report);
+            let key = report
+                .test
+                .as_ref()
+                .map_or(report.case_name.as_str(), |t| t.id.as_str());
+            let publisher = self.report_headers(key, &payload);
+            let topic = &self.config.topics.reports;
+            loop {
+                let record = Outgoing {
+                    topic,
+                    key,
+                    payload: &payload,
+                    headers: Some(publisher.clone()),
+                    timestamp: Some(at.timestamp_millis()),
+                };
+                match self.enqueue_record(record) {
+                    Ok(queued) => return queued.await,
+                    // A report is never dropped: it waits for room (the worker is not on a
+                    // service's request path), then for the broker's acknowledgement.
+                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(error) => return Err(produce_error(format!("produce to {topic}"), error)),
+                }
+            }
+        })
     }
 
     fn is_assigned(&self) -> bool {
         !self.assigned.borrow().is_empty()
-    }
-
-    fn group(&self) -> Option<GroupView> {
-        self.group.borrow().clone()
-    }
-
-    fn brokers(&self) -> Option<String> {
-        Some(self.config.brokers.clone())
-    }
-
-    fn assigned_partitions(&self) -> Option<Vec<i32>> {
-        Some(self.assigned.borrow().clone())
-    }
-
-    fn skipped(&self) -> Vec<(&'static str, &'static str, u64)> {
-        self.stats.skips.snapshot()
     }
 
     fn close(&self) -> TransportFuture<'_, ()> {
@@ -379,6 +355,25 @@ impl Transport for KafkaTransport {
                 tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await;
             Ok(())
         })
+    }
+}
+
+impl Introspect for KafkaTransport {
+    fn snapshot(&self) -> TransportSnapshot {
+        TransportSnapshot {
+            counters: TransportCounters {
+                undecodable_tests: self.stats.undecodable_tests.load(Ordering::Relaxed),
+                undecodable_signals: self.stats.undecodable_signals.load(Ordering::Relaxed),
+                consumer_errors: self.stats.consumer_errors.load(Ordering::Relaxed),
+                dropped: self.stats.dropped(),
+                undelivered: self.stats.undelivered(),
+                undecodable_reports: self.stats.undecodable_reports.load(Ordering::Relaxed),
+            },
+            group: self.group.borrow().clone(),
+            brokers: Some(self.config.brokers.clone()),
+            assigned_partitions: Some(self.assigned.borrow().clone()),
+            skipped: self.stats.skips.snapshot(),
+        }
     }
 }
 

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::transport::{DropCounter, SkipCounter, TransportError};
 
-/// Counters of the Kafka transport, as it updates them (a snapshot:
-/// [`Transport::counters`](crate::transport::Transport::counters)).
+/// Counters of the Kafka transport, as it updates them (a snapshot: the `counters` of
+/// [`Introspect::snapshot`](crate::transport::Introspect::snapshot)).
 #[derive(Debug, Default)]
 pub(crate) struct KafkaStats {
     /// Messages on the tests topic that did not decode (skipped).

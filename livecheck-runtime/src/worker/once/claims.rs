@@ -5,15 +5,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::oneshot;
 
 use crate::lock::lock;
-use crate::transport::{
-    GroupView, Queued, Subscription, Transport, TransportCounters, TransportError, TransportFuture,
-};
+use crate::transport::{Consume, Subscription, TransportFuture};
 use crate::wire::model::{TestExecution, TestReport};
 use crate::worker::Observer;
 
@@ -69,10 +66,11 @@ impl Observer for Reports {
     }
 }
 
-/// The run's transport: the real one, whose tests stream holds only the run's tests (others are
-/// acknowledged unrun).
+/// What the run's worker consumes: the real transport's subscription, whose tests stream holds
+/// only the run's tests (others are acknowledged unrun). The worker publishes and is looked at
+/// through the real transport.
 pub(super) struct OnlyClaimed {
-    pub(super) inner: Arc<dyn Transport>,
+    pub(super) inner: Arc<dyn Consume>,
     pub(super) claims: SharedClaims,
 }
 
@@ -84,31 +82,7 @@ impl fmt::Debug for OnlyClaimed {
     }
 }
 
-impl Transport for OnlyClaimed {
-    fn publish_test(&self, test: &TestExecution) -> Result<Queued, TransportError> {
-        self.inner.publish_test(test)
-    }
-
-    fn publish_signal(
-        &self,
-        signal: &crate::wire::model::SignalEvent,
-        within: Option<&crate::wire::model::TestExecution>,
-    ) -> Result<Queued, TransportError> {
-        self.inner.publish_signal(signal, within)
-    }
-
-    fn publish_report<'a>(
-        &'a self,
-        report: &'a TestReport,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> TransportFuture<'a, ()> {
-        self.inner.publish_report(report, at)
-    }
-
-    fn flush(&self, timeout: Duration) -> TransportFuture<'_, ()> {
-        self.inner.flush(timeout)
-    }
-
+impl Consume for OnlyClaimed {
     fn subscribe(&self) -> TransportFuture<'_, Subscription> {
         let claims = self.claims.clone();
         Box::pin(async move {
@@ -138,27 +112,19 @@ impl Transport for OnlyClaimed {
         })
     }
 
+    fn publish_report<'a>(
+        &'a self,
+        report: &'a TestReport,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> TransportFuture<'a, ()> {
+        self.inner.publish_report(report, at)
+    }
+
     fn close(&self) -> TransportFuture<'_, ()> {
         self.inner.close()
     }
 
-    fn counters(&self) -> TransportCounters {
-        self.inner.counters()
-    }
-
     fn is_assigned(&self) -> bool {
         self.inner.is_assigned()
-    }
-
-    fn group(&self) -> Option<GroupView> {
-        self.inner.group()
-    }
-
-    fn brokers(&self) -> Option<String> {
-        self.inner.brokers()
-    }
-
-    fn assigned_partitions(&self) -> Option<Vec<i32>> {
-        self.inner.assigned_partitions()
     }
 }

@@ -142,7 +142,8 @@ impl OnceRun {
         let start = Instant::now();
         let deadline = start + self.settings.timeout;
         let claims = SharedClaims::default();
-        let transport: Arc<dyn Transport> = Arc::new(OnlyClaimed {
+        // The run's worker consumes only the run's tests; it publishes through the transport.
+        let consume = Arc::new(OnlyClaimed {
             inner: self.transport.clone(),
             claims: claims.clone(),
         });
@@ -156,7 +157,8 @@ impl OnceRun {
                 c
             })
             .collect();
-        let mut builder = Worker::builder_arc(transport)
+        let mut builder = Worker::builder_arc(self.transport.clone())
+            .consume(consume)
             .cases(cases.clone())
             .settings(self.worker.clone())
             .observer(Reports(claims.clone()));
