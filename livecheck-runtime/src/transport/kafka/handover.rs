@@ -10,8 +10,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use super::members::{list_members, Member, Membership, Unasked};
-use super::tests_topic::GroupContext;
 use crate::lock::lock;
+use crate::transport::offsets::OffsetTracker;
 
 /// How often the early end of a hold looks whether this worker's claims are read back.
 const CLAIMS_POLL: Duration = Duration::from_millis(20);
@@ -135,8 +135,9 @@ fn holds(hold: Duration, partitions: usize) -> bool {
 
 /// Resumes the tests consumer's partitions when each handover ends (see [`Handover`]): when
 /// its hold is over, or as soon as no other member can hold them ([`nobody_before`]).
-pub(super) async fn resume_after_handover(
-    consumer: Arc<StreamConsumer<GroupContext>>,
+pub(super) async fn resume_after_handover<C: ConsumerContext + 'static>(
+    consumer: Arc<StreamConsumer<C>>,
+    group: GroupLook,
     handover: Arc<Handover>,
     mut wake: watch::Receiver<(u64, Option<Instant>)>,
     mut shutdown: watch::Receiver<bool>,
@@ -155,7 +156,7 @@ pub(super) async fn resume_after_handover(
                 () = tokio::time::sleep_until(until.into()) => {
                     handover.resume(consumer.as_ref(), epoch);
                 }
-                true = nobody_before(&consumer) => {
+                true = nobody_before(&consumer, &group) => {
                     tracing::debug!("handover: no other member can hold the partitions: resumed at once");
                     handover.resume(consumer.as_ref(), epoch);
                 }
@@ -172,6 +173,20 @@ pub(super) async fn resume_after_handover(
     }
 }
 
+/// What the early end of a hold looks at: the tests consumer's group and bookkeeping.
+pub(super) struct GroupLook {
+    /// The consumer group.
+    pub(super) group: String,
+    /// The tests topic.
+    pub(super) topic: String,
+    /// The partitions of the tests topic assigned here.
+    pub(super) assigned: watch::Receiver<Vec<i32>>,
+    /// The tests topic's offsets and the bus's claims and markers read back.
+    pub(super) tracker: Arc<Mutex<OffsetTracker>>,
+    /// This worker's membership, as its latest assignment set it.
+    pub(super) membership: Arc<Mutex<Option<Membership>>>,
+}
+
 /// Whether no other member can be running the partitions just assigned, so their hold may end
 /// at once. Each source must agree, and any doubt keeps the hold:
 /// - the bus: this worker's claims of them are read back, and no other instance's claim or
@@ -181,14 +196,16 @@ pub(super) async fn resume_after_handover(
 ///   the replay window either).
 ///
 /// A forged claim or marker on the bus can only keep a hold, never end one.
-async fn nobody_before(consumer: &Arc<StreamConsumer<GroupContext>>) -> bool {
-    let context = consumer.context();
-    let partitions = context.assigned.borrow().clone();
+async fn nobody_before<C: ConsumerContext + 'static>(
+    consumer: &Arc<StreamConsumer<C>>,
+    group: &GroupLook,
+) -> bool {
+    let partitions = group.assigned.borrow().clone();
     if partitions.is_empty() {
         return false;
     }
     let first = loop {
-        let known = lock(&context.tracker).first_owner(&partitions);
+        let known = lock(&group.tracker).first_owner(&partitions);
         match known {
             Some(first) => break first,
             None => tokio::time::sleep(CLAIMS_POLL).await,
@@ -197,14 +214,14 @@ async fn nobody_before(consumer: &Arc<StreamConsumer<GroupContext>>) -> bool {
     if !first {
         return false;
     }
-    let look = list_members(consumer, &context.markers.group, &context.tests_topic).await;
-    let ours = lock(&context.membership).clone();
+    let look = list_members(consumer, &group.group, &group.topic).await;
+    let ours = lock(&group.membership).clone();
     if !coordinator_agrees(ours.as_ref(), look) {
         return false;
     }
     let mut tpl = TopicPartitionList::new();
     for &partition in &partitions {
-        tpl.add_partition(&context.tests_topic, partition);
+        tpl.add_partition(&group.topic, partition);
     }
     let asked = consumer.clone();
     let committed = tokio::task::spawn_blocking(move || {

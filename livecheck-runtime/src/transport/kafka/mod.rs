@@ -59,7 +59,7 @@ use self::bus::{consume_bus, BusReader};
 use self::claims::CLAIMS_WAITING;
 use self::config::Role;
 use self::group_watch::{judge_claims, watch_group};
-use self::handover::{resume_after_handover, Handover};
+use self::handover::{resume_after_handover, GroupLook, Handover};
 use self::headers::{insert_trace_headers, SIGNAL_KIND};
 use self::markers::{commit_loop, Markers};
 use self::members::Membership;
@@ -239,6 +239,13 @@ impl Consume for KafkaTransport {
             let tasks = vec![
                 tokio::spawn(resume_after_handover(
                     tests.clone(),
+                    GroupLook {
+                        group: self.config.group_id.clone(),
+                        topic: self.config.topics.tests.clone(),
+                        assigned: self.assigned.subscribe(),
+                        tracker: tracker.clone(),
+                        membership: self.membership.clone(),
+                    },
                     handover,
                     handover_rx,
                     shutdown_rx.clone(),
