@@ -288,7 +288,7 @@ fn first_attempt() -> u32 {
 
 // `&u32`: the signature serde's `skip_serializing_if` calls.
 #[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_first_attempt(attempt: &u32) -> bool {
+pub(crate) fn is_first_attempt(attempt: &u32) -> bool {
     *attempt <= 1
 }
 
