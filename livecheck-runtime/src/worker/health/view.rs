@@ -144,8 +144,16 @@ impl View {
         if let Some(runtime) = report.runtime {
             bucket.add(runtime);
         }
+        // Minutes out of the trend go; kept ones stay in place (a `split_off` per report built
+        // a new map every time).
         let newest = self.minutes.keys().next_back().copied().unwrap_or(minute);
-        self.minutes = self.minutes.split_off(&(newest - TREND_MINUTES + 1));
+        while self
+            .minutes
+            .first_key_value()
+            .is_some_and(|(&first, _)| first <= newest - TREND_MINUTES)
+        {
+            self.minutes.pop_first();
+        }
     }
 
     /// The full view of one of the newest tests, by id (the newest report of it).
