@@ -7,7 +7,9 @@
 //! tests and sends the signals. To hold every test in flight at once the child sets
 //! `test_concurrency` to the number of tests (the default, 100, would leave the rest in Kafka);
 //! to see the expiry within the run it sets the case's `test_expires` to a few seconds (the
-//! tests themselves are triggered valid for an hour). The child reports on stdout, one line per
+//! tests themselves are triggered valid for an hour), and so its `max_runtime` too, which would
+//! otherwise follow `test_expires` down to those seconds. A test that does not pass fails the
+//! stage. The child reports on stdout, one line per
 //! stage: `STAGE rss_kib stored_signals`. Part of `cargo run --release -p bench`.
 
 use std::process::Stdio;
@@ -26,6 +28,9 @@ use crate::stats::rss_kib;
 
 /// How long one stage may take.
 const STAGE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The case's `max_runtime` in the worker: longer than the stages that hold its tests in flight
+/// and its three waits (`MEMORY_WAIT_TIMEOUT` each).
+const MAX_RUNTIME: Duration = Duration::from_secs(3600);
 /// Requests the service makes at once.
 const SERVICE_CONCURRENCY: usize = 1024;
 
@@ -190,6 +195,9 @@ async fn stage(lines: &mut Lines<BufReader<ChildStdout>>, name: &str) -> Result<
         .map_err(|_| format!("the worker process did not reach {name} in time"))?
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the worker process exited before {name}"))?;
+    if let Some(reason) = line.strip_prefix("FAILED ") {
+        return Err(format!("the worker process failed before {name}: {reason}"));
+    }
     let mut words = line.split_whitespace();
     if words.next() != Some(name) {
         return Err(format!(
@@ -215,6 +223,10 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
     config.signal_replay = Duration::from_secs(3600);
     let mut case = CaseConfig::from(held.descriptor());
     case.options.test_expires = expires;
+    // Its own `max_runtime`: by default it is `min(test_expires, 1 h)`, and with the short
+    // `test_expires` above every test would be stopped (TIMEOUT) a few seconds after it
+    // started, long before 100,000 tests are in flight and signalled.
+    case.options.max_runtime = Some(MAX_RUNTIME);
     let reports = Reports::default();
     let worker = RunningWorker::start(
         &config,
@@ -240,25 +252,58 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<(), String> {
     settle().await;
     report("READY");
 
-    let stats = handle.stats();
-    poll_until(|| stats.in_flight as u64 >= args.tests).await?;
+    // `stats()` is a snapshot: read it again at each poll.
+    let in_flight = || handle.stats().in_flight as u64;
+    poll_until(|| in_flight() >= args.tests)
+        .await
+        .map_err(|()| {
+            failed(format!(
+                "{} of {} tests in flight {}",
+                in_flight(),
+                args.tests,
+                too_late()
+            ))
+        })?;
     settle().await;
     report("INFLIGHT");
 
-    poll_until(|| reports.total() >= args.tests).await?;
+    poll_until(|| reports.total() >= args.tests)
+        .await
+        .map_err(|()| {
+            failed(format!(
+                "{} of {} tests reported {}",
+                reports.total(),
+                args.tests,
+                too_late()
+            ))
+        })?;
+    // Every test must pass: a test that timed out holds no signals, and the readings would not
+    // be of what they say.
+    if reports.passed() != args.tests || FALSE_TIMEOUTS.load(Ordering::Relaxed) != 0 {
+        let reason = failed(format!(
+            "{} of {} tests passed ({} TIMEOUT, {} other, {} false timeouts)",
+            reports.passed(),
+            args.tests,
+            reports.timeouts(),
+            reports.others(),
+            FALSE_TIMEOUTS.load(Ordering::Relaxed)
+        ));
+        worker.stop().await;
+        return Err(reason);
+    }
     settle().await;
     report("DONE");
     let done = Instant::now();
-    if reports.passed() != args.tests || FALSE_TIMEOUTS.load(Ordering::Relaxed) != 0 {
-        eprintln!(
-            "memory: {} of {} tests passed, {} false timeouts",
-            reports.passed(),
-            args.tests,
-            FALSE_TIMEOUTS.load(Ordering::Relaxed)
-        );
-    }
 
-    poll_until(|| handle.stored_signals() == 0).await?;
+    poll_until(|| handle.stored_signals() == 0)
+        .await
+        .map_err(|()| {
+            failed(format!(
+                "{} signals still stored {}",
+                handle.stored_signals(),
+                too_late()
+            ))
+        })?;
     eprintln!(
         "memory: signals expired {:.1} s after the last test passed",
         done.elapsed().as_secs_f64()
@@ -274,13 +319,26 @@ async fn settle() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
 
-async fn poll_until(mut done: impl FnMut() -> bool) -> Result<(), String> {
+/// What a stage that timed out says.
+fn too_late() -> String {
+    format!("after {} s (the stage's timeout)", STAGE_TIMEOUT.as_secs())
+}
+
+/// Polls `done` until it holds; `Err` after [`STAGE_TIMEOUT`].
+async fn poll_until(mut done: impl FnMut() -> bool) -> Result<(), ()> {
     let deadline = Instant::now() + STAGE_TIMEOUT;
     while !done() {
         if Instant::now() > deadline {
-            return Err("a stage did not complete in time".into());
+            return Err(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// Tells the parent why the child gives up (a `FAILED` line, which it reads in place of the
+/// next stage's), and returns the reason.
+fn failed(reason: String) -> String {
+    println!("FAILED {reason}");
+    reason
 }
