@@ -32,6 +32,21 @@ pub(crate) struct FaustResult {
     /// Cores the broker used meanwhile.
     #[serde(skip)]
     pub(crate) broker_cores: Option<f64>,
+    /// CPU seconds of Faust's process during its throughput run (10 ms clock ticks).
+    #[serde(skip)]
+    pub(crate) own_cpu: Option<f64>,
+    /// CPU seconds of the broker meanwhile.
+    #[serde(skip)]
+    pub(crate) broker_cpu: Option<f64>,
+}
+
+impl FaustResult {
+    /// CPU per test of Faust's process and of the broker in its throughput run, in µs.
+    pub(crate) fn cpu_us_per_test(&self) -> Option<(Option<f64>, Option<f64>)> {
+        let tests = self.throughput.as_ref()?.tests.max(1) as f64;
+        let per_test = |cpu: Option<f64>| cpu.map(|s| s * 1e6 / tests);
+        Some((per_test(self.own_cpu), per_test(self.broker_cpu)))
+    }
 }
 
 /// Faust's signal latency, in milliseconds.
@@ -98,7 +113,7 @@ pub(crate) async fn run(
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let mut result = None;
     // `run.sh` execs Python: the child's pid is Faust's process.
-    let (mut meters, mut cores) = (None, (None, None));
+    let (mut meters, mut cores, mut cpu) = (None, (None, None), (None, None));
     while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
         if line.contains("FAUST_MARK throughput-start") {
             meters = Some((CpuMeter::start(child.id()), CpuMeter::start(broker_pid)));
@@ -107,6 +122,7 @@ pub(crate) async fn run(
         if line.contains("FAUST_MARK throughput-end") {
             if let Some((own, broker)) = &meters {
                 cores = (own.cores(), broker.cores());
+                cpu = (own.seconds(), broker.seconds());
             }
             continue;
         }
@@ -128,6 +144,7 @@ pub(crate) async fn run(
     match result {
         Some(mut result) => {
             (result.own_cores, result.broker_cores) = cores;
+            (result.own_cpu, result.broker_cpu) = cpu;
             Ok(result)
         }
         None => Err(format!(

@@ -2,8 +2,8 @@
 //! on one broker, in one run, printed as one table.
 //!
 //! ```sh
-//! cargo run --release -p bench                 # everything, ~2.5 min on 2 cores (docs/benchmarks.md)
-//! cargo run --release -p bench -- --quick      # scaled down, ~40 s: does it all run?
+//! cargo run --release -p bench                 # everything, ~4.5 min on 2 cores (docs/benchmarks.md)
+//! cargo run --release -p bench -- --quick      # scaled down, ~2 min: does it all run?
 //! cargo run --release -p bench -- --help       # sizes, --brokers, --only, --no-faust
 //! ```
 //!
@@ -13,39 +13,54 @@
 //! 1. the floor: a bare rdkafka produce → consume round trip with livecheck's client settings
 //!    (`floor.rs`);
 //! 2. signal latency: `Signal::send` in a service → `wait` returns in the case (`latency.rs`);
-//! 3. throughput of one worker, three signals per test, default `test_concurrency`
-//!    (`throughput.rs`);
-//! 4. RSS of a worker process with 100,000 tests in flight, and after their signals expired
+//! 3. throughput of one worker, three signals per test, default `test_concurrency`, with the
+//!    worker's and the service's CPU per test, the Kafka messages per test and the broker's CPU
+//!    (`throughput/`), and the CPU of a bare producer and consumer moving the same messages at
+//!    the same rate (`floor_load.rs`);
+//! 4. instructions per test of the same, counted by callgrind on a small paced run
+//!    (`instructions.rs`);
+//! 5. RSS of a worker process with 100,000 tests in flight, and after their signals expired
 //!    (`memory.rs`);
-//! 5. service-side cost of `maybe_trigger` at probability 0 and of attaching test headers
+//! 6. service-side cost of `maybe_trigger` at probability 0 and of attaching test headers
 //!    (`micro.rs`), and of a sampled request — `maybe_trigger` at probability 1 and `send` —
 //!    with the broker up, stopped, and stopped with the queue full (`request.rs`);
-//! 6. Faust's LiveCheck on the same workloads and broker (`faust.rs`, `bench/faust/`).
+//! 7. Faust's LiveCheck on the same workloads and broker (`faust.rs`, `bench/faust/`).
+//!
+//! Each measurement is a stage with a verdict (ok, failed with its reason, or n/a where a tool
+//! is missing), printed as it ends and again under the table; a failed stage does not stop the
+//! others, and the benchmark exits non-zero if any failed.
 //!
 //! Not in the default run: `--only soak`, a worker's RSS under a steady load for 30 minutes
 //! (`soak.rs`; `--soak-duration 2m` for a smoke run).
 
+mod callgrind;
 mod cases;
+mod child;
 mod faust;
 mod floor;
+mod floor_load;
+mod instructions;
 mod latency;
 mod memory;
 mod micro;
+mod render;
 mod request;
 mod setup;
 mod soak;
 mod stats;
 mod throughput;
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use livecheck_tests::broker::{find_tansu, Broker};
+use futures::FutureExt;
+use livecheck_tests::broker::Broker;
 
 use crate::stats::Samples;
+use crate::throughput::Load;
 
 /// livecheck against the Kafka floor and Faust's LiveCheck: prints a table.
 #[derive(Debug, Parser)]
@@ -65,6 +80,15 @@ enum Command {
     /// The worker process of the soak run (started by the benchmark itself).
     #[command(hide = true)]
     SoakWorker(soak::WorkerArgs),
+    /// The worker process of the throughput run (started by the benchmark itself).
+    #[command(hide = true)]
+    ThroughputWorker(throughput::WorkerArgs),
+    /// The service process of the throughput run (started by the benchmark itself).
+    #[command(hide = true)]
+    ThroughputService(throughput::ServiceArgs),
+    /// The bare producer and consumer of the CPU floor (started by the benchmark itself).
+    #[command(hide = true)]
+    FloorLoad(floor_load::LoadArgs),
 }
 
 /// Sizes and switches.
@@ -80,9 +104,15 @@ struct Options {
     /// Unrecorded round trips (and signals) before each half.
     #[arg(long, default_value_t = 30)]
     warmup: usize,
-    /// Tests of the throughput run.
+    /// Tests of the throughput run (and of the CPU floor's load).
     #[arg(long, default_value_t = 100_000)]
     tests: u64,
+    /// Tests of the runs under callgrind (instructions per test).
+    #[arg(long, default_value_t = 2000)]
+    instructions_tests: u64,
+    /// Their pace, tests per second (livecheck's and the floor's alike).
+    #[arg(long, default_value_t = 200.0)]
+    instructions_rate: f64,
     /// Tests held in flight by the memory worker.
     #[arg(long, default_value_t = 100_000)]
     memory_tests: u64,
@@ -133,8 +163,10 @@ struct Options {
 enum Part {
     /// Floor and signal latency.
     Latency,
-    /// Tests per second.
+    /// Tests per second, CPU per test, and the CPU floor.
     Throughput,
+    /// Instructions per test (callgrind).
+    Instructions,
     /// Worker RSS.
     Memory,
     /// Service-side cost.
@@ -159,6 +191,7 @@ impl Options {
             self.samples = self.samples.min(200);
             self.warmup = self.warmup.min(10);
             self.tests = self.tests.min(3000);
+            self.instructions_tests = self.instructions_tests.min(400);
             self.memory_tests = self.memory_tests.min(10_000);
             self.micro_iterations = self.micro_iterations.min(100_000);
             self.requests = self.requests.min(2000);
@@ -186,6 +219,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::MemoryWorker(args)) => runtime.block_on(memory::worker(args)),
         Some(Command::SoakWorker(args)) => runtime.block_on(soak::worker(args)),
+        Some(Command::ThroughputWorker(args)) => runtime.block_on(throughput::worker(args)),
+        Some(Command::ThroughputService(args)) => runtime.block_on(throughput::service(args)),
+        Some(Command::FloorLoad(args)) => runtime.block_on(floor_load::load(args)),
         None => runtime.block_on(bench(cli.options.scaled())),
     };
     match result {
@@ -197,7 +233,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Everything measured; `None` where skipped.
+/// Everything measured; `None` where skipped or failed.
 #[derive(Debug, Default)]
 struct Results {
     floor: Option<Samples>,
@@ -205,18 +241,128 @@ struct Results {
     latency_first: Option<Samples>,
     latency_later: Option<Samples>,
     throughput: Option<throughput::Throughput>,
+    floor_load: Option<floor_load::FloorLoad>,
+    /// `Err`: why instructions could not be counted here.
+    instructions: Option<Result<instructions::Instructions, String>>,
     memory: Option<memory::Memory>,
     memory_fixed_glibc: Option<memory::Memory>,
     micro: Option<micro::Micro>,
     request: Option<request::RequestPath>,
     soak: Option<soak::Soak>,
-    faust: Option<Result<faust::FaustResult, String>>,
+    faust: Option<faust::FaustResult>,
+    /// Each stage's verdict, in the order they ran.
+    verdicts: Vec<Verdict>,
 }
+
+/// How a stage ended.
+#[derive(Debug)]
+enum Outcome {
+    /// It ran and its figures are in the table.
+    Ok,
+    /// A tool it needs is missing here; its cells say why (not a failure).
+    NotApplicable(String),
+    /// Not run, because a stage it builds on failed.
+    NotRun(String),
+    /// It failed: its figures are missing or not of what they say.
+    Failed(String),
+}
+
+impl From<String> for Outcome {
+    fn from(reason: String) -> Self {
+        Outcome::Failed(reason)
+    }
+}
+
+/// One stage's verdict.
+#[derive(Debug)]
+struct Verdict {
+    stage: &'static str,
+    took: Duration,
+    outcome: Outcome,
+}
+
+impl Results {
+    /// Runs `stage` (at most `limit`; a panic is a failure like an error), records and prints
+    /// its verdict; its value if it succeeded.
+    async fn stage<T, E: Into<Outcome>>(
+        &mut self,
+        name: &'static str,
+        limit: Duration,
+        stage: impl Future<Output = Result<T, E>>,
+    ) -> Option<T> {
+        eprintln!("livecheck-bench: stage {name}");
+        let started = Instant::now();
+        let result = match tokio::time::timeout(limit, AssertUnwindSafe(stage).catch_unwind()).await
+        {
+            Err(_) => Err(Outcome::Failed(format!(
+                "did not end within {} s",
+                limit.as_secs()
+            ))),
+            Ok(Err(panic)) => Err(Outcome::Failed(format!(
+                "panicked: {}",
+                panic_message(&*panic)
+            ))),
+            Ok(Ok(result)) => result.map_err(Into::into),
+        };
+        let (value, outcome) = match result {
+            Ok(value) => (Some(value), Outcome::Ok),
+            Err(outcome) => (None, outcome),
+        };
+        self.record(name, started.elapsed(), outcome);
+        value
+    }
+
+    /// Records and prints a verdict.
+    fn record(&mut self, stage: &'static str, took: Duration, outcome: Outcome) {
+        let verdict = Verdict {
+            stage,
+            took,
+            outcome,
+        };
+        eprintln!("livecheck-bench: {}", verdict.describe());
+        self.verdicts.push(verdict);
+    }
+
+    /// The stages that failed.
+    fn failed(&self) -> Vec<&'static str> {
+        self.verdicts
+            .iter()
+            .filter(|v| matches!(v.outcome, Outcome::Failed(_)))
+            .map(|v| v.stage)
+            .collect()
+    }
+}
+
+impl Verdict {
+    /// `stage: ok, 12 s`, `stage: **failed** after 600 s: why`, …
+    fn describe(&self) -> String {
+        let took = self.took.as_secs_f64();
+        match &self.outcome {
+            Outcome::Ok => format!("`{}`: ok, {took:.0} s", self.stage),
+            Outcome::NotApplicable(why) => format!("`{}`: n/a ({why})", self.stage),
+            Outcome::NotRun(why) => format!("`{}`: not run ({why})", self.stage),
+            Outcome::Failed(why) => {
+                format!("`{}`: **failed** after {took:.0} s: {why}", self.stage)
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// The longest one stage may take (each has shorter limits inside): it must end, not hang CI.
+const STAGE_LIMIT: Duration = Duration::from_secs(1800);
 
 async fn bench(options: Options) -> Result<(), String> {
     let started = Instant::now();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let load_before = load_average();
+    let load_before = render::load_average();
     let (broker, brokers, broker_name) = match &options.brokers {
         Some(brokers) => (None, brokers.clone(), format!("external broker {brokers}")),
         None => {
@@ -226,7 +372,7 @@ async fn bench(options: Options) -> Result<(), String> {
             let bootstrap = broker.bootstrap();
             let name = format!(
                 "{} on {bootstrap}, memory storage, started by the benchmark",
-                tansu_version()
+                render::tansu_version()
             );
             (Some(broker), bootstrap, name)
         }
@@ -235,64 +381,129 @@ async fn bench(options: Options) -> Result<(), String> {
     // Its CPU time is read around the throughput runs (only for a broker started here).
     let broker_pid = broker.as_ref().and_then(|_| stats::broker_pid(&brokers));
     let mut results = Results::default();
+    let brokers = brokers.as_str();
 
     if options.wants(Part::Service) {
-        eprintln!("livecheck-bench: service-side cost");
         let iterations = options.micro_iterations;
-        results.micro = Some(
-            tokio::task::spawn_blocking(move || micro::run(iterations))
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        results.micro = results
+            .stage("service: maybe_trigger, headers", STAGE_LIMIT, async move {
+                tokio::task::spawn_blocking(move || micro::run(iterations))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
         eprintln!(
             "livecheck-bench: a sampled request, {} with the broker up, stopped, and stopped with a full queue",
             options.requests
         );
-        results.request = Some(request::run(&brokers, options.requests).await?);
+        results.request = results
+            .stage(
+                "service: a sampled request",
+                STAGE_LIMIT,
+                request::run(brokers, options.requests),
+            )
+            .await;
     }
     if options.wants(Part::Latency) {
-        // Two interleaved halves, so a drift of the broker over the run hits both alike.
-        let half = options.samples.div_ceil(2);
-        let (mut floor, mut all, mut first, mut later) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for round in 1..=2 {
-            eprintln!("livecheck-bench: floor, half {round}");
-            floor.push(floor::run(&brokers, half, options.warmup).await?);
-            eprintln!("livecheck-bench: signal latency, half {round}");
-            let latency = latency::run(&brokers, half, options.warmup).await?;
-            all.push(latency.all);
-            first.push(latency.first);
-            later.push(latency.later);
+        let (samples, warmup) = (options.samples, options.warmup);
+        if let Some(latency) = results
+            .stage(
+                "latency",
+                STAGE_LIMIT,
+                latency_stage(brokers, samples, warmup),
+            )
+            .await
+        {
+            [
+                results.floor,
+                results.latency,
+                results.latency_first,
+                results.latency_later,
+            ] = latency.map(Some);
         }
-        results.floor = Some(Samples::merge(floor));
-        results.latency = Some(Samples::merge(all));
-        results.latency_first = Some(Samples::merge(first));
-        results.latency_later = Some(Samples::merge(later));
     }
     // Faust before livecheck's throughput and memory runs, so that the broker holds about as
     // little when each throughput run starts (tansu's fetches slow down as it fills).
     if options.wants(Part::Faust) {
-        let log = faust_log();
+        let log = render::target_dir().join("bench-faust.log");
         eprintln!(
             "livecheck-bench: Faust LiveCheck, {} tests (its log: {})",
             options.faust_tests,
             log.display()
         );
-        results.faust = Some(
-            faust::run(
-                &brokers,
-                options.faust_tests,
-                options.faust_samples,
-                &log,
-                broker_pid,
-            )
-            .await,
+        let stage_started = Instant::now();
+        let faust = faust::run(
+            brokers,
+            options.faust_tests,
+            options.faust_samples,
+            &log,
+            broker_pid,
         );
+        let faust = tokio::time::timeout(STAGE_LIMIT, faust)
+            .await
+            .unwrap_or_else(|_| Err(format!("did not end within {} s", STAGE_LIMIT.as_secs())));
+        // A run inside Faust's bench that failed fails the stage; what did run is shown.
+        let outcome = match &faust {
+            Ok(f) => f.error.clone().map_or(Outcome::Ok, Outcome::Failed),
+            Err(error) => Outcome::Failed(error.clone()),
+        };
+        results.record("faust", stage_started.elapsed(), outcome);
+        results.faust = faust.ok();
     }
 
     if options.wants(Part::Throughput) {
         eprintln!("livecheck-bench: throughput, {} tests", options.tests);
-        results.throughput = Some(throughput::run(&brokers, options.tests, broker_pid).await?);
+        let load = Load {
+            tests: options.tests,
+            rate: None,
+            callgrind: None,
+            broker_pid,
+        };
+        results.throughput = results
+            .stage("throughput", STAGE_LIMIT, throughput::run(brokers, load))
+            .await;
+        match &results.throughput {
+            Some(t) => {
+                let (tests, per_test, rate) = (t.tests, t.messages_per_test(), t.tests_per_sec());
+                eprintln!(
+                    "livecheck-bench: CPU floor, {per_test:.2} messages per test at {rate:.0} tests/s"
+                );
+                results.floor_load = results
+                    .stage(
+                        "CPU floor",
+                        STAGE_LIMIT,
+                        floor_load::run(brokers, tests, per_test, rate, None, broker_pid),
+                    )
+                    .await;
+            }
+            None => results.record(
+                "CPU floor",
+                Duration::ZERO,
+                Outcome::NotRun("it runs at the throughput run's rate".into()),
+            ),
+        }
+    }
+    if options.wants(Part::Instructions) {
+        let (tests, rate) = (options.instructions_tests, options.instructions_rate);
+        eprintln!("livecheck-bench: instructions, {tests} tests at {rate} tests/s under callgrind");
+        let counted = results
+            .stage(
+                "instructions",
+                STAGE_LIMIT,
+                instructions::run(brokers, tests, rate),
+            )
+            .await;
+        results.instructions = match (counted, results.verdicts.last()) {
+            (Some(counted), _) => Some(Ok(counted)),
+            (
+                None,
+                Some(Verdict {
+                    outcome: Outcome::NotApplicable(why),
+                    ..
+                }),
+            ) => Some(Err(why.clone())),
+            (None, _) => None,
+        };
     }
     if options.wants(Part::Memory) {
         eprintln!(
@@ -300,12 +511,24 @@ async fn bench(options: Options) -> Result<(), String> {
             options.memory_tests
         );
         let expires = Duration::from_secs(options.memory_expires);
-        results.memory = Some(memory::run(&brokers, options.memory_tests, expires, None).await?);
+        let tests = options.memory_tests;
+        results.memory = results
+            .stage(
+                "memory",
+                STAGE_LIMIT,
+                memory::run(brokers, tests, expires, None),
+            )
+            .await;
         if cfg!(all(target_os = "linux", target_env = "gnu")) {
             eprintln!("livecheck-bench: memory again, glibc's malloc thresholds fixed");
             let tunables = Some(memory::FIXED_GLIBC_THRESHOLDS);
-            results.memory_fixed_glibc =
-                Some(memory::run(&brokers, options.memory_tests, expires, tunables).await?);
+            results.memory_fixed_glibc = results
+                .stage(
+                    "memory, glibc thresholds fixed",
+                    STAGE_LIMIT,
+                    memory::run(brokers, tests, expires, tunables),
+                )
+                .await;
         }
     }
     if options.wants(Part::Soak) {
@@ -313,366 +536,62 @@ async fn bench(options: Options) -> Result<(), String> {
             "livecheck-bench: soak, {} tests/s for {:?}, test_expires {:?}",
             options.soak_rate, options.soak_duration, options.soak_expires
         );
-        results.soak = Some(
-            soak::run(
-                &brokers,
-                soak::SoakOptions {
-                    rate: options.soak_rate,
-                    duration: options.soak_duration,
-                    sample: options.soak_sample,
-                    expires: options.soak_expires,
-                },
-            )
-            .await?,
-        );
+        let soak = soak::SoakOptions {
+            rate: options.soak_rate,
+            duration: options.soak_duration,
+            sample: options.soak_sample,
+            expires: options.soak_expires,
+        };
+        let limit = options.soak_duration + STAGE_LIMIT;
+        results.soak = results.stage("soak", limit, soak::run(brokers, soak)).await;
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let machine = format!(
         "{}; load average {load_before} at the start, {} at the end",
-        machine(),
-        load_average()
+        render::machine(),
+        render::load_average()
     );
     println!(
         "{}",
-        render(
+        render::render(
             &results,
-            &options,
+            options.quick,
             &[&date, &broker_name, &machine, &command],
             started.elapsed()
         )
     );
-    Ok(())
-}
-
-fn faust_log() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let _ = std::fs::create_dir_all(&target);
-    std::fs::canonicalize(&target)
-        .unwrap_or(target)
-        .join("bench-faust.log")
-}
-
-fn tansu_version() -> String {
-    std::process::Command::new(find_tansu())
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "tansu".to_owned())
-}
-
-/// `/proc/cpuinfo`'s model name and the number of CPUs, and the kernel.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|k| format!("Linux {}", k.trim()))
-        .unwrap_or_default();
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|kib| format!(", {:.0} GB RAM", kib as f64 / 1024.0 / 1024.0))
-        .unwrap_or_default();
-    format!("{cpus} × {cpu}{memory}, {kernel}")
-}
-
-/// The 1-minute load average (`/proc/loadavg`): other processes share the machine.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn mb(kib: u64) -> f64 {
-    kib as f64 * 1024.0 / 1e6
-}
-
-fn yes_no(met: bool) -> &'static str {
-    if met {
-        "**met**"
+    drop(broker);
+    let failed = results.failed();
+    if failed.is_empty() {
+        Ok(())
     } else {
-        "**missed**"
+        Err(format!(
+            "{} of {} stages failed: {}",
+            failed.len(),
+            results.verdicts.len(),
+            failed.join(", ")
+        ))
     }
 }
 
-/// The table, in Markdown.
-fn render(r: &Results, options: &Options, about: &[&str; 4], took: Duration) -> String {
-    let [date, broker, machine, command] = about;
-    let mut out = String::new();
-    let _ = writeln!(out, "## livecheck-bench, {date}\n");
-    let _ = writeln!(out, "- command: `{command}`");
-    let _ = writeln!(out, "- broker: {broker}");
-    let _ = writeln!(out, "- machine: {machine}");
-    let _ = writeln!(out, "- whole run: {:.0} s\n", took.as_secs_f64());
-    let faust_ok = r.faust.as_ref().and_then(|f| f.as_ref().ok());
-    let faust_name = faust_ok.map_or_else(
-        || "Faust LiveCheck".to_owned(),
-        |f| format!("Faust {} (aiokafka {})", f.faust_streaming, f.aiokafka),
-    );
-    let table = r.floor.is_some()
-        || r.throughput.is_some()
-        || r.memory.is_some()
-        || r.micro.is_some()
-        || r.request.is_some()
-        || r.faust.is_some();
-    if table {
-        let _ = writeln!(
-            out,
-            "| measure | livecheck | floor: bare rdkafka | {faust_name} | target | |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
+/// The floor and signal latency in two interleaved halves, so a drift of the broker over the
+/// run hits both alike: the floor, every signal, the first of each test, the later ones.
+async fn latency_stage(
+    brokers: &str,
+    samples: usize,
+    warmup: usize,
+) -> Result<[Samples; 4], String> {
+    let half = samples.div_ceil(2);
+    let (mut floor, mut all, mut first, mut later) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=2 {
+        eprintln!("livecheck-bench: floor, half {round}");
+        floor.push(floor::run(brokers, half, warmup).await?);
+        eprintln!("livecheck-bench: signal latency, half {round}");
+        let latency = latency::run(brokers, half, warmup).await?;
+        all.push(latency.all);
+        first.push(latency.first);
+        later.push(latency.later);
     }
-    let dash = "—";
-
-    if let (Some(floor), Some(latency)) = (&r.floor, &r.latency) {
-        let f = floor.p50_p90_p99_ms();
-        let l = latency.p50_p90_p99_ms();
-        let faust_latency = faust_ok.and_then(|f| f.latency.as_ref());
-        let faust = faust_latency.map(|f| [f.p50_ms, f.p90_ms, f.p99_ms]);
-        for (i, name) in ["p50", "p90", "p99"].into_iter().enumerate() {
-            let ratio = l[i] / f[i];
-            let (target, verdict) = match name {
-                "p90" => (dash.to_owned(), ""),
-                _ => ("≤ 1.2 × floor".to_owned(), yes_no(ratio <= 1.2)),
-            };
-            let _ = writeln!(
-                out,
-                "| signal latency {name} (send → wait returns) | {:.2} ms ({ratio:.2} × floor) | {:.2} ms | {} | {target} | {verdict} |",
-                l[i],
-                f[i],
-                faust.map_or(dash.to_owned(), |f| format!("{:.2} ms", f[i])),
-            );
-        }
-    }
-    if let Some(t) = &r.throughput {
-        let faust = faust_ok.and_then(|f| f.throughput.as_ref());
-        let ours = t.tests_per_sec();
-        let (faust_cell, target_cell, verdict) = match faust {
-            Some(f) => {
-                let factor = ours / f.tests_per_sec;
-                (
-                    format!("{:.0}", f.tests_per_sec),
-                    format!("≥ 20 × Faust (here {factor:.0} ×)"),
-                    yes_no(factor >= 20.0 && t.false_timeouts == 0),
-                )
-            }
-            None => (dash.to_owned(), "≥ 20 × Faust".to_owned(), ""),
-        };
-        let _ = writeln!(
-            out,
-            "| tests/s, one worker, 3 signals per test | {ours:.0} | {dash} | {faust_cell} | {target_cell} | {verdict} |"
-        );
-        let _ = writeln!(
-            out,
-            "| signals/s (3 per test) | {:.0} | {dash} | {} | | |",
-            3.0 * ours,
-            faust.map_or(dash.to_owned(), |f| format!("{:.0}", 3.0 * f.tests_per_sec))
-        );
-        let _ = writeln!(
-            out,
-            "| false timeouts (TIMEOUT before the wait's 30 s) | {} of {} | {dash} | {} | 0 | {} |",
-            t.false_timeouts,
-            t.tests,
-            faust.map_or(dash.to_owned(), |f| format!(
-                "{} of {}",
-                f.false_timeouts, f.tests
-            )),
-            yes_no(t.false_timeouts == 0)
-        );
-        let cores = |c: Option<f64>| c.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"));
-        let _ = writeln!(
-            out,
-            "| CPU during the run, in cores: the process (worker and service), the broker | {}, {} | {dash} | {} | | |",
-            cores(t.own_cores),
-            cores(t.broker_cores),
-            faust_ok.map_or(dash.to_owned(), |f| format!(
-                "{}, {}",
-                cores(f.own_cores),
-                cores(f.broker_cores)
-            )),
-        );
-        let _ = writeln!(
-            out,
-            "| outcomes | {} PASS, {} TIMEOUT, {} other | {dash} | {} | | |",
-            t.passed,
-            t.timeouts,
-            t.others,
-            faust.map_or(dash.to_owned(), |f| format!(
-                "{} PASS, {} TIMEOUT, {} other, {} unreported",
-                f.passed,
-                f.timeouts,
-                f.others,
-                f.tests - f.reported
-            )),
-        );
-    }
-    if let Some(m) = &r.memory {
-        let grown = m.in_flight_kib.saturating_sub(m.baseline_kib);
-        let peak = m
-            .in_flight_kib
-            .max(m.done_kib)
-            .saturating_sub(m.baseline_kib);
-        let left = m.expired_kib.saturating_sub(m.baseline_kib);
-        let _ = writeln!(
-            out,
-            "| worker RSS, {} tests in flight | {:.0} MB (baseline {:.0} MB; {:.1} KB per test) | {dash} | {dash} | < 200 MB | {} |",
-            m.tests,
-            mb(m.in_flight_kib),
-            mb(m.baseline_kib),
-            grown as f64 * 1.024 / m.tests as f64,
-            yes_no(mb(m.in_flight_kib) < 200.0)
-        );
-        let _ = writeln!(
-            out,
-            "| worker RSS, all passed ({} signals held) | {:.0} MB | {dash} | {dash} | | |",
-            m.done_stored,
-            mb(m.done_kib)
-        );
-        let _ = writeln!(
-            out,
-            "| worker RSS, signals expired (`test_expires` {} s; {} left) | {:.0} MB ({:.0} MB above baseline, {:.0} % of the peak's growth) | {dash} | {dash} | near baseline | {} |",
-            m.expires.as_secs(),
-            m.expired_stored,
-            mb(m.expired_kib),
-            mb(left),
-            100.0 * left as f64 / peak.max(1) as f64,
-            // "Near": no signal left, and at most a quarter of the peak's growth still held.
-            yes_no(m.expired_stored == 0 && left * 4 <= peak)
-        );
-    }
-    if let Some(m) = &r.memory_fixed_glibc {
-        let _ = writeln!(
-            out,
-            "| the same, glibc's malloc thresholds fixed (in flight {:.0} MB, all passed {:.0} MB) | {:.0} MB ({:.0} MB above baseline) | {dash} | {dash} | | |",
-            mb(m.in_flight_kib),
-            mb(m.done_kib),
-            mb(m.expired_kib),
-            mb(m.expired_kib.saturating_sub(m.baseline_kib)),
-        );
-    }
-    if let Some(micro) = &r.micro {
-        let _ = writeln!(
-            out,
-            "| `maybe_trigger` at probability 0 | {:.1} ns/call | {dash} | {dash} | < 100 ns | {} |",
-            micro.maybe_trigger_ns,
-            yes_no(micro.maybe_trigger_ns < 100.0)
-        );
-        let _ = writeln!(
-            out,
-            "| `attach_test_headers` in `with_test` (new header list included) | {:.0} ns/call (the empty list alone: {:.0} ns) | {dash} | {dash} | < 1 µs | {} |",
-            micro.attach_headers_ns,
-            micro.empty_headers_ns,
-            yes_no(micro.attach_headers_ns < 1000.0)
-        );
-    }
-    if let Some(q) = &r.request {
-        for (state, samples) in [
-            ("broker up", &q.up),
-            ("broker stopped (queued)", &q.down),
-            ("broker stopped, queue full (dropped)", &q.full),
-        ] {
-            let us = |p: f64| samples.percentile(p).as_secs_f64() * 1e6;
-            let _ = writeln!(
-                out,
-                "| a sampled request: `maybe_trigger` (p = 1) + `send`, {state} | p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs | {dash} | {dash} | p99 < 50 µs | {} |",
-                us(50.0),
-                us(99.0),
-                us(99.9),
-                yes_no(us(99.0) < 50.0)
-            );
-        }
-    }
-    let _ = writeln!(out);
-    if let Some(q) = &r.request {
-        let _ = writeln!(
-            out,
-            "- a sampled request: {} requests timed one by one in each state; the full queue ({} messages) dropped {} of their {} messages; {} dropped in the other two states.",
-            q.requests,
-            request::SMALL_QUEUE,
-            q.full_dropped,
-            2 * q.requests,
-            q.other_dropped
-        );
-    }
-    if let (Some(floor), Some(latency)) = (&r.floor, &r.latency) {
-        let _ = writeln!(
-            out,
-            "- latency: {} round trips and {} signals, one at a time, in two interleaved halves; nearest-rank percentiles.",
-            floor.len(),
-            latency.len()
-        );
-    }
-    if let (Some(first), Some(later)) = (&r.latency_first, &r.latency_later) {
-        let [f50, _, f99] = first.p50_p90_p99_ms();
-        let [l50, _, l99] = later.p50_p90_p99_ms();
-        let _ = writeln!(
-            out,
-            "- latency by signal: first of a test p50 {f50:.2} ms, p99 {f99:.2} ms ({} signals); second and third p50 {l50:.2} ms, p99 {l99:.2} ms ({}).",
-            first.len(),
-            later.len()
-        );
-    }
-    if let Some(t) = &r.throughput {
-        let _ = writeln!(
-            out,
-            "- throughput: {} tests in {:.1} s (the service had sent them all after {:.1} s){}.",
-            t.tests,
-            t.elapsed.as_secs_f64(),
-            t.service_elapsed.as_secs_f64(),
-            t.thirds.map_or_else(String::new, |(first, last)| format!(
-                "; {first:.0} tests/s over the first third of the reports, {last:.0} over the last"
-            ))
-        );
-    }
-    if let Some(m) = &r.memory {
-        let _ = writeln!(
-            out,
-            "- memory: a worker process with `test_concurrency` = {}, {} signals stored (waited for) in flight; VmRSS. The second run sets `GLIBC_TUNABLES={}`.",
-            m.tests,
-            m.in_flight_stored,
-            memory::FIXED_GLIBC_THRESHOLDS
-        );
-    }
-    match &r.faust {
-        Some(Ok(f)) => {
-            if let Some(t) = &f.throughput {
-                let _ = writeln!(
-                    out,
-                    "- Faust: {} tests in {:.1} s; latency from {} signals; fetch_max_wait_ms 5 (Faust's 1500 lowered), linger 0.",
-                    t.tests,
-                    t.elapsed_s,
-                    f.latency.as_ref().map_or(0, |l| l.samples)
-                );
-            }
-            if let Some(error) = &f.error {
-                let _ = writeln!(out, "- Faust failed: {error}");
-            }
-        }
-        Some(Err(error)) => {
-            let _ = writeln!(out, "- Faust did not run: {error}");
-        }
-        None => {}
-    }
-    if options.quick {
-        let _ = writeln!(out, "- `--quick`: sizes scaled down; not figures to quote.");
-    }
-    if let Some(soak) = &r.soak {
-        let _ = writeln!(out, "\n{}", soak.render());
-    }
-    out
+    Ok([floor, all, first, later].map(Samples::merge))
 }

@@ -301,6 +301,10 @@ pub(crate) async fn run(brokers: &str, options: SoakOptions) -> Result<Soak, Str
     if !status.success() {
         return Err(format!("the worker process exited with {status}"));
     }
+    let reported = samples.last().map_or(0, |s| s.reports);
+    if reported != n {
+        return Err(format!("{reported} of the {n} tests triggered reported"));
+    }
     Ok(Soak {
         options,
         triggered: n,

@@ -82,24 +82,51 @@ impl CpuMeter {
         }
     }
 
-    /// Starts measuring this process.
-    pub(crate) fn this() -> Self {
-        CpuMeter {
-            pid: Some(std::process::id()),
-            cpu: cpu_seconds("self"),
-            at: std::time::Instant::now(),
-        }
-    }
-
     /// Cores used since the start.
     pub(crate) fn cores(&self) -> Option<f64> {
-        let pid = self.pid?;
-        let now = if pid == std::process::id() {
-            cpu_seconds("self")?
-        } else {
-            cpu_seconds(&pid.to_string())?
+        Some(self.seconds()? / self.at.elapsed().as_secs_f64())
+    }
+
+    /// CPU seconds used since the start (in clock ticks: 10 ms steps).
+    pub(crate) fn seconds(&self) -> Option<f64> {
+        let now = cpu_seconds(&self.pid?.to_string())?;
+        Some(now - self.cpu?)
+    }
+}
+
+/// The CPU time this process has used, all its threads (also those that ended), to the
+/// nanosecond: `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`. `None` where it cannot be read.
+pub(crate) fn process_cpu() -> Option<Duration> {
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    {
+        /// `struct timespec` on 64-bit Linux: `time_t` and `long` are both 64 bits.
+        #[repr(C)]
+        struct Timespec {
+            tv_sec: i64,
+            tv_nsec: i64,
+        }
+        extern "C" {
+            fn clock_gettime(clock: std::os::raw::c_int, tp: *mut Timespec) -> std::os::raw::c_int;
+        }
+        /// `CLOCK_PROCESS_CPUTIME_ID` of `<time.h>` on Linux.
+        const CLOCK_PROCESS_CPUTIME_ID: std::os::raw::c_int = 2;
+        let mut now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
-        Some((now - self.cpu?) / self.at.elapsed().as_secs_f64())
+        // SAFETY: `now` is a valid, writable `struct timespec`; the call writes only it.
+        let status = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+        if status != 0 {
+            return None;
+        }
+        Some(Duration::new(
+            u64::try_from(now.tv_sec).ok()?,
+            u32::try_from(now.tv_nsec).ok()?,
+        ))
+    }
+    #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+    {
+        None
     }
 }
 
@@ -143,6 +170,27 @@ mod tests {
         assert_eq!(samples.percentile(99.0), Duration::from_millis(99));
         assert_eq!(samples.percentile(100.0), Duration::from_millis(100));
         assert_eq!(Samples::default().percentile(50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn process_cpu_counts_work_done() {
+        let Some(before) = process_cpu() else { return };
+        // Spin until the clock moved by 5 ms of CPU (a broken clock never does).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut spins = 0u64;
+        loop {
+            for _ in 0..10_000 {
+                spins = std::hint::black_box(spins + 1);
+            }
+            let now = process_cpu().expect("read once, readable again");
+            if now - before >= Duration::from_millis(5) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the CPU clock stands still"
+            );
+        }
     }
 
     #[test]
