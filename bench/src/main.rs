@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p bench                 # everything, ~4.5 min on 2 cores (docs/benchmarks.md)
-//! cargo run --release -p bench -- --quick      # scaled down, ~2 min: does it all run?
+//! cargo run --release -p bench -- --quick      # scaled down, ~2 min: does it all run? (CI)
 //! cargo run --release -p bench -- --help       # sizes, --brokers, --only, --no-faust
 //! ```
 //!
