@@ -186,28 +186,30 @@ async fn tests_moved_by_a_scale_out_are_reported_once_on_the_mock_cluster() {
     drop(cluster);
 }
 
-/// A worker given partitions holds their tests for the handover (`session.timeout.ms`, at
-/// least 2 x `heartbeat.interval.ms`)
-/// before it runs them, so an earlier owner the broker did not fence can stop first (tansu
-/// completes a rebalance before its members hear of it; the fault test saw tests reported twice).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_was_given() {
-    // A 1 s heartbeat and a 3 s session: a 3 s handover.
-    let (config, cluster) = on_the_mock_cluster(2, |config| {
+/// A config on a mock cluster of its own with a 1 s heartbeat and a 3 s session: a 3 s handover.
+fn with_a_3s_handover() -> (KafkaConfig, EmbeddedCluster) {
+    on_the_mock_cluster(2, |config| {
         config.properties = vec![
             ("heartbeat.interval.ms".into(), "1000".into()),
             ("session.timeout.ms".into(), "3000".into()),
         ];
-    });
+    })
+}
+
+/// Starts a worker, triggers the tests `ids` (their signal sent first) once it is assigned, and
+/// returns the first of their reports and how long after the assignment it was read.
+async fn first_report_after_assignment(
+    config: &KafkaConfig,
+    ids: &[String],
+) -> (TestReport, Duration) {
     let reports = plain_consumer_at(&config.brokers, &config.topics.reports);
-    let worker = RunningWorker::start(&config, vec![CaseConfig::from(flow.descriptor())]).await;
+    let worker = RunningWorker::start(config, vec![CaseConfig::from(flow.descriptor())]).await;
     worker.wait_assigned(Duration::from_secs(30)).await;
     let assigned = tokio::time::Instant::now();
-    let service = service_client(&config);
-    let ids = ["early-0".to_owned(), "early-1".to_owned()];
+    let service = service_client(config);
     service
         .scope(async {
-            for id in &ids {
+            for id in ids {
                 FIRST.send_to(id, &step(1, "v")).await.unwrap();
                 flow.trigger(id.as_str(), "v".into(), 1, 30_000)
                     .await
@@ -215,7 +217,6 @@ async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_w
             }
         })
         .await;
-    // The first report read, and when.
     let (report, at) = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let Ok(message) = reports.recv().await else {
@@ -230,19 +231,49 @@ async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_it_w
     })
     .await
     .expect("no report within 60 s");
+    worker.stop().await;
     assert_eq!(report.state, State::Pass, "{report:?}");
     let runtime = report.runtime.unwrap();
     assert!(
         runtime < 1.0,
         "the test itself is quick (its signal was there): {runtime}s"
     );
-    let after = at - assigned;
+    (report, at - assigned)
+}
+
+/// A worker given partitions that another member owned before holds their tests for the
+/// handover (`session.timeout.ms`, at least 2 x `heartbeat.interval.ms`) before it runs them,
+/// so an earlier owner the broker did not fence can stop first (tansu completes a rebalance
+/// before its members hear of it; the fault test saw tests reported twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_waits_the_handover_before_it_runs_the_tests_of_partitions_owned_before() {
+    let (config, cluster) = with_a_3s_handover();
+    // An earlier owner: it runs a test to its report (its claims and progress on the bus, its
+    // offsets committed), then leaves.
+    let (_, _) = first_report_after_assignment(&config, &["before-0".to_owned()]).await;
+    let ids = ["after-0".to_owned(), "after-1".to_owned()];
+    let (_, after) = first_report_after_assignment(&config, &ids).await;
     assert!(
         after >= Duration::from_millis(2900),
         "reported {after:?} after the assignment: the handover of 3 s was not kept"
     );
     println!("first test reported {after:?} after the assignment (handover 3 s)");
-    worker.stop().await;
+    drop(cluster);
+}
+
+/// The first worker of a fresh group — nobody's claim or progress on the bus, nothing committed,
+/// and a broker that rebalances as Kafka does — runs its first tests at once, not a handover
+/// later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_groups_first_worker_runs_its_tests_without_the_handover() {
+    let (config, cluster) = with_a_3s_handover();
+    let ids = ["fresh-0".to_owned(), "fresh-1".to_owned()];
+    let (_, after) = first_report_after_assignment(&config, &ids).await;
+    assert!(
+        after < Duration::from_millis(2900),
+        "reported {after:?} after the assignment: the fresh group was held for the handover"
+    );
+    println!("first test reported {after:?} after the assignment (handover 3 s, not needed)");
     drop(cluster);
 }
 
